@@ -1,0 +1,76 @@
+use std::path::PathBuf;
+
+/// Errors from a catalog backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("cannot open catalog {}: {source}; check that the directory is writable or pass --catalog", path.display())]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+
+    #[error("catalog store error while {action}")]
+    Store {
+        action: String,
+        source: rusqlite::Error,
+    },
+
+    #[error("catalog entry {what} is not valid JSON; the catalog file may be damaged")]
+    Corrupt {
+        what: String,
+        source: serde_json::Error,
+    },
+
+    #[error("database '{database}' does not exist; crawl into it first (quarry crawl URL --database {database})")]
+    DatabaseNotFound { database: String },
+
+    #[error("table '{database}.{table}' does not exist; list tables with `quarry tables {database}`")]
+    TableNotFound { database: String, table: String },
+
+    #[error("{what} was changed by another writer (expected version {expected:?}, found {found:?}); re-read and retry")]
+    Conflict {
+        what: String,
+        expected: Option<u64>,
+        found: Option<u64>,
+    },
+
+    #[error("table '{table}' has no partition key '{key}'; its keys are: {keys}")]
+    UnknownPartitionKey {
+        table: String,
+        key: String,
+        keys: String,
+    },
+
+    #[error("partition key '{key}' of '{table}' is numeric; '{value}' is not a number")]
+    BadPartitionValue {
+        table: String,
+        key: String,
+        value: String,
+    },
+
+    #[error("invalid type '{type_string}': {reason}")]
+    InvalidType { type_string: String, reason: String },
+
+    #[error("partition of '{table}' has {found} values but the table has {expected} partition keys")]
+    PartitionArity {
+        table: String,
+        expected: usize,
+        found: usize,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) trait StoreContext<T> {
+    fn ctx(self, action: &str) -> Result<T>;
+}
+
+impl<T> StoreContext<T> for std::result::Result<T, rusqlite::Error> {
+    fn ctx(self, action: &str) -> Result<T> {
+        self.map_err(|source| Error::Store {
+            action: action.to_string(),
+            source,
+        })
+    }
+}

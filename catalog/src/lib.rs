@@ -1,0 +1,94 @@
+//! The Quarry catalog: a model shaped like the AWS Glue Data Catalog (databases, tables with a
+//! storage descriptor and partition keys, partitions), the [`Catalog`] trait every backend
+//! implements, and [`SqliteCatalog`], the embedded transactional store on local disk.
+//!
+//! ```
+//! # async fn demo() -> quarry_catalog::Result<()> {
+//! use quarry_catalog::{Catalog, PartitionFilter, SqliteCatalog};
+//! let catalog = SqliteCatalog::open_in_memory()?;
+//! for table in catalog.list_tables("sales_db").await? {
+//!     let eu = PartitionFilter::all().eq("region", "eu");
+//!     println!("{}: {} eu partitions", table.name, catalog.get_partitions("sales_db", &table.name, &eu).await?.len());
+//! }
+//! # Ok(()) }
+//! ```
+
+mod error;
+pub mod filter;
+pub mod model;
+mod sqlite;
+pub mod types;
+
+use std::fmt::Debug;
+
+pub use error::{Error, Result};
+pub use filter::{KeyFilter, KeyPredicate, PartitionFilter, ValueOrder};
+pub use model::{
+    Classification, Column, Database, Parameters, Partition, SeenObject, SerDeInfo,
+    StorageDescriptor, Table, keys,
+};
+pub use sqlite::SqliteCatalog;
+
+/// A table to create or replace. `expected_version` is the version the writer read
+/// (`None`: the table must not exist yet); a mismatch fails the whole write with
+/// [`Error::Conflict`] so that concurrent writers never lose each other's updates.
+#[derive(Debug, Clone)]
+pub struct TableWrite {
+    pub table: Table,
+    pub expected_version: Option<u64>,
+}
+
+/// A partition to create or replace, with the same optimistic check as [`TableWrite`].
+#[derive(Debug, Clone)]
+pub struct PartitionWrite {
+    pub database: String,
+    pub table: String,
+    pub partition: Partition,
+    pub expected_version: Option<u64>,
+}
+
+/// One atomic change to the catalog: everything is applied, or nothing is.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogWrite {
+    /// Databases to create when missing (existing ones are left as they are).
+    pub databases: Vec<Database>,
+    pub tables: Vec<TableWrite>,
+    pub partitions: Vec<PartitionWrite>,
+    /// Crawl bookmarks: the target whose objects are recorded below.
+    pub crawl_target: Option<String>,
+    pub seen: Vec<SeenObject>,
+    pub unseen: Vec<String>,
+}
+
+impl CatalogWrite {
+    pub fn is_empty(&self) -> bool {
+        self.databases.is_empty()
+            && self.tables.is_empty()
+            && self.partitions.is_empty()
+            && self.seen.is_empty()
+            && self.unseen.is_empty()
+    }
+}
+
+/// A catalog backend. The embedded [`SqliteCatalog`] is the default; an AWS Glue backend
+/// implements the same trait.
+#[async_trait::async_trait]
+pub trait Catalog: Send + Sync + Debug {
+    async fn list_databases(&self) -> Result<Vec<Database>>;
+    async fn get_database(&self, name: &str) -> Result<Option<Database>>;
+    async fn list_tables(&self, database: &str) -> Result<Vec<Table>>;
+    async fn get_table(&self, database: &str, table: &str) -> Result<Option<Table>>;
+    /// Partitions matching `filter`, answered from an index: the cost follows the number of
+    /// matching partitions, not the table's total.
+    async fn get_partitions(
+        &self,
+        database: &str,
+        table: &str,
+        filter: &PartitionFilter,
+    ) -> Result<Vec<Partition>>;
+    async fn count_partitions(&self, database: &str, table: &str) -> Result<u64>;
+    /// Objects a previous crawl of `target` inspected.
+    async fn seen_objects(&self, target: &str) -> Result<Vec<SeenObject>>;
+    /// Apply `write` atomically.
+    async fn commit(&self, write: CatalogWrite) -> Result<()>;
+}

@@ -1,0 +1,807 @@
+//! The embedded catalog: one SQLite file (WAL mode), every write one `BEGIN IMMEDIATE`
+//! transaction, partition values indexed per key so filtered lookups never scan a table's
+//! partitions.
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::error::StoreContext;
+use crate::{
+    Catalog, CatalogWrite, Database, Error, KeyPredicate, Partition, PartitionFilter, Result,
+    SeenObject, Table, ValueOrder,
+};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS databases (
+    name TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tables (
+    id       INTEGER PRIMARY KEY,
+    database TEXT NOT NULL REFERENCES databases(name),
+    name     TEXT NOT NULL,
+    version  INTEGER NOT NULL,
+    body     TEXT NOT NULL,
+    UNIQUE (database, name)
+);
+CREATE TABLE IF NOT EXISTS partitions (
+    id         INTEGER PRIMARY KEY,
+    table_id   INTEGER NOT NULL REFERENCES tables(id) ON DELETE CASCADE,
+    values_key TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    body       TEXT NOT NULL,
+    UNIQUE (table_id, values_key)
+);
+CREATE TABLE IF NOT EXISTS partition_values (
+    partition_id INTEGER NOT NULL REFERENCES partitions(id) ON DELETE CASCADE,
+    table_id     INTEGER NOT NULL,
+    key_index    INTEGER NOT NULL,
+    text_value   TEXT,
+    num_value    NUMERIC,
+    PRIMARY KEY (partition_id, key_index)
+);
+CREATE INDEX IF NOT EXISTS partition_values_text ON partition_values (table_id, key_index, text_value);
+CREATE INDEX IF NOT EXISTS partition_values_num ON partition_values (table_id, key_index, num_value);
+CREATE TABLE IF NOT EXISTS crawl_objects (
+    target      TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    tbl         TEXT,
+    rows        INTEGER,
+    PRIMARY KEY (target, path)
+);
+"#;
+
+/// The embedded catalog store. Safe to share between tasks and between processes: SQLite's
+/// file locking serialises writers, and optimistic versions stop lost updates.
+#[derive(Debug)]
+pub struct SqliteCatalog {
+    conn: Mutex<Connection>,
+    path: Option<PathBuf>,
+}
+
+impl SqliteCatalog {
+    /// Open (creating if needed) the catalog file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let open_err = |source| Error::Open {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                open_err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                    Some(e.to_string()),
+                ))
+            })?;
+        }
+        let conn = Connection::open(&path).map_err(open_err)?;
+        Self::init(conn, Some(path.clone())).map_err(|e| match e {
+            Error::Store { source, .. } => open_err(source),
+            other => other,
+        })
+    }
+
+    /// A private in-memory catalog, for tests.
+    pub fn open_in_memory() -> Result<Self> {
+        let conn = Connection::open_in_memory().ctx("opening an in-memory catalog")?;
+        Self::init(conn, None)
+    }
+
+    fn init(conn: Connection, path: Option<PathBuf>) -> Result<Self> {
+        conn.busy_timeout(Duration::from_secs(60))
+            .ctx("setting the busy timeout")?;
+        // WAL lets readers run beside a writer; FULL sync makes a committed crawl durable.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .ctx("enabling WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .ctx("setting synchronous")?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .ctx("enabling foreign keys")?;
+        conn.execute_batch(SCHEMA).ctx("creating the catalog schema")?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        // A poisoned lock only means another task panicked mid-call; SQLite's own
+        // transactions keep the data consistent, so carry on with the connection.
+        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, body: &str) -> Result<T> {
+    serde_json::from_str(body).map_err(|source| Error::Corrupt {
+        what: what.to_string(),
+        source,
+    })
+}
+
+fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|source| Error::Corrupt {
+        what: what.to_string(),
+        source,
+    })
+}
+
+fn table_row(conn: &Connection, database: &str, table: &str) -> Result<Option<(i64, Table)>> {
+    let row: Option<(i64, String, i64)> = conn
+        .query_row(
+            "SELECT id, body, version FROM tables WHERE database = ?1 AND name = ?2",
+            params![database, table],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .ctx("reading a table")?;
+    row.map(|(id, body, version)| {
+        let mut t: Table = from_json(&format!("table {database}.{table}"), &body)?;
+        t.version = version as u64;
+        Ok((id, t))
+    })
+    .transpose()
+}
+
+fn numeric(value: &str) -> Option<Value> {
+    if let Ok(i) = value.parse::<i64>() {
+        return Some(Value::Integer(i));
+    }
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .map(Value::Real)
+}
+
+/// The key columns used to index and compare one partition value.
+fn index_value(order: ValueOrder, value: Option<&str>) -> (Value, Value) {
+    match value {
+        None => (Value::Null, Value::Null),
+        Some(v) => {
+            let num = match order {
+                ValueOrder::Numeric => numeric(v).unwrap_or(Value::Null),
+                ValueOrder::Text => Value::Null,
+            };
+            (Value::Text(v.to_string()), num)
+        }
+    }
+}
+
+fn index_partition(
+    conn: &Connection,
+    table_id: i64,
+    partition_id: i64,
+    table: &Table,
+    partition: &Partition,
+) -> Result<()> {
+    conn.execute(
+        "DELETE FROM partition_values WHERE partition_id = ?1",
+        params![partition_id],
+    )
+    .ctx("re-indexing a partition")?;
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO partition_values (partition_id, table_id, key_index, text_value, num_value)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .ctx("indexing a partition")?;
+    for (i, (key, value)) in table
+        .partition_keys
+        .iter()
+        .zip(&partition.values)
+        .enumerate()
+    {
+        let (text, num) = index_value(ValueOrder::for_hive_type(&key.data_type), value.as_deref());
+        stmt.execute(params![partition_id, table_id, i as i64, text, num])
+            .ctx("indexing a partition")?;
+    }
+    Ok(())
+}
+
+fn apply(conn: &mut Connection, write: CatalogWrite) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx("starting a catalog transaction")?;
+    for db in &write.databases {
+        tx.execute(
+            "INSERT INTO databases (name, body) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+            params![db.name, to_json("database", db)?],
+        )
+        .ctx("creating a database")?;
+    }
+    for tw in &write.tables {
+        let t = &tw.table;
+        let exists: bool = tx
+            .query_row(
+                "SELECT 1 FROM databases WHERE name = ?1",
+                params![t.database],
+                |_| Ok(()),
+            )
+            .optional()
+            .ctx("reading a database")?
+            .is_some();
+        if !exists {
+            return Err(Error::DatabaseNotFound {
+                database: t.database.clone(),
+            });
+        }
+        let current = table_row(&tx, &t.database, &t.name)?;
+        let found = current.as_ref().map(|(_, t)| t.version);
+        if found != tw.expected_version {
+            return Err(Error::Conflict {
+                what: format!("table {}", t.qualified_name()),
+                expected: tw.expected_version,
+                found,
+            });
+        }
+        let mut stored = t.clone();
+        stored.version = found.unwrap_or(0) + 1;
+        let body = to_json("table", &stored)?;
+        match current {
+            None => {
+                tx.execute(
+                    "INSERT INTO tables (database, name, version, body) VALUES (?1, ?2, ?3, ?4)",
+                    params![t.database, t.name, stored.version as i64, body],
+                )
+                .ctx("creating a table")?;
+            }
+            Some((id, old)) => {
+                tx.execute(
+                    "UPDATE tables SET version = ?1, body = ?2 WHERE id = ?3",
+                    params![stored.version as i64, body, id],
+                )
+                .ctx("updating a table")?;
+                if old.partition_keys != t.partition_keys {
+                    reindex_table(&tx, id, &stored)?;
+                }
+            }
+        }
+    }
+    for pw in &write.partitions {
+        let (table_id, table) = table_row(&tx, &pw.database, &pw.table)?.ok_or_else(|| {
+            Error::TableNotFound {
+                database: pw.database.clone(),
+                table: pw.table.clone(),
+            }
+        })?;
+        let p = &pw.partition;
+        if p.values.len() != table.partition_keys.len() {
+            return Err(Error::PartitionArity {
+                table: table.qualified_name(),
+                expected: table.partition_keys.len(),
+                found: p.values.len(),
+            });
+        }
+        let values_key = to_json("partition values", &p.values)?;
+        let current: Option<(i64, i64)> = tx
+            .query_row(
+                "SELECT id, version FROM partitions WHERE table_id = ?1 AND values_key = ?2",
+                params![table_id, values_key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .ctx("reading a partition")?;
+        let found = current.map(|(_, v)| v as u64);
+        if found != pw.expected_version {
+            return Err(Error::Conflict {
+                what: format!("partition {values_key} of {}", table.qualified_name()),
+                expected: pw.expected_version,
+                found,
+            });
+        }
+        let mut stored = p.clone();
+        stored.version = found.unwrap_or(0) + 1;
+        let body = to_json("partition", &stored)?;
+        let pid = match current {
+            Some((id, _)) => {
+                tx.execute(
+                    "UPDATE partitions SET version = ?1, body = ?2 WHERE id = ?3",
+                    params![stored.version as i64, body, id],
+                )
+                .ctx("updating a partition")?;
+                id
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO partitions (table_id, values_key, version, body) VALUES (?1, ?2, ?3, ?4)",
+                    params![table_id, values_key, stored.version as i64, body],
+                )
+                .ctx("adding a partition")?;
+                tx.last_insert_rowid()
+            }
+        };
+        index_partition(&tx, table_id, pid, &table, &stored)?;
+    }
+    if let Some(target) = &write.crawl_target {
+        let mut upsert = tx
+            .prepare_cached(
+                "INSERT INTO crawl_objects (target, path, size, fingerprint, tbl, rows)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(target, path) DO UPDATE SET size = excluded.size,
+                     fingerprint = excluded.fingerprint, tbl = excluded.tbl, rows = excluded.rows",
+            )
+            .ctx("recording crawled objects")?;
+        for o in &write.seen {
+            upsert
+                .execute(params![
+                    target,
+                    o.path,
+                    o.size as i64,
+                    o.fingerprint,
+                    o.table,
+                    o.rows.map(|r| r as i64)
+                ])
+                .ctx("recording crawled objects")?;
+        }
+        let mut delete = tx
+            .prepare_cached("DELETE FROM crawl_objects WHERE target = ?1 AND path = ?2")
+            .ctx("forgetting removed objects")?;
+        for path in &write.unseen {
+            delete
+                .execute(params![target, path])
+                .ctx("forgetting removed objects")?;
+        }
+    }
+    tx.commit().ctx("committing the catalog transaction")
+}
+
+fn reindex_table(conn: &Connection, table_id: i64, table: &Table) -> Result<()> {
+    let rows: Vec<(i64, String)> = {
+        let mut stmt = conn
+            .prepare("SELECT id, body FROM partitions WHERE table_id = ?1")
+            .ctx("re-indexing partitions")?;
+        stmt.query_map(params![table_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ctx("re-indexing partitions")?
+            .collect::<rusqlite::Result<_>>()
+            .ctx("re-indexing partitions")?
+    };
+    for (id, body) in rows {
+        let p: Partition = from_json("partition", &body)?;
+        index_partition(conn, table_id, id, table, &p)?;
+    }
+    Ok(())
+}
+
+/// SQL for one key predicate over `partition_values`, with its parameters appended to `args`.
+fn predicate_sql(
+    table: &Table,
+    key_index: usize,
+    predicate: &KeyPredicate,
+    args: &mut Vec<Value>,
+) -> Result<String> {
+    let key = &table.partition_keys[key_index];
+    let order = ValueOrder::for_hive_type(&key.data_type);
+    let column = match order {
+        ValueOrder::Numeric => "num_value",
+        ValueOrder::Text => "text_value",
+    };
+    let bind = |v: &str, args: &mut Vec<Value>| -> Result<String> {
+        let value = match order {
+            ValueOrder::Numeric => numeric(v).ok_or_else(|| Error::BadPartitionValue {
+                table: table.qualified_name(),
+                key: key.name.clone(),
+                value: v.to_string(),
+            })?,
+            ValueOrder::Text => Value::Text(v.to_string()),
+        };
+        args.push(value);
+        Ok(format!("?{}", args.len()))
+    };
+    let cond = match predicate {
+        KeyPredicate::Eq(v) => format!("{column} = {}", bind(v, args)?),
+        KeyPredicate::In(vs) if vs.is_empty() => "0".to_string(),
+        KeyPredicate::In(vs) => {
+            let slots = vs
+                .iter()
+                .map(|v| bind(v, args))
+                .collect::<Result<Vec<_>>>()?;
+            format!("{column} IN ({})", slots.join(", "))
+        }
+        KeyPredicate::Range { low, high } => {
+            let mut parts = vec![format!("{column} IS NOT NULL")];
+            match low {
+                Bound::Included(v) => parts.push(format!("{column} >= {}", bind(v, args)?)),
+                Bound::Excluded(v) => parts.push(format!("{column} > {}", bind(v, args)?)),
+                Bound::Unbounded => {}
+            }
+            match high {
+                Bound::Included(v) => parts.push(format!("{column} <= {}", bind(v, args)?)),
+                Bound::Excluded(v) => parts.push(format!("{column} < {}", bind(v, args)?)),
+                Bound::Unbounded => {}
+            }
+            parts.join(" AND ")
+        }
+        KeyPredicate::IsNull => "text_value IS NULL".to_string(),
+        KeyPredicate::IsNotNull => "text_value IS NOT NULL".to_string(),
+    };
+    Ok(format!(
+        "p.id IN (SELECT partition_id FROM partition_values WHERE table_id = ?1 AND key_index = {key_index} AND {cond})"
+    ))
+}
+
+#[async_trait::async_trait]
+impl Catalog for SqliteCatalog {
+    async fn list_databases(&self) -> Result<Vec<Database>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT body FROM databases ORDER BY name")
+                .ctx("listing databases")?;
+            let bodies = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .ctx("listing databases")?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .ctx("listing databases")?;
+            bodies.iter().map(|b| from_json("database", b)).collect()
+        })
+    }
+
+    async fn get_database(&self, name: &str) -> Result<Option<Database>> {
+        self.with_conn(|conn| {
+            let body: Option<String> = conn
+                .query_row(
+                    "SELECT body FROM databases WHERE name = ?1",
+                    params![name],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx("reading a database")?;
+            body.map(|b| from_json("database", &b)).transpose()
+        })
+    }
+
+    async fn list_tables(&self, database: &str) -> Result<Vec<Table>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT body, version FROM tables WHERE database = ?1 ORDER BY name")
+                .ctx("listing tables")?;
+            let rows = stmt
+                .query_map(params![database], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })
+                .ctx("listing tables")?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .ctx("listing tables")?;
+            rows.iter()
+                .map(|(b, v)| {
+                    let mut t: Table = from_json("table", b)?;
+                    t.version = *v as u64;
+                    Ok(t)
+                })
+                .collect()
+        })
+    }
+
+    async fn get_table(&self, database: &str, table: &str) -> Result<Option<Table>> {
+        self.with_conn(|conn| Ok(table_row(conn, database, table)?.map(|(_, t)| t)))
+    }
+
+    async fn get_partitions(
+        &self,
+        database: &str,
+        table: &str,
+        filter: &PartitionFilter,
+    ) -> Result<Vec<Partition>> {
+        self.with_conn(|conn| {
+            let (table_id, t) =
+                table_row(conn, database, table)?.ok_or_else(|| Error::TableNotFound {
+                    database: database.to_string(),
+                    table: table.to_string(),
+                })?;
+            let mut args = vec![Value::Integer(table_id)];
+            let mut sql = "SELECT p.body, p.version FROM partitions p WHERE p.table_id = ?1".to_string();
+            for f in &filter.filters {
+                let idx = t
+                    .partition_keys
+                    .iter()
+                    .position(|k| k.name.eq_ignore_ascii_case(&f.key))
+                    .ok_or_else(|| Error::UnknownPartitionKey {
+                        table: t.qualified_name(),
+                        key: f.key.clone(),
+                        keys: t
+                            .partition_keys
+                            .iter()
+                            .map(|k| k.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })?;
+                sql.push_str(" AND ");
+                sql.push_str(&predicate_sql(&t, idx, &f.predicate, &mut args)?);
+            }
+            sql.push_str(" ORDER BY p.values_key");
+            let mut stmt = conn.prepare(&sql).ctx("looking up partitions")?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })
+                .ctx("looking up partitions")?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .ctx("looking up partitions")?;
+            rows.iter()
+                .map(|(b, v)| {
+                    let mut p: Partition = from_json("partition", b)?;
+                    p.version = *v as u64;
+                    Ok(p)
+                })
+                .collect()
+        })
+    }
+
+    async fn count_partitions(&self, database: &str, table: &str) -> Result<u64> {
+        self.with_conn(|conn| {
+            let (table_id, _) =
+                table_row(conn, database, table)?.ok_or_else(|| Error::TableNotFound {
+                    database: database.to_string(),
+                    table: table.to_string(),
+                })?;
+            let n: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM partitions WHERE table_id = ?1",
+                    params![table_id],
+                    |r| r.get(0),
+                )
+                .ctx("counting partitions")?;
+            Ok(n as u64)
+        })
+    }
+
+    async fn seen_objects(&self, target: &str) -> Result<Vec<SeenObject>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT path, size, fingerprint, tbl, rows FROM crawl_objects WHERE target = ?1",
+                )
+                .ctx("reading crawl bookmarks")?;
+            let rows = stmt
+                .query_map(params![target], |r| {
+                    Ok(SeenObject {
+                        path: r.get(0)?,
+                        size: r.get::<_, i64>(1)? as u64,
+                        fingerprint: r.get(2)?,
+                        table: r.get(3)?,
+                        rows: r.get::<_, Option<i64>>(4)?.map(|n| n as u64),
+                    })
+                })
+                .ctx("reading crawl bookmarks")?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .ctx("reading crawl bookmarks")?;
+            Ok(rows)
+        })
+    }
+
+    async fn commit(&self, write: CatalogWrite) -> Result<()> {
+        if write.is_empty() {
+            return Ok(());
+        }
+        self.with_conn(|conn| apply(conn, write))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::{Column, PartitionWrite, StorageDescriptor, TableWrite};
+
+    fn table(name: &str, keys: &[(&str, &str)]) -> Table {
+        Table {
+            database: "db".into(),
+            name: name.into(),
+            description: None,
+            table_type: "EXTERNAL_TABLE".into(),
+            storage: StorageDescriptor {
+                location: format!("file:///lake/{name}/"),
+                columns: vec![Column::new("x", "bigint")],
+                ..Default::default()
+            },
+            partition_keys: keys.iter().map(|(n, t)| Column::new(*n, *t)).collect(),
+            parameters: Default::default(),
+            create_time: Utc::now(),
+            update_time: Utc::now(),
+            version: 0,
+        }
+    }
+
+    fn partition(values: &[Option<&str>]) -> Partition {
+        Partition {
+            values: values.iter().map(|v| v.map(str::to_string)).collect(),
+            location: "file:///lake/t/".into(),
+            parameters: Default::default(),
+            create_time: Utc::now(),
+            update_time: Utc::now(),
+            version: 0,
+        }
+    }
+
+    async fn seeded() -> SqliteCatalog {
+        let c = SqliteCatalog::open_in_memory().unwrap();
+        let mut w = CatalogWrite {
+            databases: vec![Database::new("db")],
+            tables: vec![TableWrite {
+                table: table("t", &[("dt", "date"), ("hr", "int"), ("region", "string")]),
+                expected_version: None,
+            }],
+            ..Default::default()
+        };
+        for day in 1..=3 {
+            for hr in [1, 2, 10] {
+                for region in [Some("eu"), Some("us"), None] {
+                    let dt = format!("2024-01-0{day}");
+                    let hr = hr.to_string();
+                    w.partitions.push(PartitionWrite {
+                        database: "db".into(),
+                        table: "t".into(),
+                        partition: partition(&[Some(&dt), Some(&hr), region]),
+                        expected_version: None,
+                    });
+                }
+            }
+        }
+        c.commit(w).await.unwrap();
+        c
+    }
+
+    #[tokio::test]
+    async fn filters_by_eq_in_range_and_null() {
+        let c = seeded().await;
+        let n = |f: PartitionFilter| {
+            let c = &c;
+            async move { c.get_partitions("db", "t", &f).await.unwrap().len() }
+        };
+        assert_eq!(n(PartitionFilter::all()).await, 27);
+        assert_eq!(n(PartitionFilter::all().eq("dt", "2024-01-02")).await, 9);
+        // numeric, not text, order: 2 < hr <= 10 keeps only 10 (text order would put "10" < "2")
+        let range = KeyPredicate::Range {
+            low: Bound::Excluded("2".into()),
+            high: Bound::Included("10".into()),
+        };
+        assert_eq!(n(PartitionFilter::all().and("hr", range)).await, 9);
+        let f = PartitionFilter::all()
+            .and("region", KeyPredicate::In(vec!["eu".into(), "us".into()]))
+            .eq("hr", "1");
+        assert_eq!(n(f).await, 6);
+        assert_eq!(n(PartitionFilter::all().and("region", KeyPredicate::IsNull)).await, 9);
+        let err = c
+            .get_partitions("db", "t", &PartitionFilter::all().eq("nope", "1"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("dt, hr, region"), "{err}");
+        let err = c
+            .get_partitions("db", "t", &PartitionFilter::all().eq("hr", "x"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::BadPartitionValue { .. }));
+    }
+
+    #[tokio::test]
+    async fn lookups_use_the_index() {
+        let c = seeded().await;
+        c.with_conn(|conn| {
+            let plan: Vec<String> = conn
+                .prepare("EXPLAIN QUERY PLAN SELECT partition_id FROM partition_values WHERE table_id = 1 AND key_index = 1 AND num_value > 3")
+                .unwrap()
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(plan.iter().any(|l| l.contains("USING INDEX partition_values_num")), "{plan:?}");
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn failed_write_leaves_previous_state() {
+        let c = seeded().await;
+        let before = c.get_table("db", "t").await.unwrap().unwrap();
+        let mut changed = before.clone();
+        changed.storage.columns.push(Column::new("y", "string"));
+        let w = CatalogWrite {
+            tables: vec![TableWrite {
+                table: changed,
+                expected_version: Some(before.version),
+            }],
+            partitions: vec![PartitionWrite {
+                database: "db".into(),
+                table: "t".into(),
+                partition: partition(&[Some("2024-02-01")]), // wrong arity: whole write fails
+                expected_version: None,
+            }],
+            ..Default::default()
+        };
+        assert!(matches!(
+            c.commit(w).await,
+            Err(Error::PartitionArity { .. })
+        ));
+        assert_eq!(c.get_table("db", "t").await.unwrap().unwrap(), before);
+        assert_eq!(c.count_partitions("db", "t").await.unwrap(), 27);
+    }
+
+    #[tokio::test]
+    async fn stale_version_is_a_conflict() {
+        let c = seeded().await;
+        let t = c.get_table("db", "t").await.unwrap().unwrap();
+        let write = |t: Table, v| CatalogWrite {
+            tables: vec![TableWrite {
+                table: t,
+                expected_version: Some(v),
+            }],
+            ..Default::default()
+        };
+        c.commit(write(t.clone(), t.version)).await.unwrap();
+        let err = c.commit(write(t.clone(), t.version)).await.unwrap_err();
+        assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn concurrent_writers_on_one_file_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let setup = SqliteCatalog::open(&path).unwrap();
+        setup
+            .commit(CatalogWrite {
+                databases: vec![Database::new("db")],
+                tables: vec![TableWrite {
+                    table: table("t", &[("k", "int")]),
+                    expected_version: None,
+                }],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        // Two independent connections (as two crawler processes would have) each add
+        // partitions and a parameter to the table, retrying on conflict.
+        let mut handles = Vec::new();
+        for writer in 0..2 {
+            let c = Arc::new(SqliteCatalog::open(&path).unwrap());
+            handles.push(std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                rt.block_on(async {
+                    for i in 0..20 {
+                        loop {
+                            let mut t = c.get_table("db", "t").await.unwrap().unwrap();
+                            let v = t.version;
+                            t.parameters.insert(format!("w{writer}_{i}"), "1".into());
+                            let w = CatalogWrite {
+                                tables: vec![TableWrite { table: t, expected_version: Some(v) }],
+                                partitions: vec![PartitionWrite {
+                                    database: "db".into(),
+                                    table: "t".into(),
+                                    partition: partition(&[Some(&(writer * 100 + i).to_string())]),
+                                    expected_version: None,
+                                }],
+                                ..Default::default()
+                            };
+                            match c.commit(w).await {
+                                Ok(()) => break,
+                                Err(Error::Conflict { .. }) => continue,
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                    }
+                })
+            }));
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+        let t = setup.get_table("db", "t").await.unwrap().unwrap();
+        assert_eq!(t.parameters.len(), 40);
+        assert_eq!(setup.count_partitions("db", "t").await.unwrap(), 40);
+    }
+}

@@ -1,0 +1,677 @@
+//! Classify one object by its content and infer its schema from a bounded sample.
+//!
+//! Classification never trusts the extension: Parquet is recognised by its `PAR1` magic and read
+//! from the footer only; gzip, bzip2, xz and zstd by their magic bytes; the decompressed text is
+//! JSON lines when it starts with `{`, and CSV/TSV otherwise (binary data is reported).
+
+use std::io::Read;
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use parquet::arrow::parquet_to_arrow_schema;
+use parquet::file::metadata::ParquetMetaDataReader;
+use serde::{Deserialize, Serialize};
+
+use crate::schema::{finalize, infer_text, merge_fields, widen};
+
+/// Bytes read from the start of a text object (and produced by decompression) for inference.
+pub const SAMPLE_BYTES: usize = 1 << 20;
+/// Records examined per text object.
+pub const SAMPLE_RECORDS: usize = 2_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Bzip2,
+    Xz,
+    Zstd,
+}
+
+impl Compression {
+    pub fn detect(head: &[u8]) -> Self {
+        match head {
+            [0x1f, 0x8b, ..] => Self::Gzip,
+            [b'B', b'Z', b'h', ..] => Self::Bzip2,
+            [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Self::Xz,
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Self::Zstd,
+            _ => Self::None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Gzip => "gzip",
+            Self::Bzip2 => "bzip2",
+            Self::Xz => "xz",
+            Self::Zstd => "zstd",
+        }
+    }
+
+    /// A reader that decompresses `input` (all members / frames of it).
+    pub fn decoder<'a>(self, input: &'a [u8]) -> std::io::Result<Box<dyn Read + 'a>> {
+        Ok(match self {
+            Self::None => Box::new(input),
+            Self::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
+            Self::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(input)),
+            Self::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(input)),
+            Self::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
+        })
+    }
+}
+
+/// How a CSV/TSV file is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CsvDialect {
+    pub delimiter: u8,
+    pub quote: u8,
+    pub header: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FileFormat {
+    Parquet,
+    Csv(CsvDialect),
+    Json,
+}
+
+impl FileFormat {
+    pub fn classification(&self) -> quarry_catalog::Classification {
+        match self {
+            Self::Parquet => quarry_catalog::Classification::Parquet,
+            Self::Csv(_) => quarry_catalog::Classification::Csv,
+            Self::Json => quarry_catalog::Classification::Json,
+        }
+    }
+
+    /// A short description for reports: `parquet`, `csv (',' header)`, `json`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Csv(d) => format!(
+                "csv ({} {})",
+                delimiter_name(d.delimiter),
+                if d.header { "with header" } else { "no header" }
+            ),
+            other => other.classification().as_str().to_string(),
+        }
+    }
+}
+
+pub fn delimiter_name(d: u8) -> String {
+    match d {
+        b'\t' => "tab".into(),
+        other => format!("'{}'", other as char),
+    }
+}
+
+/// What inspecting one object found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inspected {
+    pub format: FileFormat,
+    /// Compression of the object (for Parquet: the codec of its first column chunk).
+    pub compression: String,
+    pub fields: Vec<Field>,
+    /// Exact row count where cheaply known: Parquet footers, or text read to its end.
+    pub rows: Option<u64>,
+}
+
+/// Why an object could not be inspected.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InspectError {
+    /// No data: zero bytes, or a compressed stream that decompresses to nothing.
+    Empty,
+    /// The object is damaged or not in a format Quarry reads; the text says where and why.
+    Unreadable(String),
+}
+
+impl From<String> for InspectError {
+    fn from(s: String) -> Self {
+        Self::Unreadable(s)
+    }
+}
+
+/// Inspect one object: read its head (or Parquet footer), classify it, infer its schema.
+pub async fn inspect(store: &Arc<dyn ObjectStore>, meta: &ObjectMeta) -> Result<Inspected, InspectError> {
+    if meta.size == 0 {
+        return Err(InspectError::Empty);
+    }
+    let len = meta.size.min(SAMPLE_BYTES as u64);
+    let head = store
+        .get_range(&meta.location, 0..len)
+        .await
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if head.starts_with(b"PAR1") {
+        return inspect_parquet(store, meta).await;
+    }
+    let whole = len == meta.size;
+    let compression = Compression::detect(&head);
+    let (text, complete) = decompress_sample(compression, &head, whole)?;
+    if text.is_empty() {
+        return Err(InspectError::Empty);
+    }
+    let mut inspected = inspect_text(&text, complete)?;
+    inspected.compression = compression.as_str().to_string();
+    Ok(inspected)
+}
+
+/// Decompress at most [`SAMPLE_BYTES`] of `raw`. Returns the text and whether it is the whole
+/// object's content. A decoding error is corruption only when `raw` is the whole object.
+fn decompress_sample(
+    compression: Compression,
+    raw: &[u8],
+    whole: bool,
+) -> Result<(Vec<u8>, bool), InspectError> {
+    if compression == Compression::None {
+        return Ok((raw.to_vec(), whole));
+    }
+    let corrupt = |e: std::io::Error| format!("{} data is corrupt: {e}", compression.as_str());
+    let mut out = Vec::new();
+    let mut decoder = compression.decoder(raw).map_err(corrupt)?;
+    let limit = SAMPLE_BYTES as u64 + 1;
+    match decoder.by_ref().take(limit).read_to_end(&mut out) {
+        Ok(_) if out.len() as u64 == limit => {
+            out.truncate(SAMPLE_BYTES);
+            Ok((out, false))
+        }
+        Ok(_) => Ok((out, whole)),
+        Err(e) if whole => Err(corrupt(e).into()),
+        // The sample ends mid-stream: what was decoded so far is a valid prefix.
+        Err(_) => Ok((out, false)),
+    }
+}
+
+async fn inspect_parquet(
+    store: &Arc<dyn ObjectStore>,
+    meta: &ObjectMeta,
+) -> Result<Inspected, InspectError> {
+    // The footer only: one suffix read, a second one if the footer is larger than the guess.
+    const GUESS: u64 = 64 * 1024;
+    let size = meta.size;
+    let read = |range: std::ops::Range<u64>| async move {
+        store
+            .get_range(&meta.location, range)
+            .await
+            .map_err(|e| InspectError::Unreadable(format!("cannot read the Parquet footer: {e}")))
+    };
+    let invalid = |why: String| InspectError::Unreadable(format!("not a valid Parquet file: {why}"));
+    if size < 12 {
+        return Err(invalid(format!("only {size} bytes")));
+    }
+    let mut tail = read(size - size.min(GUESS)..size).await?;
+    let n = tail.len();
+    if &tail[n - 4..] != b"PAR1" {
+        return Err(invalid("no PAR1 magic at the end (truncated or still being written?)".into()));
+    }
+    let footer_len = u32::from_le_bytes([tail[n - 8], tail[n - 7], tail[n - 6], tail[n - 5]]) as u64;
+    let needed = footer_len + 8;
+    if needed + 4 > size {
+        return Err(invalid(format!("footer length {footer_len} exceeds the file size {size}")));
+    }
+    if needed > n as u64 {
+        tail = read(size - needed..size).await?;
+    }
+    let n = tail.len();
+    let md = ParquetMetaDataReader::decode_metadata(&tail[n - needed as usize..n - 8])
+        .map_err(|e| invalid(e.to_string()))?;
+    let file = md.file_metadata();
+    let schema = parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())
+        .map_err(|e| invalid(e.to_string()))?;
+    let compression = md
+        .row_groups()
+        .first()
+        .and_then(|rg| rg.columns().first())
+        .map(|c| c.compression().to_string().to_ascii_lowercase())
+        .unwrap_or_else(|| "none".into());
+    let compression = match compression.split('(').next() {
+        Some("uncompressed") | None => "none".to_string(),
+        Some(c) => c.to_string(),
+    };
+    let fields = schema
+        .fields()
+        .iter()
+        .map(|f| Field::new(f.name(), f.data_type().clone(), true))
+        .collect();
+    Ok(Inspected {
+        format: FileFormat::Parquet,
+        compression,
+        fields,
+        rows: Some(file.num_rows().max(0) as u64),
+    })
+}
+
+/// Classify and infer decompressed text. `complete` says whether `text` is the whole content
+/// (otherwise its last, possibly cut, record is ignored).
+pub fn inspect_text(text: &[u8], complete: bool) -> Result<Inspected, InspectError> {
+    let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
+    let probe = &text[..text.len().min(8192)];
+    if probe.contains(&0) {
+        return Err(InspectError::Unreadable(
+            "binary data in no format Quarry reads (expected Parquet, CSV/TSV or JSON lines)"
+                .into(),
+        ));
+    }
+    match text.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => Err(InspectError::Empty),
+        Some(b'{') => Ok(infer_json(text, complete)?),
+        Some(b'[') => Err(InspectError::Unreadable(
+            "a JSON array document; Quarry reads JSON lines (one object per line): convert it with `jq -c '.[]'`".into(),
+        )),
+        Some(_) => Ok(infer_csv(text, complete)?),
+    }
+}
+
+fn infer_json(text: &[u8], complete: bool) -> Result<Inspected, String> {
+    let mut fields: Vec<Field> = Vec::new();
+    let mut rows = 0u64;
+    let stream = serde_json::Deserializer::from_slice(text).into_iter::<serde_json::Value>();
+    for value in stream {
+        let value = match value {
+            Ok(v) => v,
+            // A sample cut mid-record: everything before it was fine.
+            Err(e) if !complete && e.is_eof() => break,
+            Err(e) => return Err(format!("line {}: invalid JSON: {e}", e.line())),
+        };
+        let serde_json::Value::Object(map) = &value else {
+            return Err(format!(
+                "record {}: expected a JSON object per line, found {}",
+                rows + 1,
+                json_kind(&value)
+            ));
+        };
+        rows += 1;
+        let row: Vec<Field> = map
+            .iter()
+            .map(|(k, v)| Field::new(k, json_type(v), true))
+            .collect();
+        fields = merge_fields(&fields.into(), &row.into());
+        if rows as usize >= SAMPLE_RECORDS && !complete {
+            break;
+        }
+    }
+    Ok(Inspected {
+        format: FileFormat::Json,
+        compression: String::new(),
+        fields: fields
+            .iter()
+            .map(|f| Field::new(f.name(), finalize(f.data_type()), true))
+            .collect(),
+        rows: complete.then_some(rows),
+    })
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+fn json_type(v: &serde_json::Value) -> DataType {
+    use serde_json::Value;
+    match v {
+        Value::Null => DataType::Null,
+        Value::Bool(_) => DataType::Boolean,
+        Value::Number(n) if n.is_i64() => DataType::Int64,
+        Value::Number(_) => DataType::Float64,
+        Value::String(_) => DataType::Utf8,
+        Value::Array(items) => {
+            let element = items
+                .iter()
+                .fold(DataType::Null, |acc, i| widen(&acc, &json_type(i)));
+            DataType::List(Arc::new(Field::new("item", element, true)))
+        }
+        Value::Object(map) => DataType::Struct(
+            map.iter()
+                .map(|(k, v)| Field::new(k, json_type(v), true))
+                .collect::<Vec<_>>()
+                .into(),
+        ),
+    }
+}
+
+const DELIMITERS: [u8; 4] = [b',', b'\t', b'|', b';'];
+
+struct Records {
+    /// (1-based line where the record starts, fields)
+    rows: Vec<(u64, Vec<String>)>,
+}
+
+fn parse_records(text: &[u8], delimiter: u8, complete: bool) -> Result<Records, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .quote(b'"')
+        .from_reader(text);
+    let mut rows = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map_or(0, |p| p.line());
+                // Invalid UTF-8 is only tolerated in the last record of a cut sample.
+                let fields = record
+                    .iter()
+                    .map(|f| std::str::from_utf8(f).map(str::to_string))
+                    .collect::<Result<Vec<_>, _>>();
+                match fields {
+                    Ok(f) => rows.push((line, f)),
+                    Err(_) if !complete => break,
+                    Err(_) => return Err(format!("line {line}: not UTF-8 text")),
+                }
+                if rows.len() > SAMPLE_RECORDS {
+                    break;
+                }
+            }
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                return Err(format!("line {line}: {e}"));
+            }
+        }
+    }
+    // The last record of a cut sample may itself be cut.
+    if !complete || rows.len() > SAMPLE_RECORDS {
+        rows.pop();
+    }
+    Ok(Records { rows })
+}
+
+fn mode(counts: impl Iterator<Item = usize>) -> (usize, usize) {
+    let mut freq = std::collections::BTreeMap::new();
+    let mut total = 0;
+    for c in counts {
+        *freq.entry(c).or_insert(0usize) += 1;
+        total += 1;
+    }
+    let best = freq
+        .into_iter()
+        .max_by_key(|(c, n)| (*n, *c))
+        .map_or(0, |(c, _)| c);
+    (best, total)
+}
+
+/// Pick the delimiter whose records have the most consistent field count (more than one).
+fn sniff_delimiter(text: &[u8], complete: bool) -> Result<(u8, Records, usize), String> {
+    let mut best: Option<(f64, usize, u8, Records)> = None;
+    let mut first_err = None;
+    for d in DELIMITERS {
+        let records = match parse_records(text, d, complete) {
+            Ok(r) => r,
+            Err(e) => {
+                first_err.get_or_insert(e);
+                continue;
+            }
+        };
+        let (m, total) = mode(records.rows.iter().map(|(_, f)| f.len()));
+        if m < 2 || total == 0 {
+            continue;
+        }
+        let consistent =
+            records.rows.iter().filter(|(_, f)| f.len() == m).count() as f64 / total as f64;
+        let better = match &best {
+            None => true,
+            Some((c, bm, _, _)) => consistent > *c || (consistent == *c && m > *bm),
+        };
+        if better {
+            best = Some((consistent, m, d, records));
+        }
+    }
+    match best {
+        Some((_, m, d, records)) => Ok((d, records, m)),
+        None => match first_err {
+            Some(e) => Err(e),
+            // One column: every delimiter sees a single field per record.
+            None => {
+                let records = parse_records(text, b',', complete)?;
+                Ok((b',', records, 1))
+            }
+        },
+    }
+}
+
+fn looks_like_name(s: &str) -> bool {
+    let s = s.trim();
+    !s.is_empty()
+        && s.len() <= 128
+        && s.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | ' ' | '-' | '.'))
+}
+
+/// Header detection: the first record is a header when its cells are distinct non-empty text
+/// and either some column's data has a non-text type that the first cell does not fit, or
+/// (all-text data) every first cell looks like a name and none recurs in its column.
+fn detect_header(first: &[String], data: &[(u64, Vec<String>)], types: &[DataType]) -> bool {
+    if data.is_empty() {
+        return false;
+    }
+    let distinct: std::collections::HashSet<&str> = first.iter().map(|s| s.trim()).collect();
+    if distinct.len() != first.len() || first.iter().any(|s| s.trim().is_empty()) {
+        return false;
+    }
+    let typed_mismatch = first.iter().zip(types).any(|(cell, t)| {
+        !matches!(t, DataType::Utf8 | DataType::Null)
+            && widen(t, &infer_text(cell)) != *t
+    });
+    if typed_mismatch {
+        return true;
+    }
+    let all_text = types.iter().all(|t| matches!(t, DataType::Utf8 | DataType::Null));
+    all_text
+        && first.iter().all(|s| looks_like_name(s))
+        && first.iter().enumerate().all(|(i, name)| {
+            data.iter()
+                .all(|(_, row)| row.get(i).is_none_or(|v| v.trim() != name.trim()))
+        })
+}
+
+fn column_types<'a>(rows: impl Iterator<Item = &'a Vec<String>>, width: usize) -> Vec<DataType> {
+    let mut types = vec![DataType::Null; width];
+    for row in rows {
+        for (t, cell) in types.iter_mut().zip(row) {
+            *t = widen(t, &infer_text(cell));
+        }
+    }
+    types
+}
+
+fn infer_csv(text: &[u8], complete: bool) -> Result<Inspected, String> {
+    let (delimiter, records, width) = sniff_delimiter(text, complete)?;
+    if let Some((line, f)) = records.rows.iter().find(|(_, f)| f.len() != width) {
+        return Err(format!(
+            "line {line}: expected {width} fields (delimiter {}), found {}",
+            delimiter_name(delimiter),
+            f.len()
+        ));
+    }
+    let Some(((_, first), data)) = records.rows.split_first() else {
+        return Err("no complete record in the first MiB".into());
+    };
+    let data_types = column_types(data.iter().map(|(_, r)| r), width);
+    let header = detect_header(first, data, &data_types);
+    let (names, types): (Vec<String>, Vec<DataType>) = if header {
+        let mut seen = std::collections::HashSet::new();
+        let names = first
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let n = n.trim().to_string();
+                if seen.insert(n.clone()) { n } else { format!("col{i}") }
+            })
+            .collect();
+        (names, data_types)
+    } else {
+        let all = column_types(records.rows.iter().map(|(_, r)| r), width);
+        ((0..width).map(|i| format!("col{i}")).collect(), all)
+    };
+    let rows = records.rows.len() as u64 - u64::from(header);
+    Ok(Inspected {
+        format: FileFormat::Csv(CsvDialect {
+            delimiter,
+            quote: b'"',
+            header,
+        }),
+        compression: String::new(),
+        fields: names
+            .into_iter()
+            .zip(types)
+            .map(|(n, t)| Field::new(n, finalize(&t), true))
+            .collect(),
+        rows: complete.then_some(rows),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn csv(text: &str) -> Inspected {
+        inspect_text(text.as_bytes(), true).expect(text)
+    }
+
+    fn names(i: &Inspected) -> Vec<&str> {
+        i.fields.iter().map(|f| f.name().as_str()).collect()
+    }
+
+    fn dialect(i: &Inspected) -> CsvDialect {
+        match i.format {
+            FileFormat::Csv(d) => d,
+            other => panic!("not csv: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sniffs_delimiters() {
+        for d in [",", "\t", "|", ";"] {
+            let text = format!("id{d}name{d}price\n1{d}a{d}1.5\n2{d}b{d}2\n");
+            let i = csv(&text);
+            assert_eq!(dialect(&i).delimiter, d.as_bytes()[0], "{d}");
+            assert_eq!(names(&i), ["id", "name", "price"]);
+            assert_eq!(i.fields[2].data_type(), &DataType::Float64);
+        }
+    }
+
+    #[test]
+    fn quoted_delimiters_and_newlines_do_not_confuse_the_sniffer() {
+        let i = csv("id,comment,amount\n1,\"hello, world\",3\n2,\"line one\nline two; still\",4\n3,plain,5\n");
+        assert_eq!(dialect(&i).delimiter, b',');
+        assert_eq!(i.rows, Some(3));
+        assert_eq!(i.fields[2].data_type(), &DataType::Int64);
+    }
+
+    #[test]
+    fn detects_header_presence() {
+        assert!(dialect(&csv("a,b\n1,2\n3,4\n")).header);
+        let no = csv("1,2\n3,4\n");
+        assert!(!dialect(&no).header);
+        assert_eq!(names(&no), ["col0", "col1"]);
+        assert_eq!(no.rows, Some(2));
+        // all-text data: names that never recur in their column
+        assert!(dialect(&csv("city,country\nParis,France\nLyon,France\n")).header);
+        assert!(!dialect(&csv("Paris,France\nLyon,France\nParis,Spain\n")).header);
+        // a first row with an empty cell is data
+        assert!(!dialect(&csv("x,\n1,2\n")).header);
+    }
+
+    #[test]
+    fn headerless_tsv_types_include_the_first_row() {
+        let i = csv("2024-01-15 10:00:00\tINFO\t12\n2024-01-15 10:00:01\tWARN\t7\n");
+        assert_eq!(dialect(&i).delimiter, b'\t');
+        assert!(!dialect(&i).header);
+        assert_eq!(
+            i.fields[0].data_type(),
+            &DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, None)
+        );
+        assert_eq!(i.fields[2].data_type(), &DataType::Int64);
+    }
+
+    #[test]
+    fn ragged_rows_name_the_line() {
+        let err = inspect_text(b"a,b,c,d\n1,2,3,4\n5,6,7,8\n9,10\n", true).unwrap_err();
+        assert_eq!(
+            err,
+            InspectError::Unreadable("line 4: expected 4 fields (delimiter ','), found 2".into())
+        );
+    }
+
+    #[test]
+    fn json_lines_nested_and_merged() {
+        let text = b"{\"id\":1,\"user\":{\"name\":\"a\"},\"tags\":[\"x\"]}\n{\"id\":2.5,\"user\":{\"age\":3},\"extra\":null}\n";
+        let i = inspect_text(text, true).unwrap();
+        assert_eq!(i.format, FileFormat::Json);
+        assert_eq!(names(&i), ["id", "user", "tags", "extra"]);
+        assert_eq!(i.fields[0].data_type(), &DataType::Float64);
+        assert_eq!(
+            quarry_catalog::types::to_hive(i.fields[1].data_type()),
+            "struct<name:string,age:bigint>"
+        );
+        assert_eq!(quarry_catalog::types::to_hive(i.fields[2].data_type()), "array<string>");
+        assert_eq!(i.fields[3].data_type(), &DataType::Utf8);
+        assert_eq!(i.rows, Some(2));
+    }
+
+    #[test]
+    fn json_errors_name_the_line() {
+        let err = inspect_text(b"{\"a\":1}\n{\"a\":2}\n{\"a\":\n", true).unwrap_err();
+        assert!(matches!(&err, InspectError::Unreadable(m) if m.starts_with("line 4")), "{err:?}");
+        let err = inspect_text(b"{\"a\":1}\n[1,2]\n", true).unwrap_err();
+        assert!(matches!(&err, InspectError::Unreadable(m) if m.contains("record 2")), "{err:?}");
+    }
+
+    #[test]
+    fn cut_samples_drop_their_last_record() {
+        let i = inspect_text(b"a,b\n1,2\n3,4\n5,\"unfinished", false).unwrap();
+        assert_eq!(i.rows, None);
+        assert_eq!(i.fields[1].data_type(), &DataType::Int64);
+        let j = inspect_text(b"{\"a\":1}\n{\"a\":2}\n{\"a\":", false).unwrap();
+        assert_eq!(names(&j), ["a"]);
+    }
+
+    #[test]
+    fn detects_compression_by_magic_and_decodes() {
+        let text = b"a,b\n1,2\n";
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text).unwrap();
+        let gz = gz.finish().unwrap();
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+        bz.write_all(text).unwrap();
+        let bz = bz.finish().unwrap();
+        let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 6);
+        xz.write_all(text).unwrap();
+        let xz = xz.finish().unwrap();
+        let zs = zstd::stream::encode_all(&text[..], 3).unwrap();
+        for (data, c) in [
+            (gz, Compression::Gzip),
+            (bz, Compression::Bzip2),
+            (xz, Compression::Xz),
+            (zs, Compression::Zstd),
+        ] {
+            assert_eq!(Compression::detect(&data), c);
+            let (out, complete) = decompress_sample(c, &data, true).unwrap();
+            assert_eq!(out, text);
+            assert!(complete);
+            // a truncated whole object is corrupt, a truncated sample is not
+            let cut = &data[..data.len() - 6];
+            assert!(decompress_sample(c, cut, true).is_err(), "{c:?}");
+            assert!(decompress_sample(c, cut, false).is_ok(), "{c:?}");
+        }
+        assert_eq!(Compression::detect(b"a,b"), Compression::None);
+    }
+
+    #[test]
+    fn binary_and_json_arrays_are_reported() {
+        assert!(matches!(inspect_text(b"\x00\x01\x02abc", true), Err(InspectError::Unreadable(_))));
+        assert!(matches!(inspect_text(b"[{\"a\":1}]", true), Err(InspectError::Unreadable(m)) if m.contains("jq")));
+        assert_eq!(inspect_text(b"  \n ", true), Err(InspectError::Empty));
+    }
+}

@@ -1,0 +1,95 @@
+//! Crawl targets: a URL (or local path) resolved to an object store and a prefix in it.
+
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+
+use crate::{Error, Result};
+
+/// An object store plus the prefix of a crawl target within it.
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub store: Arc<dyn ObjectStore>,
+    /// `s3://bucket/`, `file:///` or `memory:///`: prepended to object paths to form URLs.
+    pub base: String,
+    pub prefix: Path,
+}
+
+impl Location {
+    /// Resolve `target`: `s3://bucket/prefix`, `file:///abs/path`, `memory:///prefix` (a fresh
+    /// in-memory store) or a local path. S3 is configured from the standard AWS environment
+    /// (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+    /// `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, ...).
+    pub fn parse(target: &str) -> Result<Self> {
+        let bad = |reason: String| Error::Target {
+            target: target.to_string(),
+            reason,
+        };
+        if let Some(rest) = target.strip_prefix("s3://").or_else(|| target.strip_prefix("s3a://")) {
+            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(bad("no bucket name; use s3://BUCKET/PREFIX".into()));
+            }
+            let store = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .map_err(|source| Error::Store {
+                    target: target.to_string(),
+                    source,
+                })?;
+            let prefix = Path::parse(key).map_err(|e| bad(e.to_string()))?;
+            return Ok(Self::new(Arc::new(store), format!("s3://{bucket}/"), prefix));
+        }
+        if let Some(rest) = target.strip_prefix("memory://") {
+            let prefix = Path::parse(rest).map_err(|e| bad(e.to_string()))?;
+            return Ok(Self::new(Arc::new(InMemory::new()), "memory:///".into(), prefix));
+        }
+        let local = match target.strip_prefix("file://") {
+            Some(p) => p,
+            None if target.contains("://") => {
+                return Err(bad(
+                    "unsupported scheme; use s3://, file:// or a local path".into(),
+                ));
+            }
+            None => target,
+        };
+        let meta = std::fs::metadata(local)
+            .map_err(|e| bad(format!("{e}; check the path")))?;
+        if !meta.is_dir() {
+            return Err(bad("not a directory; crawl the folder that holds the data".into()));
+        }
+        let prefix = Path::from_filesystem_path(local).map_err(|e| bad(e.to_string()))?;
+        Ok(Self::new(
+            Arc::new(LocalFileSystem::new()),
+            "file:///".into(),
+            prefix,
+        ))
+    }
+
+    pub fn new(store: Arc<dyn ObjectStore>, base: String, prefix: Path) -> Self {
+        Self {
+            store,
+            base,
+            prefix,
+        }
+    }
+
+    /// The URL of an object or folder path in this store.
+    pub fn url(&self, path: &Path) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// The URL of the crawl target itself, ending in `/`.
+    pub fn root_url(&self) -> String {
+        folder_url(&self.url(&self.prefix))
+    }
+}
+
+/// `url` with exactly one trailing `/`.
+pub fn folder_url(url: &str) -> String {
+    format!("{}/", url.trim_end_matches('/'))
+}
