@@ -1,1 +1,340 @@
-fn main() {}
+//! `quarry`: crawl a bucket or folder into a catalog, then inspect what it found.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use comfy_table::{Table as Grid, presets::UTF8_FULL_CONDENSED};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use quarry_catalog::{Catalog, PartitionFilter, SqliteCatalog, Table, keys};
+use quarry_crawler::{CrawlConfig, Crawler, Location, Progress, SchemaPolicy};
+
+const AFTER_HELP: &str = "\
+Examples:
+  quarry crawl sample-data --database demo        crawl a local folder
+  quarry crawl s3://my-bucket/raw/ --database raw  crawl S3 (standard AWS env vars, AWS_ENDPOINT_URL)
+  quarry tables demo                              list what the crawl catalogued
+  quarry describe demo.sales                      columns, partition keys, format, statistics
+  quarry partitions demo.sales --format json      partitions with their locations, for scripts
+
+The catalog is a single SQLite file: --catalog PATH, or QUARRY_CATALOG, or
+$XDG_DATA_HOME/quarry/catalog.db (~/.local/share/quarry/catalog.db).";
+
+#[derive(Parser)]
+#[command(
+    name = "quarry",
+    version,
+    about = "Quarry: crawl a data lake into a Glue-shaped catalog",
+    long_about = "Quarry crawls object-store prefixes (S3 or local folders) of CSV/TSV, JSON lines and \
+Parquet files, possibly gzip/bzip2/xz/zstd-compressed, infers their schemas and Hive partitions, \
+and records databases, tables and partitions in a catalog.",
+    after_help = AFTER_HELP
+)]
+struct Cli {
+    /// Catalog file [default: $XDG_DATA_HOME/quarry/catalog.db]
+    #[arg(long, global = true, env = "QUARRY_CATALOG", value_name = "PATH")]
+    catalog: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Policy {
+    Update,
+    Log,
+    Fail,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Crawl a prefix and write what it holds into the catalog.
+    ///
+    /// Every object is classified by content (Parquet, CSV/TSV, JSON lines; gzip, bzip2, xz,
+    /// zstd). Objects named `_*` or `.*` (e.g. `_SUCCESS`, `.crc`) and `$folder$` markers are
+    /// ignored, zero-byte objects are skipped; all skips are reported. A folder holding one
+    /// dataset becomes one table named after it; `key=value` folders become partition keys and
+    /// other folders between the table and its files `partition_0..n`. A re-crawl reads only new
+    /// or changed objects and writes nothing when nothing changed.
+    #[command(after_help = "Examples:\n  quarry crawl sample-data --database demo\n  \
+quarry crawl s3://bucket/raw/ --database raw --exclude '**/*.tmp' --json\n  \
+AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ALLOW_HTTP=true quarry crawl s3://test/lake -d lake")]
+    Crawl {
+        /// What to crawl: s3://bucket/prefix, file:///abs/path or a local folder
+        url: String,
+        /// Database to write the tables into (created if missing)
+        #[arg(long, short = 'd')]
+        database: String,
+        /// Skip objects whose path below URL matches this glob (repeatable), e.g. '**/*.tmp'
+        #[arg(long, value_name = "GLOB")]
+        exclude: Vec<String>,
+        /// Print the crawl report as JSON on stdout
+        #[arg(long)]
+        json: bool,
+        /// Fail, writing nothing, if any object cannot be read
+        #[arg(long)]
+        strict: bool,
+        /// What a re-crawl does with changed columns: update (add and widen), log (report
+        /// only) or fail (abort, write nothing)
+        #[arg(long, value_enum, default_value = "update")]
+        schema_change: Policy,
+        /// Concurrent list and read requests
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
+    /// List databases, or the tables of one database.
+    Tables {
+        /// Database to list; all databases when omitted
+        database: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Show a table's columns, partition keys, storage and statistics.
+    Describe {
+        /// DATABASE.TABLE
+        table: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// List a table's partitions with their locations and statistics.
+    Partitions {
+        /// DATABASE.TABLE
+        table: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+fn default_catalog() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    data.join("quarry").join("catalog.db")
+}
+
+fn split_name(name: &str) -> Result<(&str, &str)> {
+    match name.split_once('.') {
+        Some((db, t)) if !db.is_empty() && !t.is_empty() => Ok((db, t)),
+        _ => bail!("expected DATABASE.TABLE, got '{name}' (see `quarry tables`)"),
+    }
+}
+
+async fn get_table(catalog: &dyn Catalog, name: &str) -> Result<Table> {
+    let (db, t) = split_name(name)?;
+    match catalog.get_table(db, t).await? {
+        Some(t) => Ok(t),
+        None => bail!("table '{name}' does not exist; list tables with `quarry tables {db}`"),
+    }
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn listed(&self, objects: usize) {
+        self.0.set_message(format!("listed {objects} objects"));
+    }
+    fn inspecting(&self, total: usize) {
+        self.0.set_length(total as u64);
+        self.0.set_position(0);
+        self.0.set_style(
+            ProgressStyle::with_template("{spinner} inspecting {pos}/{len} objects {wide_bar} {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+    }
+    fn inspected(&self, _url: &str) {
+        self.0.inc(1);
+    }
+    fn finished(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// Write to stdout; a closed pipe (`quarry tables | head`) ends output quietly.
+fn emit(text: impl std::fmt::Display) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        other => Ok(other?),
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    emit(serde_json::to_string_pretty(value)?)
+}
+
+fn grid(header: &[&str]) -> Grid {
+    let mut g = Grid::new();
+    g.load_preset(UTF8_FULL_CONDENSED).set_header(header.to_vec());
+    g
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let path = cli.catalog.unwrap_or_else(default_catalog);
+    let catalog: Arc<dyn Catalog> = Arc::new(
+        SqliteCatalog::open(&path).with_context(|| format!("opening catalog {}", path.display()))?,
+    );
+    match cli.command {
+        Command::Crawl {
+            url,
+            database,
+            exclude,
+            json,
+            strict,
+            schema_change,
+            concurrency,
+        } => {
+            let location = Location::parse(&url)?;
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar.set_message("listing");
+            let mut config = CrawlConfig::new(database);
+            config.exclude = exclude;
+            config.strict = strict;
+            config.concurrency = concurrency;
+            config.schema_policy = match schema_change {
+                Policy::Update => SchemaPolicy::Update,
+                Policy::Log => SchemaPolicy::Log,
+                Policy::Fail => SchemaPolicy::Fail,
+            };
+            config.progress = Some(Arc::new(Bar(bar.clone())));
+            let result = Crawler::new(catalog, config).crawl(&location).await;
+            bar.finish_and_clear();
+            let report = result?;
+            if json {
+                print_json(&report)?;
+            } else {
+                emit(format!("{report}").trim_end())?;
+            }
+        }
+        Command::Tables { database, format } => match database {
+            None => {
+                let dbs = catalog.list_databases().await?;
+                if format == Format::Json {
+                    return print_json(&dbs);
+                }
+                let mut g = grid(&["database", "tables", "created"]);
+                for d in &dbs {
+                    let n = catalog.list_tables(&d.name).await?.len();
+                    g.add_row(vec![d.name.clone(), n.to_string(), d.create_time.to_rfc3339()]);
+                }
+                emit(&g)?;
+            }
+            Some(db) => {
+                if catalog.get_database(&db).await?.is_none() {
+                    bail!("database '{db}' does not exist; `quarry tables` lists databases");
+                }
+                let tables = catalog.list_tables(&db).await?;
+                if format == Format::Json {
+                    return print_json(&tables);
+                }
+                let mut g = grid(&[
+                    "table", "format", "partition keys", "partitions", "objects", "bytes", "rows",
+                    "location",
+                ]);
+                for t in &tables {
+                    let parts = catalog.count_partitions(&db, &t.name).await?;
+                    g.add_row(vec![
+                        t.name.clone(),
+                        quarry_crawler::table_format_label(t),
+                        t.partition_keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", "),
+                        parts.to_string(),
+                        param(t, keys::OBJECT_COUNT),
+                        param(t, keys::SIZE_KEY),
+                        param(t, keys::RECORD_COUNT),
+                        t.storage.location.clone(),
+                    ]);
+                }
+                emit(&g)?;
+            }
+        },
+        Command::Describe { table, format } => {
+            let t = get_table(catalog.as_ref(), &table).await?;
+            if format == Format::Json {
+                return print_json(&t);
+            }
+            let mut g = grid(&["column", "type", ""]);
+            for c in &t.storage.columns {
+                g.add_row(vec![c.name.clone(), c.data_type.clone(), String::new()]);
+            }
+            for k in &t.partition_keys {
+                g.add_row(vec![k.name.clone(), k.data_type.clone(), "partition key".into()]);
+            }
+            emit(&g)?;
+            emit(format!("location:    {}", t.storage.location))?;
+            emit(format!("format:      {}", quarry_crawler::table_format_label(&t)))?;
+            emit(format!("serde:       {} {:?}", t.storage.serde_info.serialization_library, t.storage.serde_info.parameters))?;
+            emit(format!("input:       {}", t.storage.input_format))?;
+            for (k, v) in &t.parameters {
+                emit(format!("param:       {k} = {v}"))?;
+            }
+            emit(format!("updated:     {} (version {})", t.update_time.to_rfc3339(), t.version))?;
+        }
+        Command::Partitions { table, format } => {
+            let t = get_table(catalog.as_ref(), &table).await?;
+            let parts = catalog
+                .get_partitions(&t.database, &t.name, &PartitionFilter::all())
+                .await?;
+            if format == Format::Json {
+                return print_json(&parts);
+            }
+            let mut header: Vec<&str> = t.partition_keys.iter().map(|k| k.name.as_str()).collect();
+            header.extend(["objects", "bytes", "rows", "location"]);
+            let mut g = grid(&header);
+            for p in &parts {
+                let mut row: Vec<String> = p
+                    .values
+                    .iter()
+                    .map(|v| v.clone().unwrap_or_else(|| "NULL".into()))
+                    .collect();
+                let stat = |k: &str| p.parameters.get(k).cloned().unwrap_or_default();
+                row.extend([
+                    stat(keys::OBJECT_COUNT),
+                    stat(keys::SIZE_KEY),
+                    stat(keys::RECORD_COUNT),
+                    p.location.clone(),
+                ]);
+                g.add_row(row);
+            }
+            emit(&g)?;
+            emit(format!("{} partition(s)", parts.len()))?;
+        }
+    }
+    Ok(())
+}
+
+fn param(t: &Table, key: &str) -> String {
+    t.parameters.get(key).cloned().unwrap_or_default()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eemit(format!("error: cannot start the async runtime: {e}"))?;
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eemit(format!("error: {e}"))?;
+            for cause in e.chain().skip(1) {
+                eemit(format!("  caused by: {cause}"))?;
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

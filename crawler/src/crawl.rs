@@ -588,13 +588,19 @@ impl Crawler {
 
         // Partitions and statistics.
         let mut stats: BTreeMap<Vec<Option<String>>, (Vec<String>, Stats)> = BTreeMap::new();
+        let mut compression: HashMap<Vec<Option<String>>, String> = HashMap::new();
         let mut table_delta = Stats::default();
         for (i, dirs) in &plan.files {
             let f = &files[*i];
             let s = Stats::of(f.meta.size, f.inspected.rows, 1);
             table_delta.add(&s);
             if !table.partition_keys.is_empty() {
-                let values = dirs.iter().map(|d| Segment::parse(d).value().map(str::to_string)).collect();
+                let values: Vec<Option<String>> = dirs.iter().map(|d| Segment::parse(d).value().map(str::to_string)).collect();
+                let c = &f.inspected.compression;
+                compression
+                    .entry(values.clone())
+                    .and_modify(|v| if v != c { *v = "mixed".into() })
+                    .or_insert_with(|| c.clone());
                 let e = stats.entry(values).or_insert_with(|| (dirs.clone(), Stats::default()));
                 e.1.add(&s);
             }
@@ -655,6 +661,13 @@ impl Crawler {
             let mut s = Stats::read(&p.parameters);
             s.add(&delta);
             s.write(&mut p.parameters);
+            if let Some(c) = compression.get(&values) {
+                let merged = match p.parameters.get(keys::COMPRESSION_TYPE) {
+                    Some(old) if old != c => "mixed".to_string(),
+                    _ => c.clone(),
+                };
+                p.parameters.insert(keys::COMPRESSION_TYPE.into(), merged);
+            }
             p.update_time = now;
             pws.push(PartitionWrite {
                 database: table.database.clone(),
@@ -682,7 +695,7 @@ impl Crawler {
             table.parameters.insert(keys::COMPRESSION_TYPE.into(), value.clone());
             table.storage.compressed = value != "none";
         }
-        rep.format = table_format(table);
+        rep.format = table_format_label(table);
         let expected = (!plan.is_new).then_some(table.version);
         Ok((
             TableWrite {
@@ -788,7 +801,8 @@ pub fn table_file_format(table: &Table) -> Option<FileFormat> {
     })
 }
 
-fn table_format(table: &Table) -> String {
+/// A short label of a table's format and compression, e.g. `csv (',' with header), bzip2`.
+pub fn table_format_label(table: &Table) -> String {
     let f = table_file_format(table).map_or_else(|| "unknown".into(), |f| f.describe());
     match table.parameters.get(keys::COMPRESSION_TYPE).map(String::as_str) {
         None | Some("none") => f,
