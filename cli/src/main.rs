@@ -323,16 +323,16 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eemit(format!("error: cannot start the async runtime: {e}"))?;
+            eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eemit(format!("error: {e}"))?;
+            eprintln!("error: {e}");
             for cause in e.chain().skip(1) {
-                eemit(format!("  caused by: {cause}"))?;
+                eprintln!("  caused by: {cause}");
             }
             ExitCode::FAILURE
         }
