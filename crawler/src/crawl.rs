@@ -216,7 +216,11 @@ impl Crawler {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (write, tables, skipped) = self.plan(&root_url, &files, &gone).await?;
+            let (write, tables, skipped) = if files.is_empty() && gone.is_empty() {
+                (CatalogWrite::default(), Vec::new(), Vec::new())
+            } else {
+                self.plan(&root_url, &files, &gone).await?
+            };
             if write.is_empty() {
                 report.tables = tables;
                 report.skipped.extend(skipped);
@@ -345,6 +349,32 @@ impl Crawler {
             Some(_) => self.catalog.list_tables(db).await?,
             None => Vec::new(),
         };
+        // Read after the tables: a concurrent crawl that recorded some of these objects since
+        // this one listed them has also changed the tables, so either this plan sees its
+        // bookmarks (and leaves those objects out) or the commit fails on table versions.
+        let seen_now: HashMap<String, SeenObject> = self
+            .catalog
+            .seen_objects(root_url)
+            .await?
+            .into_iter()
+            .map(|o| (o.path.clone(), o))
+            .collect();
+        let files: Vec<NewFile> = files
+            .iter()
+            .filter(|f| {
+                !seen_now
+                    .get(&f.url)
+                    .is_some_and(|s| s.size == f.meta.size && s.fingerprint == fingerprint(&f.meta))
+            })
+            .cloned()
+            .collect();
+        let files = &files[..];
+        let gone: Vec<SeenObject> = gone
+            .iter()
+            .filter(|g| seen_now.get(&g.path) == Some(*g))
+            .cloned()
+            .collect();
+        let gone = &gone[..];
         let mut skipped = Vec::new();
         let mut plans: Vec<TablePlan> = Vec::new();
 

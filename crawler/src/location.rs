@@ -25,6 +25,15 @@ impl Location {
     /// (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
     /// `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, ...).
     pub fn parse(target: &str) -> Result<Self> {
+        Self::parse_with(target, std::iter::empty::<(&str, &str)>())
+    }
+
+    /// Like [`Location::parse`], with S3 settings (`aws_endpoint`, `aws_allow_http`, ...: the
+    /// keys of `AmazonS3ConfigKey`) applied over those from the environment.
+    pub fn parse_with<K: AsRef<str>, V: Into<String>>(
+        target: &str,
+        s3_options: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self> {
         let bad = |reason: String| Error::Target {
             target: target.to_string(),
             reason,
@@ -34,8 +43,15 @@ impl Location {
             if bucket.is_empty() {
                 return Err(bad("no bucket name; use s3://BUCKET/PREFIX".into()));
             }
-            let store = AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
+            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            for (k, v) in s3_options {
+                let key = k.as_ref().to_ascii_lowercase().parse().map_err(|source| Error::Store {
+                    target: target.to_string(),
+                    source,
+                })?;
+                builder = builder.with_config(key, v);
+            }
+            let store = builder
                 .build()
                 .map_err(|source| Error::Store {
                     target: target.to_string(),

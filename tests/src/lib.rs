@@ -1,1 +1,227 @@
+//! Test support: lakes on the local filesystem and on a real S3 endpoint (`moto_server`).
+//!
+//! The S3 endpoint is `QUARRY_TEST_S3_ENDPOINT` when set (`scripts/test` starts one server for
+//! the whole run); otherwise the first test that needs it starts `moto_server` on a free
+//! loopback port, and a watchdog stops it when the test process exits.
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use object_store::ObjectStoreExt;
+use object_store::path::Path as ObjectPath;
+use quarry_crawler::Location;
+
+/// The committed sample lake.
+pub fn sample_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-data")
+}
+
+pub struct S3Server {
+    pub endpoint: String,
+}
+
+static SERVER: OnceLock<S3Server> = OnceLock::new();
+static BUCKETS: AtomicUsize = AtomicUsize::new(0);
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn wait_for(addr: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not start on {addr} within 60 s; install it with: pip install 'moto[server]'"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The shared S3 endpoint for this test process.
+pub fn s3() -> &'static S3Server {
+    SERVER.get_or_init(|| {
+        if let Ok(endpoint) = std::env::var("QUARRY_TEST_S3_ENDPOINT") {
+            wait_for(endpoint.trim_start_matches("http://"));
+            return S3Server { endpoint };
+        }
+        let port = free_port();
+        let script = format!(
+            "moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+             while kill -0 {pid} 2>/dev/null; do sleep 1; done; kill $m",
+            pid = std::process::id()
+        );
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("sh to start moto_server");
+        let addr = format!("127.0.0.1:{port}");
+        wait_for(&addr);
+        S3Server {
+            endpoint: format!("http://{addr}"),
+        }
+    })
+}
+
+impl S3Server {
+    /// Environment a `quarry` process needs to reach this endpoint, as a user would set it.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+
+    /// Create a fresh, uniquely named bucket and return its name.
+    pub fn bucket(&self, hint: &str) -> String {
+        let name = format!(
+            "{}-{}-{}",
+            hint.replace('_', "-"),
+            std::process::id(),
+            BUCKETS.fetch_add(1, Ordering::SeqCst)
+        );
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(addr).expect("connect to the S3 endpoint");
+        write!(
+            stream,
+            "PUT /{name} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send CreateBucket");
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "CreateBucket {name} failed: {response}"
+        );
+        name
+    }
+
+    /// A location in this server, configured exactly as the CLI would be from the environment.
+    pub fn location(&self, url: &str) -> Location {
+        let options: Vec<(String, String)> = self
+            .env()
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
+        Location::parse_with(url, options).expect("an S3 location")
+    }
+}
+
+/// Where a test lake lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Local,
+    S3,
+}
+
+pub const BACKENDS: [Backend; 2] = [Backend::Local, Backend::S3];
+
+/// A writable copy of a lake, on the local filesystem or in a fresh S3 bucket.
+pub struct Lake {
+    pub backend: Backend,
+    /// What to pass to `quarry crawl`.
+    pub url: String,
+    pub location: Location,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Lake {
+    /// A copy of `sample-data/` on `backend`.
+    pub async fn sample(backend: Backend) -> Self {
+        let lake = Self::empty(backend).await;
+        for (rel, bytes) in files_under(&sample_data()) {
+            lake.put(&rel, bytes).await;
+        }
+        lake
+    }
+
+    pub async fn empty(backend: Backend) -> Self {
+        match backend {
+            Backend::Local => {
+                let dir = tempfile::tempdir().expect("a temp dir");
+                let root = dir.path().join("lake");
+                std::fs::create_dir_all(&root).expect("create lake dir");
+                let url = root.to_string_lossy().into_owned();
+                Self {
+                    backend,
+                    location: Location::parse(&url).expect("a local location"),
+                    url,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::S3 => {
+                let server = s3();
+                let url = format!("s3://{}/lake/", server.bucket("quarry"));
+                Self {
+                    backend,
+                    location: server.location(&url),
+                    url,
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    /// Write an object (`rel` is relative to the lake root, e.g. `sales/region=eu/x.csv`).
+    pub async fn put(&self, rel: &str, bytes: Vec<u8>) {
+        match self.backend {
+            // Plain files, as any other tool would write them (names are not re-encoded).
+            Backend::Local => {
+                let path = Path::new(&self.url).join(rel);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).expect("create dirs");
+                }
+                std::fs::write(path, bytes).expect("write file");
+            }
+            Backend::S3 => {
+                let key = ObjectPath::parse(format!("{}/{rel}", self.location.prefix))
+                    .expect("a valid key");
+                self.location
+                    .store
+                    .put(&key, bytes.into())
+                    .await
+                    .expect("PUT object");
+            }
+        }
+    }
+
+    /// The URL of a table root in this lake, as the catalog records it.
+    pub fn table_url(&self, table: &str) -> String {
+        format!("{}{table}/", self.location.root_url())
+    }
+}
+
+/// Every file below `dir`, as (relative path with `/`, bytes), sorted.
+pub fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(dir)
+                    .expect("below dir")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push((rel, std::fs::read(&path).expect("read file")));
+            }
+        }
+    }
+    out.sort();
+    out
+}

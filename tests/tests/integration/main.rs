@@ -1,1 +1,4 @@
+//! Cross-crate integration tests. Every crawler test runs twice: on a local folder and on a
+//! real S3 endpoint (moto_server) through object_store's AmazonS3.
 
+mod crawl;
