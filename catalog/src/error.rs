@@ -22,13 +22,19 @@ pub enum Error {
         source: serde_json::Error,
     },
 
-    #[error("database '{database}' does not exist; crawl into it first (quarry crawl URL --database {database})")]
+    #[error(
+        "database '{database}' does not exist; crawl into it first (quarry crawl URL --database {database})"
+    )]
     DatabaseNotFound { database: String },
 
-    #[error("table '{database}.{table}' does not exist; list tables with `quarry tables {database}`")]
+    #[error(
+        "table '{database}.{table}' does not exist; list tables with `quarry tables {database}`"
+    )]
     TableNotFound { database: String, table: String },
 
-    #[error("{what} was changed by another writer (expected version {expected:?}, found {found:?}); re-read and retry")]
+    #[error(
+        "{what} was changed by another writer (expected version {expected:?}, found {found:?}); re-read and retry"
+    )]
     Conflict {
         what: String,
         expected: Option<u64>,
@@ -52,7 +58,9 @@ pub enum Error {
     #[error("invalid type '{type_string}': {reason}")]
     InvalidType { type_string: String, reason: String },
 
-    #[error("partition of '{table}' has {found} values but the table has {expected} partition keys")]
+    #[error(
+        "partition of '{table}' has {found} values but the table has {expected} partition keys"
+    )]
     PartitionArity {
         table: String,
         expected: usize,

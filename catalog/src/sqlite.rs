@@ -105,7 +105,8 @@ impl SqliteCatalog {
             .ctx("setting synchronous")?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .ctx("enabling foreign keys")?;
-        conn.execute_batch(SCHEMA).ctx("creating the catalog schema")?;
+        conn.execute_batch(SCHEMA)
+            .ctx("creating the catalog schema")?;
         Ok(Self {
             conn: Mutex::new(conn),
             path,
@@ -271,12 +272,11 @@ fn apply(conn: &mut Connection, write: CatalogWrite) -> Result<()> {
         }
     }
     for pw in &write.partitions {
-        let (table_id, table) = table_row(&tx, &pw.database, &pw.table)?.ok_or_else(|| {
-            Error::TableNotFound {
+        let (table_id, table) =
+            table_row(&tx, &pw.database, &pw.table)?.ok_or_else(|| Error::TableNotFound {
                 database: pw.database.clone(),
                 table: pw.table.clone(),
-            }
-        })?;
+            })?;
         let p = &pw.partition;
         if p.values.len() != table.partition_keys.len() {
             return Err(Error::PartitionArity {
@@ -501,7 +501,8 @@ impl Catalog for SqliteCatalog {
                     table: table.to_string(),
                 })?;
             let mut args = vec![Value::Integer(table_id)];
-            let mut sql = "SELECT p.body, p.version FROM partitions p WHERE p.table_id = ?1".to_string();
+            let mut sql =
+                "SELECT p.body, p.version FROM partitions p WHERE p.table_id = ?1".to_string();
             for f in &filter.filters {
                 let idx = t
                     .partition_keys
@@ -675,7 +676,10 @@ mod tests {
             .and("region", KeyPredicate::In(vec!["eu".into(), "us".into()]))
             .eq("hr", "1");
         assert_eq!(n(f).await, 6);
-        assert_eq!(n(PartitionFilter::all().and("region", KeyPredicate::IsNull)).await, 9);
+        assert_eq!(
+            n(PartitionFilter::all().and("region", KeyPredicate::IsNull)).await,
+            9
+        );
         let err = c
             .get_partitions("db", "t", &PartitionFilter::all().eq("nope", "1"))
             .await
@@ -770,7 +774,9 @@ mod tests {
         for writer in 0..2 {
             let c = Arc::new(SqliteCatalog::open(&path).unwrap());
             handles.push(std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
                 rt.block_on(async {
                     for i in 0..20 {
                         loop {
@@ -778,7 +784,10 @@ mod tests {
                             let v = t.version;
                             t.parameters.insert(format!("w{writer}_{i}"), "1".into());
                             let w = CatalogWrite {
-                                tables: vec![TableWrite { table: t, expected_version: Some(v) }],
+                                tables: vec![TableWrite {
+                                    table: t,
+                                    expected_version: Some(v),
+                                }],
                                 partitions: vec![PartitionWrite {
                                     database: "db".into(),
                                     table: "t".into(),

@@ -57,10 +57,7 @@ pub fn to_hive(data_type: &DataType) -> String {
 
 /// Parse a Hive type string into an Arrow type. Timestamps map to microseconds, Hive's precision.
 pub fn from_hive(hive: &str) -> Result<DataType> {
-    let mut parser = Parser {
-        src: hive,
-        pos: 0,
-    };
+    let mut parser = Parser { src: hive, pos: 0 };
     let t = parser.parse_type()?;
     parser.skip_ws();
     if parser.pos != hive.len() {
@@ -107,7 +104,7 @@ impl Parser<'_> {
         self.skip_ws();
         let rest = &self.src[self.pos..];
         let end = rest
-            .find(|c: char| matches!(c, '<' | '>' | ',' | ':' | '(' | ')'))
+            .find(['<', '>', ',', ':', '(', ')'])
             .unwrap_or(rest.len());
         if end == 0 {
             return Err(self.error("expected a name"));

@@ -65,9 +65,11 @@ enum Command {
     /// dataset becomes one table named after it; `key=value` folders become partition keys and
     /// other folders between the table and its files `partition_0..n`. A re-crawl reads only new
     /// or changed objects and writes nothing when nothing changed.
-    #[command(after_help = "Examples:\n  quarry crawl sample-data --database demo\n  \
+    #[command(
+        after_help = "Examples:\n  quarry crawl sample-data --database demo\n  \
 quarry crawl s3://bucket/raw/ --database raw --exclude '**/*.tmp' --json\n  \
-AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ALLOW_HTTP=true quarry crawl s3://test/lake -d lake")]
+AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ALLOW_HTTP=true quarry crawl s3://test/lake -d lake"
+    )]
     Crawl {
         /// What to crawl: s3://bucket/prefix, file:///abs/path or a local folder
         url: String,
@@ -148,8 +150,10 @@ impl Progress for Bar {
         self.0.set_length(total as u64);
         self.0.set_position(0);
         self.0.set_style(
-            ProgressStyle::with_template("{spinner} inspecting {pos}/{len} objects {wide_bar} {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} inspecting {pos}/{len} objects {wide_bar} {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
     }
     fn inspected(&self, _url: &str) {
@@ -176,14 +180,16 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
 
 fn grid(header: &[&str]) -> Grid {
     let mut g = Grid::new();
-    g.load_preset(UTF8_FULL_CONDENSED).set_header(header.to_vec());
+    g.load_preset(UTF8_FULL_CONDENSED)
+        .set_header(header.to_vec());
     g
 }
 
 async fn run(cli: Cli) -> Result<()> {
     let path = cli.catalog.unwrap_or_else(default_catalog);
     let catalog: Arc<dyn Catalog> = Arc::new(
-        SqliteCatalog::open(&path).with_context(|| format!("opening catalog {}", path.display()))?,
+        SqliteCatalog::open(&path)
+            .with_context(|| format!("opening catalog {}", path.display()))?,
     );
     match cli.command {
         Command::Crawl {
@@ -227,7 +233,11 @@ async fn run(cli: Cli) -> Result<()> {
                 let mut g = grid(&["database", "tables", "created"]);
                 for d in &dbs {
                     let n = catalog.list_tables(&d.name).await?.len();
-                    g.add_row(vec![d.name.clone(), n.to_string(), d.create_time.to_rfc3339()]);
+                    g.add_row(vec![
+                        d.name.clone(),
+                        n.to_string(),
+                        d.create_time.to_rfc3339(),
+                    ]);
                 }
                 emit(&g)?;
             }
@@ -240,7 +250,13 @@ async fn run(cli: Cli) -> Result<()> {
                     return print_json(&tables);
                 }
                 let mut g = grid(&[
-                    "table", "format", "partition keys", "partitions", "objects", "bytes", "rows",
+                    "table",
+                    "format",
+                    "partition keys",
+                    "partitions",
+                    "objects",
+                    "bytes",
+                    "rows",
                     "location",
                 ]);
                 for t in &tables {
@@ -248,7 +264,11 @@ async fn run(cli: Cli) -> Result<()> {
                     g.add_row(vec![
                         t.name.clone(),
                         quarry_crawler::table_format_label(t),
-                        t.partition_keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", "),
+                        t.partition_keys
+                            .iter()
+                            .map(|k| k.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         parts.to_string(),
                         param(t, keys::OBJECT_COUNT),
                         param(t, keys::SIZE_KEY),
@@ -269,17 +289,31 @@ async fn run(cli: Cli) -> Result<()> {
                 g.add_row(vec![c.name.clone(), c.data_type.clone(), String::new()]);
             }
             for k in &t.partition_keys {
-                g.add_row(vec![k.name.clone(), k.data_type.clone(), "partition key".into()]);
+                g.add_row(vec![
+                    k.name.clone(),
+                    k.data_type.clone(),
+                    "partition key".into(),
+                ]);
             }
             emit(&g)?;
             emit(format!("location:    {}", t.storage.location))?;
-            emit(format!("format:      {}", quarry_crawler::table_format_label(&t)))?;
-            emit(format!("serde:       {} {:?}", t.storage.serde_info.serialization_library, t.storage.serde_info.parameters))?;
+            emit(format!(
+                "format:      {}",
+                quarry_crawler::table_format_label(&t)
+            ))?;
+            emit(format!(
+                "serde:       {} {:?}",
+                t.storage.serde_info.serialization_library, t.storage.serde_info.parameters
+            ))?;
             emit(format!("input:       {}", t.storage.input_format))?;
             for (k, v) in &t.parameters {
                 emit(format!("param:       {k} = {v}"))?;
             }
-            emit(format!("updated:     {} (version {})", t.update_time.to_rfc3339(), t.version))?;
+            emit(format!(
+                "updated:     {} (version {})",
+                t.update_time.to_rfc3339(),
+                t.version
+            ))?;
         }
         Command::Partitions { table, format } => {
             let t = get_table(catalog.as_ref(), &table).await?;
@@ -320,7 +354,10 @@ fn param(t: &Table, key: &str) -> String {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -20,9 +20,7 @@ use crate::group::{Candidate, group};
 use crate::inspect::{FileFormat, InspectError, Inspected, inspect};
 use crate::location::{Location, folder_url};
 use crate::partition::{HIVE_DEFAULT_PARTITION, Segment, infer_type};
-use crate::report::{
-    CrawlReport, SkipReason, Skipped, TableAction, TableReport, WidenedColumn,
-};
+use crate::report::{CrawlReport, SkipReason, Skipped, TableAction, TableReport, WidenedColumn};
 use crate::schema::merge_fields;
 use crate::{Error, Result};
 
@@ -447,7 +445,10 @@ impl Crawler {
                 name = format!("{base}_{n}");
                 n += 1;
             }
-            let location = format!("{root_url}{}", g.dirs.iter().map(|d| format!("{d}/")).collect::<String>());
+            let location = format!(
+                "{root_url}{}",
+                g.dirs.iter().map(|d| format!("{d}/")).collect::<String>()
+            );
             let depth = g.dirs.len();
             let members: Vec<(usize, Vec<String>)> = g
                 .files
@@ -457,7 +458,9 @@ impl Crawler {
                     (i, files[i].dirs[depth..].to_vec())
                 })
                 .collect();
-            plans.push(TablePlan::new(db, &name, &location, files, &members, g.decision));
+            plans.push(TablePlan::new(
+                db, &name, &location, files, &members, g.decision,
+            ));
         }
 
         // 3. Each table's change.
@@ -473,9 +476,7 @@ impl Crawler {
             let qualified = plan.table.qualified_name();
             touched.insert(qualified.clone());
             let removed = gone_by_table.get(&qualified).cloned().unwrap_or_default();
-            let (tw, pws, mut rep) = self
-                .plan_table(&mut plan, files, &removed, now)
-                .await?;
+            let (tw, pws, mut rep) = self.plan_table(&mut plan, files, &removed, now).await?;
             for (i, _) in &plan.files {
                 let f = &files[*i];
                 write.seen.push(SeenObject {
@@ -557,7 +558,11 @@ impl Crawler {
             match current.iter().find(|c| c.name() == f.name()) {
                 None if !plan.is_new => {
                     rep.columns_added.push(f.name().clone());
-                    changes.push(format!("column {} {} added", f.name(), to_hive(f.data_type())));
+                    changes.push(format!(
+                        "column {} {} added",
+                        f.name(),
+                        to_hive(f.data_type())
+                    ));
                 }
                 Some(c) if c.data_type() != f.data_type() => {
                     let (from, to) = (to_hive(c.data_type()), to_hive(f.data_type()));
@@ -575,14 +580,20 @@ impl Crawler {
         }
 
         // Partition keys: names from the layout, types widened to fit every new value.
-        let mut key_types: Vec<String> =
-            table.partition_keys.iter().map(|k| k.data_type.clone()).collect();
+        let mut key_types: Vec<String> = table
+            .partition_keys
+            .iter()
+            .map(|k| k.data_type.clone())
+            .collect();
         for (_, dirs) in &plan.files {
             for ((k, d), key) in key_types.iter_mut().zip(dirs).zip(&table.partition_keys) {
                 let fitted = widen_key(k, Segment::parse(d).value());
                 if &fitted != k {
                     if !plan.is_new {
-                        changes.push(format!("partition key {} widened {k} -> {fitted}", key.name));
+                        changes.push(format!(
+                            "partition key {} widened {k} -> {fitted}",
+                            key.name
+                        ));
                     }
                     *k = fitted;
                 }
@@ -602,7 +613,11 @@ impl Crawler {
                     rep.columns_added.clear();
                     rep.columns_widened.clear();
                     merged = current.clone();
-                    key_types = table.partition_keys.iter().map(|k| k.data_type.clone()).collect();
+                    key_types = table
+                        .partition_keys
+                        .iter()
+                        .map(|k| k.data_type.clone())
+                        .collect();
                 }
                 SchemaPolicy::Update => {}
             }
@@ -625,13 +640,22 @@ impl Crawler {
             let s = Stats::of(f.meta.size, f.inspected.rows, 1);
             table_delta.add(&s);
             if !table.partition_keys.is_empty() {
-                let values: Vec<Option<String>> = dirs.iter().map(|d| Segment::parse(d).value().map(str::to_string)).collect();
+                let values: Vec<Option<String>> = dirs
+                    .iter()
+                    .map(|d| Segment::parse(d).value().map(str::to_string))
+                    .collect();
                 let c = &f.inspected.compression;
                 compression
                     .entry(values.clone())
-                    .and_modify(|v| if v != c { *v = "mixed".into() })
+                    .and_modify(|v| {
+                        if v != c {
+                            *v = "mixed".into()
+                        }
+                    })
                     .or_insert_with(|| c.clone());
-                let e = stats.entry(values).or_insert_with(|| (dirs.clone(), Stats::default()));
+                let e = stats
+                    .entry(values)
+                    .or_insert_with(|| (dirs.clone(), Stats::default()));
                 e.1.add(&s);
             }
         }
@@ -641,8 +665,13 @@ impl Crawler {
             if !table.partition_keys.is_empty() {
                 let dirs = relative_dirs(&table.storage.location, &r.path);
                 if dirs.len() == table.partition_keys.len() {
-                    let values = dirs.iter().map(|d| Segment::parse(d).value().map(str::to_string)).collect();
-                    let e = stats.entry(values).or_insert_with(|| (dirs.clone(), Stats::default()));
+                    let values = dirs
+                        .iter()
+                        .map(|d| Segment::parse(d).value().map(str::to_string))
+                        .collect();
+                    let e = stats
+                        .entry(values)
+                        .or_insert_with(|| (dirs.clone(), Stats::default()));
                     e.1.sub(&s);
                 }
             }
@@ -658,7 +687,13 @@ impl Crawler {
                 .partition_keys
                 .iter()
                 .zip(&values)
-                .map(|(k, v)| format!("{}={}", k.name, v.as_deref().unwrap_or(HIVE_DEFAULT_PARTITION)))
+                .map(|(k, v)| {
+                    format!(
+                        "{}={}",
+                        k.name,
+                        v.as_deref().unwrap_or(HIVE_DEFAULT_PARTITION)
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("/");
             let (mut p, expected) = match existing {
@@ -714,15 +749,24 @@ impl Crawler {
             .parameters
             .insert(keys::CRAWLER_UPDATED.into(), now.to_rfc3339());
         // Compression: the files' own, "mixed" once they disagree.
-        if let Some(c) = plan.files.first().map(|(i, _)| files[*i].inspected.compression.clone()) {
-            let all_same = plan.files.iter().all(|(i, _)| files[*i].inspected.compression == c);
+        if let Some(c) = plan
+            .files
+            .first()
+            .map(|(i, _)| files[*i].inspected.compression.clone())
+        {
+            let all_same = plan
+                .files
+                .iter()
+                .all(|(i, _)| files[*i].inspected.compression == c);
             let prev = table.parameters.get(keys::COMPRESSION_TYPE).cloned();
             let value = match prev {
                 Some(p) if p != c || !all_same => "mixed".to_string(),
                 _ if !all_same => "mixed".to_string(),
                 _ => c,
             };
-            table.parameters.insert(keys::COMPRESSION_TYPE.into(), value.clone());
+            table
+                .parameters
+                .insert(keys::COMPRESSION_TYPE.into(), value.clone());
             table.storage.compressed = value != "none";
         }
         rep.format = table_format_label(table);
@@ -820,8 +864,14 @@ pub fn table_file_format(table: &Table) -> Option<FileFormat> {
         C::Csv => {
             let p = &table.storage.serde_info.parameters;
             let delimiter = p.get("field.delim").and_then(|d| d.bytes().next())?;
-            let quote = p.get("quoteChar").and_then(|d| d.bytes().next()).unwrap_or(b'"');
-            let header = table.parameters.get(keys::SKIP_HEADER).is_some_and(|v| v == "1");
+            let quote = p
+                .get("quoteChar")
+                .and_then(|d| d.bytes().next())
+                .unwrap_or(b'"');
+            let header = table
+                .parameters
+                .get(keys::SKIP_HEADER)
+                .is_some_and(|v| v == "1");
             FileFormat::Csv(crate::inspect::CsvDialect {
                 delimiter,
                 quote,
@@ -834,7 +884,11 @@ pub fn table_file_format(table: &Table) -> Option<FileFormat> {
 /// A short label of a table's format and compression, e.g. `csv (',' with header), bzip2`.
 pub fn table_format_label(table: &Table) -> String {
     let f = table_file_format(table).map_or_else(|| "unknown".into(), |f| f.describe());
-    match table.parameters.get(keys::COMPRESSION_TYPE).map(String::as_str) {
+    match table
+        .parameters
+        .get(keys::COMPRESSION_TYPE)
+        .map(String::as_str)
+    {
         None | Some("none") => f,
         Some(c) => format!("{f}, {c}"),
     }
@@ -974,7 +1028,10 @@ impl TablePlan {
             .collect();
         let now = Utc::now();
         let mut parameters = quarry_catalog::Parameters::new();
-        parameters.insert(keys::CLASSIFICATION.into(), format.classification().as_str().into());
+        parameters.insert(
+            keys::CLASSIFICATION.into(),
+            format.classification().as_str().into(),
+        );
         parameters.insert(keys::TYPE_OF_DATA.into(), "file".into());
         parameters.insert("UPDATED_BY_CRAWLER".into(), "quarry".into());
         let (input_format, output_format, serde_info) = match format {
@@ -997,8 +1054,8 @@ impl TablePlan {
                     "org.apache.hadoop.mapred.TextInputFormat",
                     "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
                     SerDeInfo {
-                        serialization_library:
-                            "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe".into(),
+                        serialization_library: "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
+                            .into(),
                         parameters: [
                             ("field.delim".to_string(), delim),
                             ("quoteChar".to_string(), (d.quote as char).to_string()),
@@ -1062,6 +1119,33 @@ pub fn table_name(folder: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn crawls_an_in_memory_store() {
+        use object_store::ObjectStoreExt;
+        use object_store::path::Path;
+        let location = Location::parse("memory:///lake").unwrap();
+        for (key, body) in [
+            ("lake/t/k=1/a.csv", "a,b\n1,x\n"),
+            ("lake/t/k=2/a.csv", "a,b\n2,y\n"),
+            ("lake/t/_SUCCESS", ""),
+        ] {
+            location
+                .store
+                .put(&Path::from(key), body.as_bytes().to_vec().into())
+                .await
+                .unwrap();
+        }
+        let catalog = Arc::new(quarry_catalog::SqliteCatalog::open_in_memory().unwrap());
+        let crawler = Crawler::new(catalog.clone(), CrawlConfig::new("db"));
+        let report = crawler.crawl(&location).await.unwrap();
+        assert_eq!(report.tables.len(), 1, "{report}");
+        assert_eq!(report.skipped_for(SkipReason::Hidden), 1);
+        let t = catalog.get_table("db", "t").await.unwrap().unwrap();
+        assert_eq!(t.storage.location, "memory:///lake/t/");
+        assert_eq!(t.partition_keys, vec![Column::new("k", "int")]);
+        assert_eq!(catalog.count_partitions("db", "t").await.unwrap(), 2);
+    }
 
     #[test]
     fn table_names_are_safe() {

@@ -6,7 +6,9 @@ pub enum Error {
     #[error("cannot use crawl target '{target}': {reason}")]
     Target { target: String, reason: String },
 
-    #[error("cannot build an object store for '{target}'; check AWS_REGION, credentials and AWS_ENDPOINT_URL")]
+    #[error(
+        "cannot build an object store for '{target}'; check AWS_REGION, credentials and AWS_ENDPOINT_URL"
+    )]
     Store {
         target: String,
         source: object_store::Error,
@@ -27,10 +29,14 @@ pub enum Error {
     #[error("catalog error")]
     Catalog { source: quarry_catalog::Error },
 
-    #[error("strict crawl failed, nothing was written: {count} object(s) could not be read, first: {first}")]
+    #[error(
+        "strict crawl failed, nothing was written: {count} object(s) could not be read, first: {first}"
+    )]
     Strict { count: usize, first: String },
 
-    #[error("schema change policy is 'fail' and table {table} changed: {change}; nothing was written")]
+    #[error(
+        "schema change policy is 'fail' and table {table} changed: {change}; nothing was written"
+    )]
     SchemaChanged { table: String, change: String },
 
     #[error("the catalog kept changing under this crawl ({attempts} attempts); try again")]

@@ -146,7 +146,9 @@ fn split(
     let mut own = Vec::new();
     for f in files {
         match c[f].dirs.get(depth) {
-            Some(d) if !Segment::parse(d).is_hive() => children.entry(d.clone()).or_default().push(f),
+            Some(d) if !Segment::parse(d).is_hive() => {
+                children.entry(d.clone()).or_default().push(f)
+            }
             _ => own.push(f),
         }
     }
@@ -271,7 +273,11 @@ mod tests {
         assert_eq!(g.len(), 1);
         assert!(g[0].dirs.is_empty());
         assert!(m.is_empty());
-        assert!(g[0].decision.contains("partitioned by dt"), "{}", g[0].decision);
+        assert!(
+            g[0].decision.contains("partitioned by dt"),
+            "{}",
+            g[0].decision
+        );
     }
 
     #[test]
@@ -286,7 +292,11 @@ mod tests {
         let roots: Vec<String> = g.iter().map(|g| g.dirs.join("/")).collect();
         assert_eq!(roots, ["events", "logs", "sales"]);
         assert!(m.is_empty());
-        assert!(g[0].decision.contains("formats differ"), "{}", g[0].decision);
+        assert!(
+            g[0].decision.contains("formats differ"),
+            "{}",
+            g[0].decision
+        );
     }
 
     #[test]

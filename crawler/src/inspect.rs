@@ -134,7 +134,10 @@ impl From<String> for InspectError {
 }
 
 /// Inspect one object: read its head (or Parquet footer), classify it, infer its schema.
-pub async fn inspect(store: &Arc<dyn ObjectStore>, meta: &ObjectMeta) -> Result<Inspected, InspectError> {
+pub async fn inspect(
+    store: &Arc<dyn ObjectStore>,
+    meta: &ObjectMeta,
+) -> Result<Inspected, InspectError> {
     if meta.size == 0 {
         return Err(InspectError::Empty);
     }
@@ -196,19 +199,25 @@ async fn inspect_parquet(
             .await
             .map_err(|e| InspectError::Unreadable(format!("cannot read the Parquet footer: {e}")))
     };
-    let invalid = |why: String| InspectError::Unreadable(format!("not a valid Parquet file: {why}"));
+    let invalid =
+        |why: String| InspectError::Unreadable(format!("not a valid Parquet file: {why}"));
     if size < 12 {
         return Err(invalid(format!("only {size} bytes")));
     }
     let mut tail = read(size - size.min(GUESS)..size).await?;
     let n = tail.len();
     if &tail[n - 4..] != b"PAR1" {
-        return Err(invalid("no PAR1 magic at the end (truncated or still being written?)".into()));
+        return Err(invalid(
+            "no PAR1 magic at the end (truncated or still being written?)".into(),
+        ));
     }
-    let footer_len = u32::from_le_bytes([tail[n - 8], tail[n - 7], tail[n - 6], tail[n - 5]]) as u64;
+    let footer_len =
+        u32::from_le_bytes([tail[n - 8], tail[n - 7], tail[n - 6], tail[n - 5]]) as u64;
     let needed = footer_len + 8;
     if needed + 4 > size {
-        return Err(invalid(format!("footer length {footer_len} exceeds the file size {size}")));
+        return Err(invalid(format!(
+            "footer length {footer_len} exceeds the file size {size}"
+        )));
     }
     if needed > n as u64 {
         tail = read(size - needed..size).await?;
@@ -441,7 +450,9 @@ fn looks_like_name(s: &str) -> bool {
     let s = s.trim();
     !s.is_empty()
         && s.len() <= 128
-        && s.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && s.chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
         && s.chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '_' | ' ' | '-' | '.'))
 }
@@ -458,13 +469,14 @@ fn detect_header(first: &[String], data: &[(u64, Vec<String>)], types: &[DataTyp
         return false;
     }
     let typed_mismatch = first.iter().zip(types).any(|(cell, t)| {
-        !matches!(t, DataType::Utf8 | DataType::Null)
-            && widen(t, &infer_text(cell)) != *t
+        !matches!(t, DataType::Utf8 | DataType::Null) && widen(t, &infer_text(cell)) != *t
     });
     if typed_mismatch {
         return true;
     }
-    let all_text = types.iter().all(|t| matches!(t, DataType::Utf8 | DataType::Null));
+    let all_text = types
+        .iter()
+        .all(|t| matches!(t, DataType::Utf8 | DataType::Null));
     all_text
         && first.iter().all(|s| looks_like_name(s))
         && first.iter().enumerate().all(|(i, name)| {
@@ -504,7 +516,11 @@ fn infer_csv(text: &[u8], complete: bool) -> Result<Inspected, String> {
             .enumerate()
             .map(|(i, n)| {
                 let n = n.trim().to_string();
-                if seen.insert(n.clone()) { n } else { format!("col{i}") }
+                if seen.insert(n.clone()) {
+                    n
+                } else {
+                    format!("col{i}")
+                }
             })
             .collect();
         (names, data_types)
@@ -563,7 +579,9 @@ mod tests {
 
     #[test]
     fn quoted_delimiters_and_newlines_do_not_confuse_the_sniffer() {
-        let i = csv("id,comment,amount\n1,\"hello, world\",3\n2,\"line one\nline two; still\",4\n3,plain,5\n");
+        let i = csv(
+            "id,comment,amount\n1,\"hello, world\",3\n2,\"line one\nline two; still\",4\n3,plain,5\n",
+        );
         assert_eq!(dialect(&i).delimiter, b',');
         assert_eq!(i.rows, Some(3));
         assert_eq!(i.fields[2].data_type(), &DataType::Int64);
@@ -615,7 +633,10 @@ mod tests {
             quarry_catalog::types::to_hive(i.fields[1].data_type()),
             "struct<name:string,age:bigint>"
         );
-        assert_eq!(quarry_catalog::types::to_hive(i.fields[2].data_type()), "array<string>");
+        assert_eq!(
+            quarry_catalog::types::to_hive(i.fields[2].data_type()),
+            "array<string>"
+        );
         assert_eq!(i.fields[3].data_type(), &DataType::Utf8);
         assert_eq!(i.rows, Some(2));
     }
@@ -623,9 +644,15 @@ mod tests {
     #[test]
     fn json_errors_name_the_line() {
         let err = inspect_text(b"{\"a\":1}\n{\"a\":2}\n{\"a\":\n", true).unwrap_err();
-        assert!(matches!(&err, InspectError::Unreadable(m) if m.starts_with("line 4")), "{err:?}");
+        assert!(
+            matches!(&err, InspectError::Unreadable(m) if m.starts_with("line 4")),
+            "{err:?}"
+        );
         let err = inspect_text(b"{\"a\":1}\n[1,2]\n", true).unwrap_err();
-        assert!(matches!(&err, InspectError::Unreadable(m) if m.contains("record 2")), "{err:?}");
+        assert!(
+            matches!(&err, InspectError::Unreadable(m) if m.contains("record 2")),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -670,8 +697,13 @@ mod tests {
 
     #[test]
     fn binary_and_json_arrays_are_reported() {
-        assert!(matches!(inspect_text(b"\x00\x01\x02abc", true), Err(InspectError::Unreadable(_))));
-        assert!(matches!(inspect_text(b"[{\"a\":1}]", true), Err(InspectError::Unreadable(m)) if m.contains("jq")));
+        assert!(matches!(
+            inspect_text(b"\x00\x01\x02abc", true),
+            Err(InspectError::Unreadable(_))
+        ));
+        assert!(
+            matches!(inspect_text(b"[{\"a\":1}]", true), Err(InspectError::Unreadable(m)) if m.contains("jq"))
+        );
         assert_eq!(inspect_text(b"  \n ", true), Err(InspectError::Empty));
     }
 }

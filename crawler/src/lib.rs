@@ -26,7 +26,9 @@ pub mod partition;
 mod report;
 pub mod schema;
 
-pub use crawl::{CrawlConfig, Crawler, Progress, SchemaPolicy, table_file_format, table_format_label, table_name};
+pub use crawl::{
+    CrawlConfig, Crawler, Progress, SchemaPolicy, table_file_format, table_format_label, table_name,
+};
 pub use error::{Error, Result};
 pub use inspect::{Compression, CsvDialect, FileFormat, Inspected};
 pub use location::{Location, folder_url};

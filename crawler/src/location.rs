@@ -38,31 +38,44 @@ impl Location {
             target: target.to_string(),
             reason,
         };
-        if let Some(rest) = target.strip_prefix("s3://").or_else(|| target.strip_prefix("s3a://")) {
+        if let Some(rest) = target
+            .strip_prefix("s3://")
+            .or_else(|| target.strip_prefix("s3a://"))
+        {
             let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
                 return Err(bad("no bucket name; use s3://BUCKET/PREFIX".into()));
             }
             let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
             for (k, v) in s3_options {
-                let key = k.as_ref().to_ascii_lowercase().parse().map_err(|source| Error::Store {
-                    target: target.to_string(),
-                    source,
-                })?;
+                let key =
+                    k.as_ref()
+                        .to_ascii_lowercase()
+                        .parse()
+                        .map_err(|source| Error::Store {
+                            target: target.to_string(),
+                            source,
+                        })?;
                 builder = builder.with_config(key, v);
             }
-            let store = builder
-                .build()
-                .map_err(|source| Error::Store {
-                    target: target.to_string(),
-                    source,
-                })?;
+            let store = builder.build().map_err(|source| Error::Store {
+                target: target.to_string(),
+                source,
+            })?;
             let prefix = Path::parse(key).map_err(|e| bad(e.to_string()))?;
-            return Ok(Self::new(Arc::new(store), format!("s3://{bucket}/"), prefix));
+            return Ok(Self::new(
+                Arc::new(store),
+                format!("s3://{bucket}/"),
+                prefix,
+            ));
         }
         if let Some(rest) = target.strip_prefix("memory://") {
             let prefix = Path::parse(rest).map_err(|e| bad(e.to_string()))?;
-            return Ok(Self::new(Arc::new(InMemory::new()), "memory:///".into(), prefix));
+            return Ok(Self::new(
+                Arc::new(InMemory::new()),
+                "memory:///".into(),
+                prefix,
+            ));
         }
         let local = match target.strip_prefix("file://") {
             Some(p) => p,
@@ -73,10 +86,11 @@ impl Location {
             }
             None => target,
         };
-        let meta = std::fs::metadata(local)
-            .map_err(|e| bad(format!("{e}; check the path")))?;
+        let meta = std::fs::metadata(local).map_err(|e| bad(format!("{e}; check the path")))?;
         if !meta.is_dir() {
-            return Err(bad("not a directory; crawl the folder that holds the data".into()));
+            return Err(bad(
+                "not a directory; crawl the folder that holds the data".into()
+            ));
         }
         let prefix = Path::from_filesystem_path(local).map_err(|e| bad(e.to_string()))?;
         Ok(Self::new(

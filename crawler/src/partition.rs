@@ -106,7 +106,10 @@ mod tests {
         assert_eq!(infer_type([Some("1"), Some("12"), None]), "int");
         assert_eq!(infer_type([Some("1"), Some("30000000000")]), "bigint");
         assert_eq!(infer_type([Some("2024-01-01"), Some("2024-02-29")]), "date");
-        assert_eq!(infer_type([Some("2024-01-01"), Some("2023-02-29")]), "string");
+        assert_eq!(
+            infer_type([Some("2024-01-01"), Some("2023-02-29")]),
+            "string"
+        );
         assert_eq!(infer_type([Some("1"), Some("x")]), "string");
         assert_eq!(infer_type([None, None]), "string");
     }

@@ -27,7 +27,8 @@ pub fn infer_text(value: &str) -> DataType {
     }
     // Only plain decimal notation: "nan", "inf" or "1e5x" stay text.
     if v.bytes().any(|b| b.is_ascii_digit())
-        && v.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+        && v.bytes()
+            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
         && v.parse::<f64>().is_ok()
     {
         return DataType::Float64;
@@ -88,43 +89,48 @@ pub fn widen(a: &DataType, b: &DataType) -> DataType {
     match (a, b) {
         (DataType::Null, x) | (x, DataType::Null) => x.clone(),
         _ if is_string(a) && is_string(b) => DataType::Utf8,
-        _ => match (int_rank(a), int_rank(b)) {
-            (Some(x), Some(y)) => {
-                if x >= y {
-                    a.clone()
-                } else {
-                    b.clone()
+        _ => {
+            match (int_rank(a), int_rank(b)) {
+                (Some(x), Some(y)) => {
+                    if x >= y {
+                        a.clone()
+                    } else {
+                        b.clone()
+                    }
                 }
+                _ if (int_rank(a).is_some() || is_float(a))
+                    && (int_rank(b).is_some() || is_float(b)) =>
+                {
+                    DataType::Float64
+                }
+                _ if is_temporal(a) && is_temporal(b) => match (a, b) {
+                    (DataType::Timestamp(unit, _), DataType::Timestamp(..)) => {
+                        DataType::Timestamp(*unit, None)
+                    }
+                    (DataType::Timestamp(..), _) => a.clone(),
+                    (_, DataType::Timestamp(..)) => b.clone(),
+                    _ => DataType::Date32,
+                },
+                _ => match (a, b) {
+                    (DataType::Struct(fa), DataType::Struct(fb)) => {
+                        DataType::Struct(Fields::from(merge_fields(fa, fb)))
+                    }
+                    (DataType::List(ea), DataType::List(eb)) => DataType::List(Arc::new(
+                        Field::new("item", widen(ea.data_type(), eb.data_type()), true),
+                    )),
+                    _ => DataType::Utf8,
+                },
             }
-            _ if (int_rank(a).is_some() || is_float(a)) && (int_rank(b).is_some() || is_float(b)) => {
-                DataType::Float64
-            }
-            _ if is_temporal(a) && is_temporal(b) => match (a, b) {
-                (DataType::Timestamp(unit, _), DataType::Timestamp(..)) => {
-                    DataType::Timestamp(*unit, None)
-                }
-                (DataType::Timestamp(..), _) => a.clone(),
-                (_, DataType::Timestamp(..)) => b.clone(),
-                _ => DataType::Date32,
-            },
-            _ => match (a, b) {
-                (DataType::Struct(fa), DataType::Struct(fb)) => {
-                    DataType::Struct(Fields::from(merge_fields(fa, fb)))
-                }
-                (DataType::List(ea), DataType::List(eb)) => DataType::List(Arc::new(Field::new(
-                    "item",
-                    widen(ea.data_type(), eb.data_type()),
-                    true,
-                ))),
-                _ => DataType::Utf8,
-            },
-        },
+        }
     }
 }
 
 /// Merge two field lists by name (case-sensitive), keeping `a`'s order and appending new names.
 pub fn merge_fields(a: &Fields, b: &Fields) -> Vec<Field> {
-    let mut out: Vec<Field> = a.iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+    let mut out: Vec<Field> = a
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
     for fb in b.iter() {
         match out.iter_mut().find(|f| f.name() == fb.name()) {
             Some(f) => *f = Field::new(f.name(), widen(f.data_type(), fb.data_type()), true),

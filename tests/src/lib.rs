@@ -23,6 +23,9 @@ pub fn sample_data() -> PathBuf {
 
 pub struct S3Server {
     pub endpoint: String,
+    /// The watchdog shell that owns a server this process started (it stops the server when
+    /// this process exits).
+    _watchdog: Option<std::process::Child>,
 }
 
 static SERVER: OnceLock<S3Server> = OnceLock::new();
@@ -51,7 +54,10 @@ pub fn s3() -> &'static S3Server {
     SERVER.get_or_init(|| {
         if let Ok(endpoint) = std::env::var("QUARRY_TEST_S3_ENDPOINT") {
             wait_for(endpoint.trim_start_matches("http://"));
-            return S3Server { endpoint };
+            return S3Server {
+                endpoint,
+                _watchdog: None,
+            };
         }
         let port = free_port();
         let script = format!(
@@ -59,7 +65,7 @@ pub fn s3() -> &'static S3Server {
              while kill -0 {pid} 2>/dev/null; do sleep 1; done; kill $m",
             pid = std::process::id()
         );
-        Command::new("sh")
+        let watchdog = Command::new("sh")
             .args(["-c", &script])
             .stdin(Stdio::null())
             .spawn()
@@ -68,6 +74,7 @@ pub fn s3() -> &'static S3Server {
         wait_for(&addr);
         S3Server {
             endpoint: format!("http://{addr}"),
+            _watchdog: Some(watchdog),
         }
     })
 }

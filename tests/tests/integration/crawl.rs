@@ -21,7 +21,9 @@ async fn crawl_with(
     lake: &Lake,
     config: CrawlConfig,
 ) -> quarry_crawler::Result<CrawlReport> {
-    Crawler::new(catalog.clone(), config).crawl(&lake.location).await
+    Crawler::new(catalog.clone(), config)
+        .crawl(&lake.location)
+        .await
 }
 
 /// (table, [(column, type)], [(key, type)], sorted partition values)
@@ -55,7 +57,11 @@ fn golden() -> Vec<Golden> {
                 ("col2", "bigint"),
                 ("col3", "string"),
             ],
-            vec![("partition_0", "int"), ("partition_1", "int"), ("partition_2", "int")],
+            vec![
+                ("partition_0", "int"),
+                ("partition_1", "int"),
+                ("partition_2", "int"),
+            ],
             vec![
                 vec![Some("2024"), Some("01"), Some("15")],
                 vec![Some("2024"), Some("01"), Some("16")],
@@ -64,7 +70,12 @@ fn golden() -> Vec<Golden> {
         ),
         (
             "metrics",
-            vec![("id", "bigint"), ("host", "string"), ("value", "double"), ("region", "string")],
+            vec![
+                ("id", "bigint"),
+                ("host", "string"),
+                ("value", "double"),
+                ("region", "string"),
+            ],
             vec![("year", "int"), ("month", "int")],
             vec![vec![Some("2024"), Some("1")], vec![Some("2024"), Some("2")]],
         ),
@@ -86,7 +97,12 @@ fn golden() -> Vec<Golden> {
 async fn assert_golden(catalog: &SqliteCatalog, lake: &Lake) {
     let tables = catalog.list_tables("demo").await.expect("tables");
     let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, ["events", "logs", "metrics", "sales"], "{:?}", lake.backend);
+    assert_eq!(
+        names,
+        ["events", "logs", "metrics", "sales"],
+        "{:?}",
+        lake.backend
+    );
     for (name, columns, pkeys, values) in golden() {
         let t = tables.iter().find(|t| t.name == name).expect("table");
         let got: Vec<(&str, &str)> = t
@@ -114,7 +130,11 @@ async fn assert_golden(catalog: &SqliteCatalog, lake: &Lake) {
             .collect();
         assert_eq!(got, values, "{name} partitions");
         for p in &parts {
-            assert!(p.location.starts_with(&lake.table_url(name)), "{}", p.location);
+            assert!(
+                p.location.starts_with(&lake.table_url(name)),
+                "{}",
+                p.location
+            );
             assert!(p.stat(keys::OBJECT_COUNT).is_some_and(|n| n >= 1));
         }
         assert_eq!(t.stat(keys::RECORD_COUNT), Some(5), "{name} rows");
@@ -124,7 +144,11 @@ async fn assert_golden(catalog: &SqliteCatalog, lake: &Lake) {
     assert_eq!(sales.storage.serde_info.parameters["field.delim"], ",");
     // The bzip2 partition is catalogued, not dropped for its extension.
     let us = catalog
-        .get_partitions("demo", "sales", &PartitionFilter::all().eq("region", "us-east"))
+        .get_partitions(
+            "demo",
+            "sales",
+            &PartitionFilter::all().eq("region", "us-east"),
+        )
         .await
         .expect("partition");
     assert_eq!(us[0].parameters[keys::COMPRESSION_TYPE], "bzip2");
@@ -184,16 +208,34 @@ async fn adding_a_partition_then_recrawling_adds_exactly_it() {
         assert_eq!(report.objects_inspected, 1, "{report}");
         assert_eq!(report.tables.len(), 1);
         let t = &report.tables[0];
-        assert_eq!((t.table.as_str(), t.action), ("demo.sales", TableAction::Updated));
+        assert_eq!(
+            (t.table.as_str(), t.action),
+            ("demo.sales", TableAction::Updated)
+        );
         assert_eq!(t.partitions_added, ["region=apac"]);
         assert!(t.columns_added.is_empty() && t.columns_widened.is_empty());
-        assert_eq!(catalog.count_partitions("demo", "sales").await.expect("count"), 4);
-        let sales = catalog.get_table("demo", "sales").await.expect("get").expect("sales");
+        assert_eq!(
+            catalog
+                .count_partitions("demo", "sales")
+                .await
+                .expect("count"),
+            4
+        );
+        let sales = catalog
+            .get_table("demo", "sales")
+            .await
+            .expect("get")
+            .expect("sales");
         assert_eq!(sales.stat(keys::OBJECT_COUNT), Some(4));
         assert_eq!(sales.stat(keys::RECORD_COUNT), Some(6));
         for other in ["events", "logs", "metrics"] {
             assert_eq!(
-                catalog.get_table("demo", other).await.expect("get").expect("t").version,
+                catalog
+                    .get_table("demo", other)
+                    .await
+                    .expect("get")
+                    .expect("t")
+                    .version,
                 1,
                 "{other} was rewritten"
             );
@@ -209,24 +251,36 @@ async fn schema_changes_follow_the_policy() {
         let lake = Lake::sample(backend).await;
         let catalog = catalog();
         crawl(&catalog, &lake).await;
-        lake.put("events/dt=2024-01-04/part-0.json", NEW_EVENTS.to_vec()).await;
+        lake.put("events/dt=2024-01-04/part-0.json", NEW_EVENTS.to_vec())
+            .await;
         let before = catalog.get_table("demo", "events").await.expect("get");
 
         let mut fail = CrawlConfig::new("demo");
         fail.schema_policy = SchemaPolicy::Fail;
-        let err = crawl_with(&catalog, &lake, fail).await.expect_err("policy fail");
+        let err = crawl_with(&catalog, &lake, fail)
+            .await
+            .expect_err("policy fail");
         assert!(matches!(err, Error::SchemaChanged { .. }), "{err}");
         assert!(err.to_string().contains("coupon"), "{err}");
-        assert_eq!(catalog.get_table("demo", "events").await.expect("get"), before);
+        assert_eq!(
+            catalog.get_table("demo", "events").await.expect("get"),
+            before
+        );
 
         let mut log = CrawlConfig::new("demo");
         log.schema_policy = SchemaPolicy::Log;
         let lake2 = Lake::sample(backend).await;
         let catalog2 = catalog_with_crawl(&lake2).await;
-        lake2.put("events/dt=2024-01-04/part-0.json", NEW_EVENTS.to_vec()).await;
+        lake2
+            .put("events/dt=2024-01-04/part-0.json", NEW_EVENTS.to_vec())
+            .await;
         let report = crawl_with(&catalog2, &lake2, log).await.expect("log crawl");
         assert_eq!(report.tables[0].changes_not_applied.len(), 2, "{report}");
-        let events = catalog2.get_table("demo", "events").await.expect("get").expect("events");
+        let events = catalog2
+            .get_table("demo", "events")
+            .await
+            .expect("get")
+            .expect("events");
         assert_eq!(events.storage.columns.len(), 6);
         assert_eq!(report.tables[0].partitions_added, ["dt=2024-01-04"]);
 
@@ -235,11 +289,22 @@ async fn schema_changes_follow_the_policy() {
         assert_eq!(t.columns_added, ["coupon"], "{report}");
         assert_eq!(t.columns_widened.len(), 1);
         assert_eq!(
-            (t.columns_widened[0].column.as_str(), t.columns_widened[0].from.as_str(), t.columns_widened[0].to.as_str()),
+            (
+                t.columns_widened[0].column.as_str(),
+                t.columns_widened[0].from.as_str(),
+                t.columns_widened[0].to.as_str()
+            ),
             ("event_id", "bigint", "double")
         );
-        let events = catalog.get_table("demo", "events").await.expect("get").expect("events");
-        assert_eq!(events.storage.columns.last().map(|c| c.name.as_str()), Some("coupon"));
+        let events = catalog
+            .get_table("demo", "events")
+            .await
+            .expect("get")
+            .expect("events");
+        assert_eq!(
+            events.storage.columns.last().map(|c| c.name.as_str()),
+            Some("coupon")
+        );
     }
 }
 
@@ -259,8 +324,16 @@ fn truncated_parquet() -> Vec<u8> {
 async fn corrupt_files_are_reported_and_strict_writes_nothing() {
     for backend in BACKENDS {
         let lake = Lake::sample(backend).await;
-        lake.put("metrics/year=2024/month=3/part-0.parquet", truncated_parquet()).await;
-        lake.put("sales/region=eu%20west/broken.csv.gz", b"\x1f\x8b\x08\x00garbage".to_vec()).await;
+        lake.put(
+            "metrics/year=2024/month=3/part-0.parquet",
+            truncated_parquet(),
+        )
+        .await;
+        lake.put(
+            "sales/region=eu%20west/broken.csv.gz",
+            b"\x1f\x8b\x08\x00garbage".to_vec(),
+        )
+        .await;
         let catalog = catalog();
         let report = crawl(&catalog, &lake).await;
         let bad: Vec<_> = report
@@ -269,8 +342,16 @@ async fn corrupt_files_are_reported_and_strict_writes_nothing() {
             .filter(|s| s.reason == SkipReason::Unreadable)
             .collect();
         assert_eq!(bad.len(), 2, "{report}");
-        assert!(bad[0].url.ends_with("month=3/part-0.parquet"), "{}", bad[0].url);
-        assert!(bad[0].detail.contains("not a valid Parquet file"), "{}", bad[0].detail);
+        assert!(
+            bad[0].url.ends_with("month=3/part-0.parquet"),
+            "{}",
+            bad[0].url
+        );
+        assert!(
+            bad[0].detail.contains("not a valid Parquet file"),
+            "{}",
+            bad[0].detail
+        );
         assert!(bad[1].url.ends_with("broken.csv.gz"));
         assert!(bad[1].detail.contains("gzip"), "{}", bad[1].detail);
         // The rest of the lake is catalogued as usual.
@@ -279,10 +360,18 @@ async fn corrupt_files_are_reported_and_strict_writes_nothing() {
         let strict_catalog = self::catalog();
         let mut strict = CrawlConfig::new("demo");
         strict.strict = true;
-        let err = crawl_with(&strict_catalog, &lake, strict).await.expect_err("strict");
+        let err = crawl_with(&strict_catalog, &lake, strict)
+            .await
+            .expect_err("strict");
         assert!(matches!(err, Error::Strict { count: 2, .. }), "{err}");
         assert!(err.to_string().contains("part-0.parquet"), "{err}");
-        assert!(strict_catalog.list_databases().await.expect("dbs").is_empty());
+        assert!(
+            strict_catalog
+                .list_databases()
+                .await
+                .expect("dbs")
+                .is_empty()
+        );
     }
 }
 
@@ -293,9 +382,17 @@ async fn exclusions_and_misplaced_files_are_reported() {
         let catalog = catalog();
         let mut config = CrawlConfig::new("demo");
         config.exclude = vec!["logs/**".into()];
-        let report = crawl_with(&catalog, &lake, config.clone()).await.expect("crawl");
+        let report = crawl_with(&catalog, &lake, config.clone())
+            .await
+            .expect("crawl");
         assert_eq!(report.skipped_for(SkipReason::Excluded), 3, "{report}");
-        assert!(catalog.get_table("demo", "logs").await.expect("get").is_none());
+        assert!(
+            catalog
+                .get_table("demo", "logs")
+                .await
+                .expect("get")
+                .is_none()
+        );
 
         lake.put(
             "sales/loose.csv",
@@ -360,7 +457,13 @@ async fn s3_and_local_crawls_agree() {
             .collect::<Vec<_>>()
     };
     assert_eq!(
-        strip(cl.list_tables("demo").await.expect("l"), &local.location.root_url()),
-        strip(cs.list_tables("demo").await.expect("s"), &s3.location.root_url())
+        strip(
+            cl.list_tables("demo").await.expect("l"),
+            &local.location.root_url()
+        ),
+        strip(
+            cs.list_tables("demo").await.expect("s"),
+            &s3.location.root_url()
+        )
     );
 }
