@@ -1124,7 +1124,7 @@ mod tests {
     async fn crawls_an_in_memory_store() {
         use object_store::ObjectStoreExt;
         use object_store::path::Path;
-        let location = Location::parse("memory:///lake").unwrap();
+        let location = Location::parse("memory:///lake/t").unwrap();
         for (key, body) in [
             ("lake/t/k=1/a.csv", "a,b\n1,x\n"),
             ("lake/t/k=2/a.csv", "a,b\n2,y\n"),
