@@ -15,6 +15,7 @@
 
 mod error;
 pub mod filter;
+pub mod history;
 pub mod model;
 mod sqlite;
 pub mod types;
@@ -23,6 +24,7 @@ use std::fmt::Debug;
 
 pub use error::{Error, Result};
 pub use filter::{KeyFilter, KeyPredicate, PartitionFilter, ValueOrder};
+pub use history::{QueryRecord, QueryState};
 pub use model::{
     Classification, Column, Database, Parameters, Partition, SeenObject, SerDeInfo,
     StorageDescriptor, Table, keys,

@@ -107,6 +107,8 @@ impl SqliteCatalog {
             .ctx("enabling foreign keys")?;
         conn.execute_batch(SCHEMA)
             .ctx("creating the catalog schema")?;
+        conn.execute_batch(crate::history::HISTORY_SCHEMA)
+            .ctx("creating the query history")?;
         Ok(Self {
             conn: Mutex::new(conn),
             path,
@@ -117,7 +119,7 @@ impl SqliteCatalog {
         self.path.as_deref()
     }
 
-    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         // A poisoned lock only means another task panicked mid-call; SQLite's own
         // transactions keep the data consistent, so carry on with the connection.
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());

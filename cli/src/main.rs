@@ -1,4 +1,6 @@
-//! `quarry`: crawl a bucket or folder into a catalog, then inspect what it found.
+//! `quarry`: crawl a bucket or folder into a catalog, query it with SQL, inspect the catalog.
+
+mod sql;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +13,7 @@ use comfy_table::{Table as Grid, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use quarry_catalog::{Catalog, PartitionFilter, SqliteCatalog, Table, keys};
 use quarry_crawler::{CrawlConfig, Crawler, Location, Progress, SchemaPolicy};
+use quarry_query::{Engine, EngineConfig, ObjectStores, OutputFormat};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -19,6 +22,9 @@ Examples:
   quarry tables demo                              list what the crawl catalogued
   quarry describe demo.sales                      columns, partition keys, format, statistics
   quarry partitions demo.sales --format json      partitions with their locations, for scripts
+  quarry sql -d demo -c \"SELECT region, sum(amount) FROM sales GROUP BY 1\"
+  quarry sql -d demo                              interactive SQL (history, completion, Ctrl-C)
+  quarry history                                  past queries: state, time, bytes scanned, cost
 
 The catalog is a single SQLite file: --catalog PATH, or QUARRY_CATALOG, or
 $XDG_DATA_HOME/quarry/catalog.db (~/.local/share/quarry/catalog.db).";
@@ -45,6 +51,18 @@ struct Cli {
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Format {
     Table,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ResultFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum StatsFormat {
     Json,
 }
 
@@ -93,6 +111,60 @@ AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ALLOW_HTTP=true quarry crawl s3://tes
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
     },
+    /// Run SQL over the catalog: -c, -f, standard input, or an interactive REPL.
+    ///
+    /// Tables are `db.table` (or just `table` with -d; `"awsdatacatalog".db.table` works too).
+    /// Filters on partition keys select partitions in the catalog before anything is listed.
+    /// Every statement is metered: bytes scanned are the bytes actually read from storage,
+    /// billed like Athena (rounded up to the MB, 10 MB minimum, $5 per TB); metadata
+    /// statements, plain EXPLAIN and failed queries are free. SHOW DATABASES, SHOW TABLES [IN db],
+    /// SHOW PARTITIONS t and DESCRIBE t work as in Athena.
+    #[command(
+        after_help = "Examples:\n  quarry sql -d demo -c \"SELECT count(*) FROM sales WHERE region = 'eu west'\"\n  \
+quarry sql -d demo -f report.sql --format csv --stats json\n  \
+quarry sql -d demo --dry-run -c \"SELECT * FROM events\"        bytes it would scan, and the price\n  \
+quarry sql -d demo --max-bytes-scanned 1GB -c \"SELECT ...\"   cancel past 1 GB\n  \
+quarry sql -d demo --output s3://bucket/results/ -c \"SELECT ...\"  Athena-style result files"
+    )]
+    Sql {
+        /// Default database for unqualified table names
+        #[arg(long, short = 'd')]
+        database: Option<String>,
+        /// Run this SQL (several statements separated by ';' run in turn)
+        #[arg(long, short = 'c', value_name = "SQL", conflicts_with = "file")]
+        command: Option<String>,
+        /// Run the statements in this file, in turn, stopping at the first failure
+        #[arg(long, short = 'f', value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Result format
+        #[arg(long, value_enum, default_value = "table")]
+        format: ResultFormat,
+        /// Also write each result as <query_id>.csv and <query_id>.metadata.json under this
+        /// location (s3://bucket/prefix/ or a local folder)
+        #[arg(long, value_name = "URL")]
+        output: Option<String>,
+        /// Cancel a statement once it has read more than this (e.g. 500MB, 2GB)
+        #[arg(long, env = "QUARRY_MAX_BYTES_SCANNED", value_name = "SIZE", value_parser = sql::parse_bytes)]
+        max_bytes_scanned: Option<u64>,
+        /// Plan only: report the most bytes each statement would scan after partition pruning,
+        /// and its price, without reading data
+        #[arg(long)]
+        dry_run: bool,
+        /// Print per-statement statistics on stderr, one JSON object per line
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        stats: Option<StatsFormat>,
+        /// Price per TB scanned, in USD
+        #[arg(long, default_value_t = 5.0, value_name = "USD")]
+        price_per_tb: f64,
+    },
+    /// Show recent queries: state, timing, bytes scanned and cost (also `system.query_history`).
+    History {
+        /// How many of the most recent queries
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// List databases, or the tables of one database.
     Tables {
         /// Database to list; all databases when omitted
@@ -116,13 +188,29 @@ AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ALLOW_HTTP=true quarry crawl s3://tes
     },
 }
 
-fn default_catalog() -> PathBuf {
-    let data = std::env::var_os("XDG_DATA_HOME")
+fn default_data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    data.join("quarry").join("catalog.db")
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("quarry")
 }
+
+fn default_catalog() -> PathBuf {
+    default_data_dir().join("catalog.db")
+}
+
+/// A failure already reported on stderr: exit non-zero without printing it again.
+#[derive(Debug)]
+struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("statement failed")
+    }
+}
+
+impl std::error::Error for Reported {}
 
 fn split_name(name: &str) -> Result<(&str, &str)> {
     match name.split_once('.') {
@@ -187,11 +275,77 @@ fn grid(header: &[&str]) -> Grid {
 
 async fn run(cli: Cli) -> Result<()> {
     let path = cli.catalog.unwrap_or_else(default_catalog);
-    let catalog: Arc<dyn Catalog> = Arc::new(
+    let sqlite = Arc::new(
         SqliteCatalog::open(&path)
             .with_context(|| format!("opening catalog {}", path.display()))?,
     );
+    let catalog: Arc<dyn Catalog> = sqlite.clone();
     match cli.command {
+        Command::Sql {
+            database,
+            command,
+            file,
+            format,
+            output,
+            max_bytes_scanned,
+            dry_run,
+            stats,
+            price_per_tb,
+        } => {
+            let stores = Arc::new(ObjectStores::new());
+            let mut config = EngineConfig::default();
+            config.billing.usd_per_tib = price_per_tb;
+            let engine = Engine::new(catalog, stores.clone(), config).with_history(sqlite);
+            let options = sql::SqlOptions {
+                database,
+                format: match format {
+                    ResultFormat::Table => OutputFormat::Table,
+                    ResultFormat::Csv => OutputFormat::Csv,
+                    ResultFormat::Json => OutputFormat::Json,
+                },
+                output,
+                max_bytes_scanned,
+                dry_run,
+                stats_json: stats == Some(StatsFormat::Json),
+            };
+            let history = default_data_dir().join("sql_history");
+            if !sql::run(engine, stores, options, command, file, history).await? {
+                return Err(anyhow::Error::new(Reported));
+            }
+        }
+        Command::History { limit, format } => {
+            let rows = sqlite.query_history(limit)?;
+            if format == Format::Json {
+                return print_json(&rows);
+            }
+            let mut g = grid(&[
+                "query_id",
+                "state",
+                "submitted",
+                "ms",
+                "rows",
+                "scanned",
+                "cost",
+                "sql",
+            ]);
+            for r in &rows {
+                let mut sql = r.sql.replace('\n', " ");
+                if sql.len() > 60 {
+                    sql = format!("{}…", &sql[..sql.floor_char_boundary(59)]);
+                }
+                g.add_row(vec![
+                    r.query_id.clone(),
+                    r.state.as_str().to_string(),
+                    r.submitted_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    (r.planning_ms + r.execution_ms).to_string(),
+                    r.rows.to_string(),
+                    quarry_query::billing::human_bytes(r.bytes_scanned),
+                    format!("${:.5}", r.cost_usd),
+                    sql,
+                ]);
+            }
+            emit(&g)?;
+        }
         Command::Crawl {
             url,
             database,
@@ -366,6 +520,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Reported>().is_some() => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e}");
             for cause in e.chain().skip(1) {

@@ -1,26 +1,50 @@
 //! Quarry's query engine: Apache DataFusion over the Quarry catalog.
 //!
-//! This crate pins the one DataFusion (and through it the one arrow / parquet / object_store)
-//! that the whole workspace uses. So far it maps catalog tables to Arrow schemas; the
-//! `TableProvider`s, partition pruning and scan metering build on this.
+//! Every statement gets a fresh DataFusion context whose object stores are wrapped in that
+//! statement's [`Meter`], so bytes scanned are exact and per query. Tables resolve through the
+//! catalog (`db.table`, `"awsdatacatalog".db.table`); predicates on partition keys select
+//! partitions through the catalog's index before anything is listed.
 //!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use quarry_catalog::SqliteCatalog;
+//! use quarry_query::{Engine, EngineConfig, ObjectStores, QueryRequest};
+//!
+//! let catalog = Arc::new(SqliteCatalog::open("catalog.db")?);
+//! let engine = Engine::new(catalog.clone(), Arc::new(ObjectStores::new()), EngineConfig::default())
+//!     .with_history(catalog);
+//! let out = engine
+//!     .run(QueryRequest::new("SELECT count(*) FROM sales WHERE region = 'eu'").with_database(Some("demo".into())))
+//!     .await;
+//! println!("{} rows, {} bytes scanned, ${:.6}", out.record.rows, out.record.bytes_scanned, out.record.cost_usd);
+//! # Ok(()) }
 //! ```
-//! use quarry_catalog::{Column, Table};
-//! # fn t() -> Table { serde_json::from_str(r#"{"database":"d","name":"t","table_type":"EXTERNAL_TABLE",
-//! #  "storage":{"location":"file:///t/","columns":[],"input_format":"","output_format":"","serde_info":{"serialization_library":""},"compressed":false},
-//! #  "partition_keys":[],"parameters":{},"create_time":"2024-01-01T00:00:00Z","update_time":"2024-01-01T00:00:00Z"}"#).unwrap() }
-//! let mut table = t();
-//! table.storage.columns.push(Column::new("id", "bigint"));
-//! table.partition_keys.push(Column::new("dt", "date"));
-//! let schema = quarry_query::table_schema(&table).unwrap();
-//! assert_eq!(schema.fields().len(), 2);
-//! ```
+
+pub mod billing;
+mod engine;
+pub mod format;
+pub mod meter;
+pub mod provider;
+pub mod prune;
+pub mod results;
+pub mod stores;
+pub mod system;
 
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use quarry_catalog::Table;
 use quarry_catalog::types::from_hive;
+
+pub use billing::BillingPolicy;
+pub use engine::{
+    Engine, EngineConfig, QueryOutput, QueryRequest, StatementKind, split_statements,
+};
+pub use format::{OutputFormat, render};
+pub use meter::{Meter, MeteredStore};
+pub use provider::{DEFAULT_CATALOG, ScanInfo};
+pub use stores::ObjectStores;
 
 /// The Arrow schema a query sees for `table`: its data columns, then its partition keys.
 pub fn table_schema(table: &Table) -> quarry_catalog::Result<SchemaRef> {

@@ -1,0 +1,537 @@
+//! Running statements: one fresh DataFusion context and one byte meter per statement, billing,
+//! and a history record for every statement.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::Utc;
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::DataFusionError;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::collect;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::DFParser;
+use quarry_catalog::{Catalog, PartitionFilter, QueryRecord, QueryState, SqliteCatalog, keys};
+
+use crate::billing::BillingPolicy;
+use crate::meter::{LimitExceeded, Meter};
+use crate::provider::{DEFAULT_CATALOG, QuarryCatalogProvider, ScanInfo, ScanLog};
+use crate::stores::{MeteredRegistry, ObjectStores};
+use crate::system::SystemSchema;
+
+/// Engine-wide settings.
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    pub billing: BillingPolicy,
+    /// Default per-query limit on bytes scanned.
+    pub max_bytes_scanned: Option<u64>,
+    /// DataFusion's parallelism; defaults to the number of cores.
+    pub target_partitions: Option<usize>,
+}
+
+/// One statement to run.
+#[derive(Debug, Clone, Default)]
+pub struct QueryRequest {
+    pub sql: String,
+    pub database: Option<String>,
+    /// Overrides the engine's limit.
+    pub max_bytes_scanned: Option<u64>,
+    /// Plan (partition pruning included) but read no data.
+    pub dry_run: bool,
+}
+
+impl QueryRequest {
+    pub fn new(sql: impl Into<String>) -> Self {
+        Self {
+            sql: sql.into(),
+            ..Default::default()
+        }
+    }
+
+    pub fn with_database(mut self, db: Option<String>) -> Self {
+        self.database = db;
+        self
+    }
+}
+
+/// What a statement is, for billing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatementKind {
+    /// Reads data: billed.
+    Query,
+    /// Metadata, plain EXPLAIN, SHOW, DESCRIBE: free.
+    Metadata,
+}
+
+/// The outcome of one statement. Errors are part of the outcome (state FAILED / CANCELLED).
+#[derive(Debug, Clone)]
+pub struct QueryOutput {
+    pub record: QueryRecord,
+    pub kind: StatementKind,
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub scans: Vec<ScanInfo>,
+    /// For dry runs: the most bytes the statement would read.
+    pub dry_run_bytes: Option<u64>,
+}
+
+impl QueryOutput {
+    pub fn succeeded(&self) -> bool {
+        self.record.state == QueryState::Succeeded
+    }
+
+    /// Elapsed wall time (planning + execution).
+    pub fn elapsed_ms(&self) -> u64 {
+        self.record.planning_ms + self.record.execution_ms
+    }
+
+    /// The one-line JSON that `--stats json` prints.
+    pub fn stats_json(&self) -> serde_json::Value {
+        let r = &self.record;
+        serde_json::json!({
+            "query_id": r.query_id,
+            "state": r.state.as_str(),
+            "elapsed_ms": self.elapsed_ms(),
+            "planning_ms": r.planning_ms,
+            "execution_ms": r.execution_ms,
+            "rows": r.rows,
+            "bytes_scanned": r.bytes_scanned,
+            "billed_bytes": r.billed_bytes,
+            "cost_usd": r.cost_usd,
+            "error": r.error,
+            "dry_run_bytes": self.dry_run_bytes,
+            "scans": self.scans.iter().map(|s| serde_json::json!({
+                "table": s.table,
+                "partitions_total": s.partitions_total,
+                "partitions_selected": s.partitions_selected,
+                "files": s.files,
+                "bytes": s.bytes,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Runs SQL over a Quarry catalog.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    catalog: Arc<dyn Catalog>,
+    history: Option<Arc<SqliteCatalog>>,
+    stores: Arc<ObjectStores>,
+    config: EngineConfig,
+}
+
+/// Split a script into statements (`;`-separated, quotes and comments respected).
+pub fn split_statements(sql: &str) -> Result<Vec<String>, DataFusionError> {
+    Ok(DFParser::parse_sql(sql)?
+        .into_iter()
+        .map(|s| s.to_string())
+        .collect())
+}
+
+fn root_message(e: &DataFusionError) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(limit) = err.downcast_ref::<LimitExceeded>() {
+            return limit.to_string();
+        }
+        source = err.source();
+    }
+    e.to_string()
+}
+
+/// The user cancelled the statement (Ctrl-C).
+#[derive(Debug, Clone, Copy)]
+pub struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("query cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+fn is_cancelled(e: &DataFusionError) -> bool {
+    matches!(e, DataFusionError::External(inner) if inner.downcast_ref::<Cancelled>().is_some())
+}
+
+fn is_limit(e: &DataFusionError) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.downcast_ref::<LimitExceeded>().is_some() {
+            return true;
+        }
+        source = err.source();
+    }
+    // DataFusion sometimes flattens errors from streams into text.
+    e.to_string().contains("--max-bytes-scanned limit")
+}
+
+fn string_batch(columns: &[(&str, Vec<String>)]) -> (SchemaRef, Vec<RecordBatch>) {
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(n, _)| Field::new(*n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
+    let arrays: Vec<ArrayRef> = columns
+        .iter()
+        .map(|(_, v)| Arc::new(StringArray::from(v.clone())) as ArrayRef)
+        .collect();
+    match RecordBatch::try_new(Arc::clone(&schema), arrays) {
+        Ok(b) => (schema, vec![b]),
+        Err(_) => (schema, Vec::new()),
+    }
+}
+
+impl Engine {
+    pub fn new(catalog: Arc<dyn Catalog>, stores: Arc<ObjectStores>, config: EngineConfig) -> Self {
+        Self {
+            catalog,
+            history: None,
+            stores,
+            config,
+        }
+    }
+
+    /// Keep a history record of every statement in this store (and expose it as
+    /// `system.query_history`).
+    pub fn with_history(mut self, history: Arc<SqliteCatalog>) -> Self {
+        self.history = Some(history);
+        self
+    }
+
+    pub fn catalog(&self) -> &Arc<dyn Catalog> {
+        &self.catalog
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Run one statement.
+    pub async fn run(&self, request: QueryRequest) -> QueryOutput {
+        let meter = self.meter_for(&request);
+        self.run_with(request, meter, std::future::pending()).await
+    }
+
+    /// A meter with the limit that applies to `request`.
+    pub fn meter_for(&self, request: &QueryRequest) -> Arc<Meter> {
+        Meter::new(request.max_bytes_scanned.or(self.config.max_bytes_scanned))
+    }
+
+    /// Run one statement reading through `meter` (the caller can watch it for progress);
+    /// when `cancel` completes first, the statement stops and is recorded as CANCELLED,
+    /// billed for what it read.
+    pub async fn run_with(
+        &self,
+        request: QueryRequest,
+        meter: Arc<Meter>,
+        cancel: impl std::future::Future<Output = ()>,
+    ) -> QueryOutput {
+        let submitted = Utc::now();
+        let mut record = QueryRecord {
+            query_id: uuid::Uuid::new_v4().to_string(),
+            sql: request.sql.trim().to_string(),
+            database: request.database.clone(),
+            state: QueryState::Running,
+            submitted_at: submitted,
+            started_at: Some(submitted),
+            ended_at: None,
+            planning_ms: 0,
+            execution_ms: 0,
+            bytes_scanned: 0,
+            billed_bytes: 0,
+            cost_usd: 0.0,
+            rows: 0,
+            error: None,
+        };
+        self.save(&record);
+        let scans: ScanLog = Arc::new(Mutex::new(Vec::new()));
+        let result = tokio::select! {
+            r = self.execute(&request, &meter, &scans, &mut record) => r,
+            () = cancel => Err(DataFusionError::External(Box::new(Cancelled))),
+        };
+        let scans = scans.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        record.bytes_scanned = meter.bytes();
+        record.ended_at = Some(Utc::now());
+        let (kind, schema, batches, dry) = match result {
+            Ok((kind, schema, batches, dry)) => {
+                record.state = QueryState::Succeeded;
+                (kind, schema, batches, dry)
+            }
+            Err(e) => {
+                record.state = if is_limit(&e) || is_cancelled(&e) {
+                    QueryState::Cancelled
+                } else {
+                    QueryState::Failed
+                };
+                record.error = Some(root_message(&e));
+                (
+                    StatementKind::Query,
+                    Arc::new(Schema::empty()),
+                    Vec::new(),
+                    None,
+                )
+            }
+        };
+        // Athena's rules: queries that read data are billed (at least the minimum), cancelled
+        // ones for what they read; failed queries, metadata and dry runs are free.
+        // A statement that read no catalogued table (constants, system.query_history) scans
+        // no storage and is free.
+        let billable = kind == StatementKind::Query
+            && !scans.is_empty()
+            && !request.dry_run
+            && matches!(record.state, QueryState::Succeeded | QueryState::Cancelled);
+        if billable {
+            record.billed_bytes = self.config.billing.billed_bytes(record.bytes_scanned);
+            record.cost_usd = self.config.billing.cost_usd(record.billed_bytes);
+        }
+        record.rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        self.save(&record);
+        QueryOutput {
+            record,
+            kind,
+            schema,
+            batches,
+            scans,
+            dry_run_bytes: dry,
+        }
+    }
+
+    fn save(&self, record: &QueryRecord) {
+        if let Some(h) = &self.history {
+            // History is a convenience: a failure to record must not fail the query.
+            if let Err(e) = h.record_query(record) {
+                eprintln!("warning: could not record query history: {e}");
+            }
+        }
+    }
+
+    /// A fresh context for one statement, reading through `meter`.
+    pub async fn context(
+        &self,
+        database: Option<&str>,
+        meter: &Arc<Meter>,
+        scans: &ScanLog,
+    ) -> Result<SessionContext, DataFusionError> {
+        let registry = Arc::new(MeteredRegistry::new(
+            Arc::clone(&self.stores),
+            Arc::clone(meter),
+        ));
+        let runtime = RuntimeEnvBuilder::new()
+            .with_object_store_registry(registry)
+            .build_arc()?;
+        let mut config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_create_default_catalog_and_schema(false)
+            .with_default_catalog_and_schema(DEFAULT_CATALOG, database.unwrap_or("default"));
+        if let Some(n) = self.config.target_partitions {
+            config = config.with_target_partitions(n);
+        }
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let mut provider =
+            QuarryCatalogProvider::load(Arc::clone(&self.catalog), Arc::clone(scans)).await?;
+        if let Some(h) = &self.history {
+            provider.add_schema("system", Arc::new(SystemSchema::new(Arc::clone(h))));
+        }
+        ctx.register_catalog(DEFAULT_CATALOG, Arc::new(provider));
+        Ok(ctx)
+    }
+
+    async fn execute(
+        &self,
+        request: &QueryRequest,
+        meter: &Arc<Meter>,
+        scans: &ScanLog,
+        record: &mut QueryRecord,
+    ) -> Result<(StatementKind, SchemaRef, Vec<RecordBatch>, Option<u64>), DataFusionError> {
+        let planning = Instant::now();
+        if let Some((schema, batches)) = self.metadata_statement(request).await? {
+            record.planning_ms = planning.elapsed().as_millis() as u64;
+            return Ok((StatementKind::Metadata, schema, batches, None));
+        }
+        if let Some(db) = &request.database
+            && self
+                .catalog
+                .get_database(db)
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
+                .is_none()
+        {
+            return Err(DataFusionError::Plan(format!(
+                "database '{db}' does not exist; SHOW DATABASES lists them"
+            )));
+        }
+        let ctx = self
+            .context(request.database.as_deref(), meter, scans)
+            .await?;
+        let state = ctx.state();
+        let plan = state.create_logical_plan(&request.sql).await?;
+        let kind = match &plan {
+            LogicalPlan::Explain(_) | LogicalPlan::DescribeTable(_) | LogicalPlan::Statement(_) => {
+                StatementKind::Metadata
+            }
+            LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) => {
+                return Err(DataFusionError::Plan(
+                    "Quarry's catalog is written by `quarry crawl`; DDL and DML statements are not supported".into(),
+                ));
+            }
+            _ => StatementKind::Query,
+        };
+        let physical = state.create_physical_plan(&plan).await?;
+        record.planning_ms = planning.elapsed().as_millis() as u64;
+        if request.dry_run {
+            let bytes = scans
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|s| s.bytes)
+                .sum::<u64>();
+            let price = self
+                .config
+                .billing
+                .cost_usd(self.config.billing.billed_bytes(bytes));
+            let (schema, batches) = string_batch(&[
+                ("bytes_to_scan", vec![bytes.to_string()]),
+                (
+                    "billed_bytes",
+                    vec![self.config.billing.billed_bytes(bytes).to_string()],
+                ),
+                ("cost_usd", vec![format!("{price:.8}")]),
+            ]);
+            return Ok((kind, schema, batches, Some(bytes)));
+        }
+        let execution = Instant::now();
+        let schema = physical.schema();
+        let batches = collect(physical, ctx.task_ctx()).await;
+        record.execution_ms = execution.elapsed().as_millis() as u64;
+        Ok((kind, schema, batches?, None))
+    }
+
+    /// SHOW DATABASES, SHOW TABLES [IN db], SHOW PARTITIONS t: answered from the catalog.
+    async fn metadata_statement(
+        &self,
+        request: &QueryRequest,
+    ) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>, DataFusionError> {
+        let ext = |e: quarry_catalog::Error| DataFusionError::External(Box::new(e));
+        let text = request.sql.trim().trim_end_matches(';').trim();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+        let u: Vec<&str> = upper.iter().map(String::as_str).collect();
+        match u.as_slice() {
+            ["SHOW", "DATABASES" | "SCHEMAS"] => {
+                let names = self
+                    .catalog
+                    .list_databases()
+                    .await
+                    .map_err(ext)?
+                    .into_iter()
+                    .map(|d| d.name)
+                    .collect();
+                Ok(Some(string_batch(&[("database_name", names)])))
+            }
+            ["SHOW", "TABLES"] | ["SHOW", "TABLES", "IN" | "FROM", _] => {
+                let db = match words.get(3) {
+                    Some(db) => db.trim_matches('"').to_string(),
+                    None => request.database.clone().ok_or_else(|| {
+                        DataFusionError::Plan(
+                            "no database selected: use SHOW TABLES IN db or -d db".into(),
+                        )
+                    })?,
+                };
+                let names = self
+                    .catalog
+                    .list_tables(&db)
+                    .await
+                    .map_err(ext)?
+                    .into_iter()
+                    .map(|t| t.name)
+                    .collect();
+                Ok(Some(string_batch(&[("tab_name", names)])))
+            }
+            ["SHOW", "PARTITIONS", _] => {
+                let name = words[2].replace('"', "");
+                let (db, table) = match name.rsplit_once('.') {
+                    Some((db, t)) => (
+                        db.rsplit('.').next().unwrap_or(db).to_string(),
+                        t.to_string(),
+                    ),
+                    None => (
+                        request.database.clone().ok_or_else(|| {
+                            DataFusionError::Plan(
+                                "no database selected: use SHOW PARTITIONS db.table or -d db"
+                                    .into(),
+                            )
+                        })?,
+                        name.clone(),
+                    ),
+                };
+                let t = self
+                    .catalog
+                    .get_table(&db, &table)
+                    .await
+                    .map_err(ext)?
+                    .ok_or_else(|| {
+                        DataFusionError::Plan(format!("table {db}.{table} does not exist"))
+                    })?;
+                let parts = self
+                    .catalog
+                    .get_partitions(&db, &table, &PartitionFilter::all())
+                    .await
+                    .map_err(ext)?;
+                let names: Vec<String> = parts
+                    .iter()
+                    .map(|p| {
+                        t.partition_keys
+                            .iter()
+                            .zip(&p.values)
+                            .map(|(k, v)| {
+                                format!(
+                                    "{}={}",
+                                    k.name,
+                                    v.as_deref().unwrap_or(
+                                        quarry_crawler::partition::HIVE_DEFAULT_PARTITION
+                                    )
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    })
+                    .collect();
+                let schema = Arc::new(Schema::new(vec![
+                    Field::new("partition", DataType::Utf8, false),
+                    Field::new("objects", DataType::UInt64, true),
+                    Field::new("bytes", DataType::UInt64, true),
+                    Field::new("location", DataType::Utf8, false),
+                ]));
+                let batch = RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    vec![
+                        Arc::new(StringArray::from(names)),
+                        Arc::new(UInt64Array::from(
+                            parts
+                                .iter()
+                                .map(|p| p.stat(keys::OBJECT_COUNT))
+                                .collect::<Vec<_>>(),
+                        )),
+                        Arc::new(UInt64Array::from(
+                            parts
+                                .iter()
+                                .map(|p| p.stat(keys::SIZE_KEY))
+                                .collect::<Vec<_>>(),
+                        )),
+                        Arc::new(StringArray::from(
+                            parts.iter().map(|p| p.location.clone()).collect::<Vec<_>>(),
+                        )),
+                    ],
+                )?;
+                Ok(Some((schema, vec![batch])))
+            }
+            _ => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Bytes-scanned metering: an [`ObjectStore`] wrapper that counts the body bytes a query
+//! consumes from GET responses and `get_ranges` results. HEAD and LIST are not billed. One
+//! [`Meter`] per query, never a process-wide counter.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
+};
+
+/// The running byte count of one query, with an optional limit.
+#[derive(Debug, Default)]
+pub struct Meter {
+    bytes: AtomicU64,
+    limit: Option<u64>,
+}
+
+impl Meter {
+    pub fn new(limit: Option<u64>) -> Arc<Self> {
+        Arc::new(Self {
+            bytes: AtomicU64::new(0),
+            limit,
+        })
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn limit(&self) -> Option<u64> {
+        self.limit
+    }
+
+    /// Add `n` bytes; an error once the running total passes the limit.
+    fn add(&self, n: u64) -> Result<()> {
+        let total = self.bytes.fetch_add(n, Ordering::Relaxed) + n;
+        match self.limit {
+            Some(limit) if total > limit => Err(object_store::Error::Generic {
+                store: "quarry",
+                source: Box::new(LimitExceeded { read: total, limit }),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The query read more than `--max-bytes-scanned` allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitExceeded {
+    pub read: u64,
+    pub limit: u64,
+}
+
+impl fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "query cancelled: it read {} bytes, more than the --max-bytes-scanned limit of {} bytes; \
+             narrow it with partition filters or raise the limit",
+            self.read, self.limit
+        )
+    }
+}
+
+impl std::error::Error for LimitExceeded {}
+
+/// An object store that meters body bytes into a [`Meter`].
+#[derive(Debug)]
+pub struct MeteredStore {
+    inner: Arc<dyn ObjectStore>,
+    meter: Arc<Meter>,
+}
+
+impl MeteredStore {
+    pub fn new(inner: Arc<dyn ObjectStore>, meter: Arc<Meter>) -> Self {
+        Self { inner, meter }
+    }
+}
+
+impl fmt::Display for MeteredStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Metered({})", self.inner)
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl ObjectStore for MeteredStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        let head = options.head;
+        let result = self.inner.get_opts(location, options).await?;
+        if head {
+            return Ok(result);
+        }
+        let GetResult {
+            meta,
+            range,
+            attributes,
+            ..
+        } = &result;
+        let (meta, range, attributes) = (meta.clone(), range.clone(), attributes.clone());
+        let meter = Arc::clone(&self.meter);
+        // Count bytes as the reader consumes them: a cancelled query is billed for what it read.
+        let stream = result
+            .into_stream()
+            .map(move |chunk| {
+                let chunk = chunk?;
+                meter.add(chunk.len() as u64)?;
+                Ok(chunk)
+            })
+            .boxed();
+        Ok(GetResult {
+            payload: GetResultPayload::Stream(stream),
+            meta,
+            range,
+            attributes,
+        })
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        let parts = self.inner.get_ranges(location, ranges).await?;
+        self.meter.add(parts.iter().map(|b| b.len() as u64).sum())?;
+        Ok(parts)
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list_with_offset(prefix, offset)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+
+    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
+        self.inner.rename_opts(from, to, options).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::ObjectStoreExt;
+    use object_store::memory::InMemory;
+
+    use super::*;
+
+    async fn store() -> (Arc<dyn ObjectStore>, Path) {
+        let inner: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let p = Path::from("a/b.bin");
+        inner.put(&p, vec![7u8; 1000].into()).await.unwrap();
+        (inner, p)
+    }
+
+    #[tokio::test]
+    async fn counts_get_bodies_and_ranges_but_not_head_or_list() {
+        let (inner, p) = store().await;
+        let meter = Meter::new(None);
+        let s = MeteredStore::new(inner, meter.clone());
+        s.head(&p).await.unwrap();
+        let _ = futures::TryStreamExt::try_collect::<Vec<_>>(s.list(None))
+            .await
+            .unwrap();
+        assert_eq!(meter.bytes(), 0);
+        s.get_range(&p, 10..110).await.unwrap();
+        assert_eq!(meter.bytes(), 100);
+        s.get_ranges(&p, &[0..5, 900..1000]).await.unwrap();
+        assert_eq!(meter.bytes(), 205);
+        s.get(&p).await.unwrap().bytes().await.unwrap();
+        assert_eq!(meter.bytes(), 1205);
+    }
+
+    #[tokio::test]
+    async fn unread_bodies_are_not_billed_and_meters_are_separate() {
+        let (inner, p) = store().await;
+        let (m1, m2) = (Meter::new(None), Meter::new(None));
+        let (s1, s2) = (
+            MeteredStore::new(inner.clone(), m1.clone()),
+            MeteredStore::new(inner, m2.clone()),
+        );
+        let _unread = s1.get(&p).await.unwrap();
+        s2.get_range(&p, 0..10).await.unwrap();
+        assert_eq!((m1.bytes(), m2.bytes()), (0, 10));
+    }
+
+    #[tokio::test]
+    async fn the_limit_stops_reading() {
+        let (inner, p) = store().await;
+        let s = MeteredStore::new(inner, Meter::new(Some(500)));
+        s.get_range(&p, 0..400).await.unwrap();
+        let err = s.get_range(&p, 0..400).await.unwrap_err().to_string();
+        assert!(err.contains("800 bytes") && err.contains("500"), "{err}");
+    }
+}

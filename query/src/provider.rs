@@ -1,0 +1,463 @@
+//! DataFusion catalog, schema and table providers over the Quarry catalog.
+//!
+//! A scan asks the catalog for the partitions matching the query's partition-key filters (an
+//! indexed lookup), lists only those partitions' prefixes, and reads each table with the format
+//! and options the catalog records (never guessed from file names).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
+use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
+use datafusion::datasource::TableType;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use datafusion::datasource::file_format::json::JsonFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::union::UnionExec;
+use futures::{StreamExt, TryStreamExt, stream};
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use quarry_catalog::types::from_hive;
+use quarry_catalog::{Catalog, Classification, Partition, Table, keys};
+use quarry_crawler::Compression;
+
+use crate::prune::partition_filter;
+use crate::stores::split_location;
+
+/// Athena's name for the default catalog.
+pub const DEFAULT_CATALOG: &str = "awsdatacatalog";
+
+/// What one table scan selected, for EXPLAIN, dry runs and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ScanInfo {
+    pub table: String,
+    pub partitions_total: u64,
+    pub partitions_selected: u64,
+    /// Prefixes listed to find the files (one per selected partition).
+    pub listed_prefixes: Vec<String>,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// Scans planned during one query.
+pub type ScanLog = Arc<Mutex<Vec<ScanInfo>>>;
+
+fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// The Quarry catalog as DataFusion sees it during one query: databases are schemas.
+#[derive(Debug)]
+pub struct QuarryCatalogProvider {
+    schemas: HashMap<String, Arc<QuarrySchemaProvider>>,
+    extra: HashMap<String, Arc<dyn SchemaProvider>>,
+}
+
+impl QuarryCatalogProvider {
+    /// Snapshot the catalog's databases and tables for one query.
+    pub async fn load(catalog: Arc<dyn Catalog>, scans: ScanLog) -> Result<Self> {
+        let mut schemas = HashMap::new();
+        for db in catalog.list_databases().await.map_err(external)? {
+            let tables = catalog.list_tables(&db.name).await.map_err(external)?;
+            schemas.insert(
+                db.name.clone(),
+                Arc::new(QuarrySchemaProvider {
+                    catalog: Arc::clone(&catalog),
+                    tables: tables.into_iter().map(|t| (t.name.clone(), t)).collect(),
+                    scans: Arc::clone(&scans),
+                }),
+            );
+        }
+        Ok(Self {
+            schemas,
+            extra: HashMap::new(),
+        })
+    }
+}
+
+impl QuarryCatalogProvider {
+    /// Add a schema that is not a catalog database (e.g. `system`).
+    pub fn add_schema(&mut self, name: &str, schema: Arc<dyn SchemaProvider>) {
+        self.extra.insert(name.to_string(), schema);
+    }
+}
+
+impl CatalogProvider for QuarryCatalogProvider {
+    fn schema_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .schemas
+            .keys()
+            .chain(self.extra.keys())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        self.schemas
+            .get(name)
+            .map(|s| Arc::clone(s) as Arc<dyn SchemaProvider>)
+            .or_else(|| self.extra.get(name).cloned())
+    }
+}
+
+#[derive(Debug)]
+pub struct QuarrySchemaProvider {
+    catalog: Arc<dyn Catalog>,
+    tables: HashMap<String, Table>,
+    scans: ScanLog,
+}
+
+#[async_trait]
+impl SchemaProvider for QuarrySchemaProvider {
+    fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tables.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        match self.tables.get(name) {
+            None => Ok(None),
+            Some(t) => Ok(Some(Arc::new(QuarryTable::try_new(
+                Arc::clone(&self.catalog),
+                t.clone(),
+                Arc::clone(&self.scans),
+            )?))),
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.contains_key(name)
+    }
+}
+
+/// One catalogued table.
+pub struct QuarryTable {
+    catalog: Arc<dyn Catalog>,
+    table: Table,
+    schema: SchemaRef,
+    file_schema: SchemaRef,
+    partition_fields: Vec<FieldRef>,
+    scans: ScanLog,
+}
+
+impl fmt::Debug for QuarryTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QuarryTable")
+            .field("table", &self.table.qualified_name())
+            .finish()
+    }
+}
+
+impl QuarryTable {
+    pub fn try_new(catalog: Arc<dyn Catalog>, table: Table, scans: ScanLog) -> Result<Self> {
+        let field = |c: &quarry_catalog::Column| -> Result<FieldRef> {
+            Ok(Arc::new(Field::new(
+                &c.name,
+                from_hive(&c.data_type).map_err(external)?,
+                true,
+            )))
+        };
+        let file_fields = table
+            .storage
+            .columns
+            .iter()
+            .map(field)
+            .collect::<Result<Vec<_>>>()?;
+        let partition_fields = table
+            .partition_keys
+            .iter()
+            .map(field)
+            .collect::<Result<Vec<_>>>()?;
+        let file_schema = Arc::new(Schema::new(file_fields.clone()));
+        let schema = Arc::new(Schema::new(
+            file_fields
+                .into_iter()
+                .chain(partition_fields.iter().cloned())
+                .collect::<Vec<_>>(),
+        ));
+        Ok(Self {
+            catalog,
+            table,
+            schema,
+            file_schema,
+            partition_fields,
+            scans,
+        })
+    }
+
+    fn format(&self, compression: FileCompressionType) -> Result<Arc<dyn FileFormat>> {
+        let t = &self.table;
+        Ok(match t.classification() {
+            Some(Classification::Parquet) => Arc::new(ParquetFormat::default()),
+            Some(Classification::Json) => {
+                Arc::new(JsonFormat::default().with_file_compression_type(compression))
+            }
+            Some(Classification::Csv) => {
+                let serde = &t.storage.serde_info.parameters;
+                let delimiter = serde
+                    .get("field.delim")
+                    .and_then(|d| d.bytes().next())
+                    .unwrap_or(b',');
+                let quote = serde
+                    .get("quoteChar")
+                    .and_then(|d| d.bytes().next())
+                    .unwrap_or(b'"');
+                let header = t
+                    .parameters
+                    .get(keys::SKIP_HEADER)
+                    .is_some_and(|v| v == "1");
+                Arc::new(
+                    CsvFormat::default()
+                        .with_delimiter(delimiter)
+                        .with_quote(quote)
+                        .with_has_header(header)
+                        .with_newlines_in_values(true)
+                        .with_file_compression_type(compression),
+                )
+            }
+            None => {
+                return plan_err!(
+                    "table {} has no known classification ({:?}); re-crawl it",
+                    t.qualified_name(),
+                    t.parameters.get(keys::CLASSIFICATION)
+                );
+            }
+        })
+    }
+
+    fn partition_values(&self, p: &Partition) -> Result<Vec<ScalarValue>> {
+        self.partition_fields
+            .iter()
+            .zip(&p.values)
+            .map(|(f, v)| match v {
+                None => ScalarValue::try_from(f.data_type()),
+                Some(v) => ScalarValue::try_from_string(v.clone(), f.data_type()).map_err(|e| {
+                    DataFusionError::Plan(format!(
+                        "partition value {}='{v}' of {} is not a {}: {e}",
+                        f.name(),
+                        self.table.qualified_name(),
+                        f.data_type()
+                    ))
+                }),
+            })
+            .collect()
+    }
+}
+
+fn is_hidden(relative: &str) -> bool {
+    relative
+        .split('/')
+        .any(|p| p.starts_with('_') || p.starts_with('.') || p.ends_with("$folder$"))
+}
+
+/// Every data file below `prefix` (the crawler's rules: no hidden names, no empty objects).
+async fn list_files(store: &Arc<dyn ObjectStore>, prefix: &Path) -> Result<Vec<ObjectMeta>> {
+    let mut files: Vec<ObjectMeta> = store
+        .list(Some(prefix))
+        .try_filter(|m| {
+            let rel = m
+                .location
+                .as_ref()
+                .strip_prefix(prefix.as_ref())
+                .unwrap_or(m.location.as_ref())
+                .trim_start_matches('/')
+                .to_string();
+            futures::future::ready(m.size > 0 && !is_hidden(&rel))
+        })
+        .try_collect()
+        .await
+        .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?;
+    files.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(files)
+}
+
+fn compression_type(c: &str) -> Option<FileCompressionType> {
+    Some(match c {
+        "none" => FileCompressionType::UNCOMPRESSED,
+        "gzip" => FileCompressionType::GZIP,
+        "bzip2" => FileCompressionType::BZIP2,
+        "xz" => FileCompressionType::XZ,
+        "zstd" => FileCompressionType::ZSTD,
+        _ => return None,
+    })
+}
+
+/// The compression of one object by its magic bytes (for partitions of mixed compression).
+async fn sniff(store: &Arc<dyn ObjectStore>, meta: &ObjectMeta) -> Result<FileCompressionType> {
+    let head = store
+        .get_range(&meta.location, 0..meta.size.min(6))
+        .await
+        .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?;
+    Ok(match Compression::detect(&head) {
+        Compression::None => FileCompressionType::UNCOMPRESSED,
+        Compression::Gzip => FileCompressionType::GZIP,
+        Compression::Bzip2 => FileCompressionType::BZIP2,
+        Compression::Xz => FileCompressionType::XZ,
+        Compression::Zstd => FileCompressionType::ZSTD,
+    })
+}
+
+#[async_trait]
+impl TableProvider for QuarryTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        // Partition filters select partitions in the catalog; DataFusion still re-checks every
+        // filter (partition values are constants per file, so that costs next to nothing), and
+        // pushes the others into the file scan (Parquet row-group and page pruning).
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let t = &self.table;
+        let (store_key, _) = split_location(&t.storage.location)?;
+        let url = ObjectStoreUrl::parse(&store_key)?;
+        let store = state.runtime_env().object_store(&url)?;
+
+        let keys: Vec<String> = t.partition_keys.iter().map(|k| k.name.clone()).collect();
+        let (partitions, total) = if keys.is_empty() {
+            let whole = Partition {
+                values: Vec::new(),
+                location: t.storage.location.clone(),
+                parameters: t.parameters.clone(),
+                create_time: t.create_time,
+                update_time: t.update_time,
+                version: 0,
+            };
+            (vec![whole], 1)
+        } else {
+            let filter = partition_filter(filters, &keys);
+            let selected = self
+                .catalog
+                .get_partitions(&t.database, &t.name, &filter)
+                .await
+                .map_err(external)?;
+            let total = if filter.is_all() {
+                selected.len() as u64
+            } else {
+                self.catalog
+                    .count_partitions(&t.database, &t.name)
+                    .await
+                    .map_err(external)?
+            };
+            (selected, total)
+        };
+
+        let listed: Vec<(Partition, Vec<ObjectMeta>)> = stream::iter(partitions)
+            .map(|p| {
+                let store = Arc::clone(&store);
+                async move {
+                    let (_, prefix) = split_location(&p.location)?;
+                    let files = list_files(&store, &prefix).await?;
+                    Ok::<_, DataFusionError>((p, files))
+                }
+            })
+            .buffered(16)
+            .try_collect()
+            .await?;
+
+        let parquet = t.classification() == Some(Classification::Parquet);
+        let mut info = ScanInfo {
+            table: t.qualified_name(),
+            partitions_total: total,
+            partitions_selected: listed.len() as u64,
+            ..Default::default()
+        };
+        let mut by_compression: Vec<(FileCompressionType, Vec<PartitionedFile>)> = Vec::new();
+        for (p, files) in listed {
+            info.listed_prefixes.push(p.location.clone());
+            let values = self.partition_values(&p)?;
+            let declared = p
+                .parameters
+                .get(keys::COMPRESSION_TYPE)
+                .or_else(|| t.parameters.get(keys::COMPRESSION_TYPE))
+                .and_then(|c| compression_type(c));
+            for meta in files {
+                info.files += 1;
+                info.bytes += meta.size;
+                let compression = match (parquet, declared) {
+                    (true, _) => FileCompressionType::UNCOMPRESSED,
+                    (false, Some(c)) => c,
+                    (false, None) => sniff(&store, &meta).await?,
+                };
+                let file =
+                    PartitionedFile::new_from_meta(meta).with_partition_values(values.clone());
+                match by_compression.iter_mut().find(|(c, _)| *c == compression) {
+                    Some((_, v)) => v.push(file),
+                    None => by_compression.push((compression, vec![file])),
+                }
+            }
+        }
+        self.scans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(info);
+
+        let target = state.config_options().execution.target_partitions.max(1);
+        let mut plans: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+        for (compression, files) in by_compression {
+            let format = self.format(compression)?;
+            let table_schema = TableSchema::builder(Arc::clone(&self.file_schema))
+                .with_table_partition_cols(self.partition_fields.clone())
+                .build();
+            let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); target.min(files.len())];
+            let n = groups.len();
+            for (i, f) in files.into_iter().enumerate() {
+                groups[i % n].push(f);
+            }
+            let config = FileScanConfigBuilder::new(url.clone(), format.file_source(table_schema))
+                .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .build();
+            plans.push(format.create_physical_plan(state, config).await?);
+        }
+        match plans.len() {
+            0 => {
+                let projected = match projection {
+                    Some(p) => Arc::new(self.schema.project(p)?),
+                    None => Arc::clone(&self.schema),
+                };
+                Ok(Arc::new(EmptyExec::new(projected)))
+            }
+            1 => Ok(plans.remove(0)),
+            _ => UnionExec::try_new(plans),
+        }
+    }
+}
+
+/// Arrow type of a Hive type string (for partition values shown by SHOW PARTITIONS).
+pub fn arrow_type(hive: &str) -> Result<DataType> {
+    from_hive(hive).map_err(external)
+}
