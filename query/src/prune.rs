@@ -27,6 +27,18 @@ fn collect(expr: &Expr, keys: &[String], out: &mut PartitionFilter) {
             collect(left, keys, out);
             collect(right, keys, out);
         }
+        Expr::BinaryExpr(BinaryExpr {
+            op: Operator::Or, ..
+        }) => {
+            // `k = a OR k = b OR k IN (c)` (DataFusion rewrites short IN lists this way).
+            let mut key = None;
+            let mut values = Vec::new();
+            if or_values(expr, keys, &mut key, &mut values)
+                && let Some(k) = key
+            {
+                *out = std::mem::take(out).and(k, KeyPredicate::In(values));
+            }
+        }
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             let (col, lit, op) = match (key_of(left, keys), literal(right)) {
                 (Some(c), Some(l)) => (c, l, *op),
@@ -102,6 +114,57 @@ fn collect(expr: &Expr, keys: &[String], out: &mut PartitionFilter) {
             }
         }
         _ => {}
+    }
+}
+
+/// Collect the values of an OR of equalities on one key; false if it is anything else.
+fn or_values(
+    expr: &Expr,
+    keys: &[String],
+    key: &mut Option<String>,
+    values: &mut Vec<String>,
+) -> bool {
+    let mut same_key = |k: String| match key {
+        Some(existing) => *existing == k,
+        None => {
+            *key = Some(k);
+            true
+        }
+    };
+    match expr {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Or,
+            right,
+        }) => or_values(left, keys, key, values) && or_values(right, keys, key, values),
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => {
+            let (k, v) = match (key_of(left, keys), literal(right)) {
+                (Some(k), Some(Some(v))) => (k, v),
+                _ => match (literal(left), key_of(right, keys)) {
+                    (Some(Some(v)), Some(k)) => (k, v),
+                    _ => return false,
+                },
+            };
+            values.push(v);
+            same_key(k)
+        }
+        Expr::InList(list) if !list.negated => {
+            let Some(k) = key_of(&list.expr, keys) else {
+                return false;
+            };
+            for item in &list.list {
+                match literal(item) {
+                    Some(Some(v)) => values.push(v),
+                    _ => return false,
+                }
+            }
+            same_key(k)
+        }
+        _ => false,
     }
 }
 
@@ -183,10 +246,23 @@ mod tests {
     }
 
     #[test]
+    fn ors_of_equalities_on_one_key_are_in_lists() {
+        let f = partition_filter(
+            &[col("dt").eq(lit("a")).or(col("dt").eq(lit("b")))],
+            &keys(),
+        );
+        assert_eq!(
+            f.filters[0].predicate,
+            KeyPredicate::In(vec!["a".into(), "b".into()])
+        );
+    }
+
+    #[test]
     fn leaves_what_it_cannot_express() {
         let f = partition_filter(
             &[
-                col("dt").eq(lit("a")).or(col("dt").eq(lit("b"))),
+                col("dt").eq(lit("a")).or(col("hr").eq(lit(1))),
+                col("dt").eq(lit("a")).or(col("x").eq(lit(1))),
                 col("x").eq(lit(1)),
                 col("hr").not_eq(lit(1)),
                 col("hr").in_list(vec![lit(1)], true),

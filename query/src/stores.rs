@@ -52,12 +52,14 @@ impl ObjectStores {
         self
     }
 
-    /// Use `store` for every URL under `key` (e.g. an in-memory store for `memory://`).
-    pub fn register(&self, key: &str, store: Arc<dyn ObjectStore>) {
+    /// Use `store` for every URL under `url` (`s3://bucket`, `file://`, `memory://`, or any
+    /// URL inside them).
+    pub fn register(&self, url: &str, store: Arc<dyn ObjectStore>) {
+        let key = Url::parse(url).map_or_else(|_| url.to_string(), |u| store_key(&u));
         self.stores
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key.trim_end_matches('/').to_string(), store);
+            .insert(key, store);
     }
 
     pub fn get(&self, key: &str) -> Result<Arc<dyn ObjectStore>, DataFusionError> {

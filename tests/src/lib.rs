@@ -232,3 +232,145 @@ pub fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// An object store wrapper that records what was listed and read, and how many body bytes it
+/// served, so tests can assert request patterns and exact billing.
+pub mod recording {
+    use std::fmt;
+    use std::ops::Range;
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+    use bytes::Bytes;
+    use futures::StreamExt;
+    use futures::stream::BoxStream;
+    use object_store::path::Path;
+    use object_store::{
+        CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload,
+        ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+        RenameOptions, Result,
+    };
+
+    #[derive(Debug, Default, Clone)]
+    pub struct Log {
+        pub listed: Vec<String>,
+        pub read: Vec<String>,
+        pub body_bytes: u64,
+    }
+
+    #[derive(Debug)]
+    pub struct RecordingStore {
+        inner: Arc<dyn ObjectStore>,
+        log: Arc<Mutex<Log>>,
+    }
+
+    impl RecordingStore {
+        pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
+            Self {
+                inner,
+                log: Arc::default(),
+            }
+        }
+
+        pub fn take(&self) -> Log {
+            std::mem::take(&mut *self.log.lock().expect("log"))
+        }
+    }
+
+    impl fmt::Display for RecordingStore {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "Recording({})", self.inner)
+        }
+    }
+
+    #[async_trait]
+    #[deny(clippy::missing_trait_methods)]
+    impl ObjectStore for RecordingStore {
+        async fn put_opts(&self, l: &Path, p: PutPayload, o: PutOptions) -> Result<PutResult> {
+            self.inner.put_opts(l, p, o).await
+        }
+        async fn put_multipart_opts(
+            &self,
+            l: &Path,
+            o: PutMultipartOptions,
+        ) -> Result<Box<dyn MultipartUpload>> {
+            self.inner.put_multipart_opts(l, o).await
+        }
+        async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+            let head = options.head;
+            let r = self.inner.get_opts(location, options).await?;
+            if head {
+                return Ok(r);
+            }
+            self.log
+                .lock()
+                .expect("log")
+                .read
+                .push(location.to_string());
+            let (meta, range, attributes) = (r.meta.clone(), r.range.clone(), r.attributes.clone());
+            let log = Arc::clone(&self.log);
+            let stream = r
+                .into_stream()
+                .map(move |c| {
+                    if let Ok(b) = &c {
+                        log.lock().expect("log").body_bytes += b.len() as u64;
+                    }
+                    c
+                })
+                .boxed();
+            Ok(GetResult {
+                payload: GetResultPayload::Stream(stream),
+                meta,
+                range,
+                attributes,
+            })
+        }
+        async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+            let parts = self.inner.get_ranges(location, ranges).await?;
+            let mut log = self.log.lock().expect("log");
+            log.read.push(location.to_string());
+            log.body_bytes += parts.iter().map(|b| b.len() as u64).sum::<u64>();
+            Ok(parts)
+        }
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, Result<Path>>,
+        ) -> BoxStream<'static, Result<Path>> {
+            self.inner.delete_stream(locations)
+        }
+        fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+            self.log
+                .lock()
+                .expect("log")
+                .listed
+                .push(prefix.map(|p| p.to_string()).unwrap_or_default());
+            self.inner.list(prefix)
+        }
+        fn list_with_offset(
+            &self,
+            prefix: Option<&Path>,
+            offset: &Path,
+        ) -> BoxStream<'static, Result<ObjectMeta>> {
+            self.log
+                .lock()
+                .expect("log")
+                .listed
+                .push(prefix.map(|p| p.to_string()).unwrap_or_default());
+            self.inner.list_with_offset(prefix, offset)
+        }
+        async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+            self.log
+                .lock()
+                .expect("log")
+                .listed
+                .push(prefix.map(|p| p.to_string()).unwrap_or_default());
+            self.inner.list_with_delimiter(prefix).await
+        }
+        async fn copy_opts(&self, from: &Path, to: &Path, o: CopyOptions) -> Result<()> {
+            self.inner.copy_opts(from, to, o).await
+        }
+        async fn rename_opts(&self, from: &Path, to: &Path, o: RenameOptions) -> Result<()> {
+            self.inner.rename_opts(from, to, o).await
+        }
+    }
+}

@@ -2,3 +2,4 @@
 //! real S3 endpoint (moto_server) through object_store's AmazonS3.
 
 mod crawl;
+mod query;

@@ -1,0 +1,312 @@
+use std::io::Write;
+use std::sync::Arc;
+
+use quarry_catalog::{Catalog, QueryState, SqliteCatalog};
+use quarry_crawler::{CrawlConfig, Crawler};
+use quarry_query::results::write_result;
+use quarry_query::{
+    Engine, EngineConfig, ObjectStores, OutputFormat, QueryOutput, QueryRequest, render,
+};
+use quarry_tests::recording::RecordingStore;
+use quarry_tests::{BACKENDS, Backend, Lake};
+
+struct Setup {
+    lake: Lake,
+    catalog: Arc<SqliteCatalog>,
+    engine: Engine,
+    stores: Arc<ObjectStores>,
+    recorder: Arc<RecordingStore>,
+}
+
+fn gzip(text: &str) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(text.as_bytes()).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+/// The sample lake plus a gzip CSV table, crawled into a fresh catalog.
+async fn setup(backend: Backend) -> Setup {
+    let lake = Lake::sample(backend).await;
+    for day in 1..=3 {
+        let mut body = String::from("id,qty,price\n");
+        for i in 0..50 {
+            body.push_str(&format!("{},{},{}.25\n", day * 100 + i, i % 7, i));
+        }
+        lake.put(
+            &format!("orders/dt=2024-02-0{day}/part-0.csv.gz"),
+            gzip(&body),
+        )
+        .await;
+    }
+    let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
+    Crawler::new(catalog.clone(), CrawlConfig::new("demo"))
+        .crawl(&lake.location)
+        .await
+        .expect("crawl");
+    let recorder = Arc::new(RecordingStore::new(lake.location.store.clone()));
+    let stores = Arc::new(ObjectStores::new());
+    stores.register(&lake.location.base, recorder.clone());
+    let engine = Engine::new(catalog.clone(), stores.clone(), EngineConfig::default())
+        .with_history(catalog.clone());
+    Setup {
+        lake,
+        catalog,
+        engine,
+        stores,
+        recorder,
+    }
+}
+
+impl Setup {
+    async fn run(&self, sql: &str) -> QueryOutput {
+        self.engine
+            .run(QueryRequest::new(sql).with_database(Some("demo".into())))
+            .await
+    }
+
+    async fn csv(&self, sql: &str) -> String {
+        let out = self.run(sql).await;
+        assert!(out.succeeded(), "{sql}: {:?}", out.record.error);
+        render(&out.schema, &out.batches, OutputFormat::Csv).expect("csv")
+    }
+}
+
+#[tokio::test]
+async fn every_format_and_partition_type_reads_back() {
+    for backend in BACKENDS {
+        let s = setup(backend).await;
+        assert_eq!(
+            s.csv("SELECT region, count(*) AS n, sum(amount) AS total FROM sales GROUP BY region ORDER BY region NULLS LAST").await,
+            "region,n,total\neu west,2,19.5\nus-east,2,108.25\n,1,1.0\n"
+        );
+        // quoted delimiters and newlines survive
+        assert_eq!(
+            s.csv("SELECT note FROM sales WHERE order_id IN (1, 2) ORDER BY order_id")
+                .await,
+            "note\n\"rush order, gift wrap\"\n\"two\nlines\"\n"
+        );
+        // nested JSON, a column added on day 2 reads as NULL on day 1, date partitions
+        assert_eq!(
+            s.csv("SELECT dt, count(*) AS n, count(referrer) AS r, max(get_field(events.user, 'name')) AS u FROM events GROUP BY dt ORDER BY dt").await,
+            "dt,n,r,u\n2024-01-01,3,0,bo\n2024-01-02,2,1,cy\n"
+        );
+        // Parquet schema drift: int32 -> bigint, float -> double, region missing in month 1
+        assert_eq!(
+            s.csv("SELECT month, sum(id) AS ids, sum(value) AS v, count(region) AS r FROM metrics GROUP BY month ORDER BY month").await,
+            "month,ids,v,r\n1,6,4.5,0\n2,9,8.0,2\n"
+        );
+        // headerless TSV in plain, zstd and xz files under unnamed int partitions
+        assert_eq!(
+            s.csv("SELECT partition_1, partition_2, count(*) AS n, sum(col2) AS ms FROM logs GROUP BY 1, 2 ORDER BY 1, 2").await,
+            "partition_1,partition_2,n,ms\n1,15,2,262\n1,16,2,1209\n2,1,1,7\n"
+        );
+        assert_eq!(
+            s.csv("SELECT count(*) AS n FROM \"awsdatacatalog\".demo.orders WHERE dt = DATE '2024-02-02'").await,
+            "n\n50\n"
+        );
+    }
+}
+
+#[tokio::test]
+async fn partition_filters_list_and_read_only_the_selected_partitions() {
+    for backend in BACKENDS {
+        let s = setup(backend).await;
+        s.recorder.take();
+        let out = s
+            .run("SELECT count(*) FROM sales WHERE region = 'eu west'")
+            .await;
+        assert!(out.succeeded(), "{:?}", out.record.error);
+        let log = s.recorder.take();
+        assert_eq!(log.listed.len(), 1, "{log:?}");
+        assert!(log.listed[0].ends_with("sales/region=eu%20west"), "{log:?}");
+        assert!(
+            log.read.iter().all(|p| p.contains("region=eu%20west/")),
+            "{log:?}"
+        );
+        assert_eq!(out.scans[0].partitions_total, 3);
+        assert_eq!(out.scans[0].partitions_selected, 1);
+
+        let out = s
+            .run(
+                "SELECT count(*) FROM logs WHERE partition_1 = 1 AND partition_2 BETWEEN 16 AND 20",
+            )
+            .await;
+        let log = s.recorder.take();
+        assert_eq!(out.scans[0].partitions_selected, 1);
+        assert_eq!(log.listed.len(), 1, "{log:?}");
+        assert!(log.listed[0].ends_with("logs/2024/01/16"), "{log:?}");
+
+        let out = s.run("SELECT * FROM sales WHERE region IS NULL").await;
+        assert_eq!(out.record.rows, 1);
+        assert_eq!(out.scans[0].partitions_selected, 1);
+        let out = s
+            .run("SELECT * FROM orders WHERE dt IN (DATE '2024-02-01', DATE '2024-02-03')")
+            .await;
+        assert_eq!(
+            (out.record.rows, out.scans[0].partitions_selected),
+            (100, 2)
+        );
+        s.recorder.take();
+        let out = s
+            .run("SELECT * FROM orders WHERE dt > DATE '2030-01-01'")
+            .await;
+        assert!(out.succeeded());
+        assert_eq!(out.record.rows, 0);
+        assert!(
+            s.recorder.take().listed.is_empty(),
+            "no partition, no listing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bytes_scanned_equal_the_body_bytes_served() {
+    for backend in BACKENDS {
+        let s = setup(backend).await;
+        for sql in [
+            "SELECT sum(value) FROM metrics",           // Parquet
+            "SELECT sum(price) FROM orders",            // CSV.gz
+            "SELECT count(*) FROM events",              // JSON lines, gzip
+            "SELECT * FROM sales",                      // CSV + CSV.bz2
+            "SELECT host FROM metrics WHERE month = 2", // Parquet, pruned
+        ] {
+            s.recorder.take();
+            let out = s.run(sql).await;
+            assert!(out.succeeded(), "{sql}: {:?}", out.record.error);
+            let log = s.recorder.take();
+            assert!(log.body_bytes > 0, "{sql}");
+            assert_eq!(
+                out.record.bytes_scanned, log.body_bytes,
+                "{sql} on {backend:?}"
+            );
+            assert_eq!(out.record.billed_bytes, 10 << 20, "{sql}: 10 MB minimum");
+        }
+    }
+}
+
+#[tokio::test]
+async fn concurrent_queries_are_metered_separately() {
+    let s = setup(Backend::Local).await;
+    let a = s
+        .run("SELECT sum(price) FROM orders")
+        .await
+        .record
+        .bytes_scanned;
+    let b = s
+        .run("SELECT count(*) FROM events")
+        .await
+        .record
+        .bytes_scanned;
+    let (x, y) = tokio::join!(
+        s.run("SELECT sum(price) FROM orders"),
+        s.run("SELECT count(*) FROM events")
+    );
+    assert_eq!((x.record.bytes_scanned, y.record.bytes_scanned), (a, b));
+    assert_ne!(a, b);
+}
+
+#[tokio::test]
+async fn max_bytes_scanned_cancels_and_bills_what_was_read() {
+    let s = setup(Backend::Local).await;
+    let request = QueryRequest {
+        sql: "SELECT * FROM orders".into(),
+        database: Some("demo".into()),
+        max_bytes_scanned: Some(100),
+        dry_run: false,
+    };
+    let out = s.engine.run(request).await;
+    assert_eq!(out.record.state, QueryState::Cancelled);
+    let err = out.record.error.clone().unwrap_or_default();
+    assert!(err.contains("limit of 100 bytes"), "{err}");
+    assert!(out.record.bytes_scanned > 100);
+    assert_eq!(out.record.billed_bytes, 10 << 20);
+}
+
+#[tokio::test]
+async fn dry_runs_read_no_data_and_failures_are_free() {
+    for backend in BACKENDS {
+        let s = setup(backend).await;
+        s.recorder.take();
+        let request = QueryRequest {
+            sql: "SELECT * FROM orders WHERE dt = DATE '2024-02-01'".into(),
+            database: Some("demo".into()),
+            max_bytes_scanned: None,
+            dry_run: true,
+        };
+        let out = s.engine.run(request).await;
+        assert!(out.succeeded(), "{:?}", out.record.error);
+        let log = s.recorder.take();
+        assert_eq!(log.body_bytes, 0, "a dry run reads no data: {log:?}");
+        let expected = s
+            .catalog
+            .get_partitions(
+                "demo",
+                "orders",
+                &quarry_catalog::PartitionFilter::all().eq("dt", "2024-02-01"),
+            )
+            .await
+            .expect("partition")[0]
+            .stat("sizeKey");
+        assert_eq!(out.dry_run_bytes, expected);
+        assert_eq!((out.record.bytes_scanned, out.record.billed_bytes), (0, 0));
+
+        let out = s.run("SELECT no_such_column FROM orders").await;
+        assert_eq!(out.record.state, QueryState::Failed);
+        assert!(
+            out.record
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .contains("no_such_column")
+        );
+        assert_eq!(out.record.billed_bytes, 0);
+        for sql in [
+            "SHOW PARTITIONS orders",
+            "DESCRIBE orders",
+            "EXPLAIN SELECT * FROM orders",
+            "SHOW TABLES",
+        ] {
+            let out = s.run(sql).await;
+            assert!(out.succeeded(), "{sql}: {:?}", out.record.error);
+            assert_eq!(out.record.billed_bytes, 0, "{sql} is free");
+        }
+        let history = s.catalog.query_history(100).expect("history");
+        assert_eq!(history.len(), 6);
+        assert_eq!(history[4].state, QueryState::Failed);
+        let out = s.run("SELECT state, count(*) AS n FROM system.query_history GROUP BY state ORDER BY state").await;
+        assert_eq!(
+            render(&out.schema, &out.batches, OutputFormat::Csv).expect("csv"),
+            "state,n\nFAILED,1\nRUNNING,1\nSUCCEEDED,5\n"
+        );
+    }
+}
+
+#[tokio::test]
+async fn results_are_written_like_athena() {
+    for backend in BACKENDS {
+        let s = setup(backend).await;
+        let out = s
+            .run("SELECT region, count(*) AS n FROM sales GROUP BY region ORDER BY n DESC, region")
+            .await;
+        let location = format!("{}results/", s.lake.location.root_url());
+        let files = write_result(&s.stores, &location, &out)
+            .await
+            .expect("write");
+        assert_eq!(files.csv, format!("{location}{}.csv", out.record.query_id));
+        let key = object_store::path::Path::parse(
+            files.csv.trim_start_matches(s.lake.location.base.as_str()),
+        )
+        .expect("path");
+        let body = object_store::ObjectStoreExt::get(s.lake.location.store.as_ref(), &key)
+            .await
+            .expect("result object")
+            .bytes()
+            .await
+            .expect("bytes");
+        assert_eq!(
+            std::str::from_utf8(&body).expect("utf-8"),
+            "region,n\neu west,2\nus-east,2\n,1\n"
+        );
+        assert!(files.metadata.ends_with(".metadata.json"));
+    }
+}
