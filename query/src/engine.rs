@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::Utc;
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -13,7 +13,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::collect;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
-use quarry_catalog::{Catalog, PartitionFilter, QueryRecord, QueryState, SqliteCatalog, keys};
+use quarry_catalog::{Catalog, PartitionFilter, QueryRecord, QueryState, SqliteCatalog};
 
 use crate::billing::BillingPolicy;
 use crate::meter::{LimitExceeded, Meter};
@@ -502,34 +502,8 @@ impl Engine {
                             .join("/")
                     })
                     .collect();
-                let schema = Arc::new(Schema::new(vec![
-                    Field::new("partition", DataType::Utf8, false),
-                    Field::new("objects", DataType::UInt64, true),
-                    Field::new("bytes", DataType::UInt64, true),
-                    Field::new("location", DataType::Utf8, false),
-                ]));
-                let batch = RecordBatch::try_new(
-                    Arc::clone(&schema),
-                    vec![
-                        Arc::new(StringArray::from(names)),
-                        Arc::new(UInt64Array::from(
-                            parts
-                                .iter()
-                                .map(|p| p.stat(keys::OBJECT_COUNT))
-                                .collect::<Vec<_>>(),
-                        )),
-                        Arc::new(UInt64Array::from(
-                            parts
-                                .iter()
-                                .map(|p| p.stat(keys::SIZE_KEY))
-                                .collect::<Vec<_>>(),
-                        )),
-                        Arc::new(StringArray::from(
-                            parts.iter().map(|p| p.location.clone()).collect::<Vec<_>>(),
-                        )),
-                    ],
-                )?;
-                Ok(Some((schema, vec![batch])))
+                // Athena's shape: one `partition` column (`quarry partitions` shows statistics).
+                Ok(Some(string_batch(&[("partition", names)])))
             }
             _ => Ok(None),
         }
