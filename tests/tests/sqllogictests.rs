@@ -62,7 +62,12 @@ impl sqllogictest::AsyncDB for QuarryDb {
         if !out.succeeded() {
             return Err(SqlError(out.record.error.unwrap_or_default()));
         }
-        let types = out.schema.fields().iter().map(|f| column_type(f.data_type())).collect();
+        let types = out
+            .schema
+            .fields()
+            .iter()
+            .map(|f| column_type(f.data_type()))
+            .collect();
         let options = FormatOptions::default().with_null("NULL");
         let mut rows = Vec::new();
         for batch in &out.batches {
@@ -78,7 +83,11 @@ impl sqllogictest::AsyncDB for QuarryDb {
                         .iter()
                         .map(|f| {
                             let v = f.value(row).to_string();
-                            if v.is_empty() { "(empty)".to_string() } else { v }
+                            if v.is_empty() {
+                                "(empty)".to_string()
+                            } else {
+                                v
+                            }
                         })
                         .collect(),
                 );
@@ -117,7 +126,11 @@ fn main() -> ExitCode {
         .expect("tests/slt")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "slt"))
-        .filter(|p| filter.as_ref().is_none_or(|f| p.to_string_lossy().contains(f.as_str())))
+        .filter(|p| {
+            filter
+                .as_ref()
+                .is_none_or(|f| p.to_string_lossy().contains(f.as_str()))
+        })
         .collect();
     files.sort();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -127,7 +140,11 @@ fn main() -> ExitCode {
     let (mut passed, mut failed) = (0, 0);
     rt.block_on(async {
         for file in &files {
-            let backends: &[Backend] = if complete { &[Backend::Local] } else { &BACKENDS };
+            let backends: &[Backend] = if complete {
+                &[Backend::Local]
+            } else {
+                &BACKENDS
+            };
             for &backend in backends {
                 let db = connect(backend).await;
                 let db = std::sync::Mutex::new(Some(db));
@@ -140,7 +157,10 @@ fn main() -> ExitCode {
                         }
                     }
                 });
-                let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 let result = if complete {
                     runner
                         .update_test_file(
@@ -153,7 +173,10 @@ fn main() -> ExitCode {
                         .await
                         .map_err(|e| e.to_string())
                 } else {
-                    runner.run_file_async(file).await.map_err(|e| e.display(true).to_string())
+                    runner
+                        .run_file_async(file)
+                        .await
+                        .map_err(|e| e.display(true).to_string())
                 };
                 match result {
                     Ok(()) => {
@@ -168,6 +191,13 @@ fn main() -> ExitCode {
             }
         }
     });
-    println!("\ntest result: {}. {passed} passed; {failed} failed", if failed == 0 { "ok" } else { "FAILED" });
-    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    println!(
+        "\ntest result: {}. {passed} passed; {failed} failed",
+        if failed == 0 { "ok" } else { "FAILED" }
+    );
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

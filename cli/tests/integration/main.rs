@@ -3,6 +3,8 @@
 
 use std::process::{Command, Output};
 
+mod repl;
+
 use quarry_tests::{BACKENDS, Backend, Lake, s3};
 
 struct Quarry {
