@@ -15,7 +15,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 use quarry_catalog::{Catalog, PartitionFilter, QueryRecord, QueryState, SqliteCatalog};
 
-use crate::billing::BillingPolicy;
+use crate::billing::{BillingPolicy, human_bytes};
 use crate::meter::{LimitExceeded, Meter};
 use crate::provider::{DEFAULT_CATALOG, QuarryCatalogProvider, ScanInfo, ScanLog};
 use crate::stores::{MeteredRegistry, ObjectStores};
@@ -187,6 +187,50 @@ fn string_batch(columns: &[(&str, Vec<String>)]) -> (SchemaRef, Vec<RecordBatch>
     }
 }
 
+/// The `quarry_scans` row EXPLAIN adds: partitions total vs selected, files and bytes to
+/// read, and (EXPLAIN ANALYZE) bytes scanned, per table scan.
+fn scan_explain_batch(
+    schema: &SchemaRef,
+    scans: &[ScanInfo],
+    analyze: bool,
+) -> Result<RecordBatch, DataFusionError> {
+    let lines: Vec<String> = scans
+        .iter()
+        .map(|s| {
+            let mut line = format!(
+                "{}: {} of {} partitions selected, {} file(s), {} to read",
+                s.table,
+                s.partitions_selected,
+                s.partitions_total,
+                s.files,
+                human_bytes(s.bytes)
+            );
+            if analyze {
+                line.push_str(&format!(
+                    ", {} scanned ({} bytes)",
+                    human_bytes(s.bytes_scanned),
+                    s.bytes_scanned
+                ));
+            }
+            line
+        })
+        .collect();
+    let columns = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let text: ArrayRef = Arc::new(StringArray::from(vec![if i == 0 {
+                "quarry_scans".to_string()
+            } else {
+                lines.join("\n")
+            }]));
+            datafusion::arrow::compute::cast(&text, f.data_type())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
 impl Engine {
     pub fn new(catalog: Arc<dyn Catalog>, stores: Arc<ObjectStores>, config: EngineConfig) -> Self {
         Self {
@@ -318,12 +362,21 @@ impl Engine {
         meter: &Arc<Meter>,
         scans: &ScanLog,
     ) -> Result<SessionContext, DataFusionError> {
+        Ok(self.build_context(database, meter, scans).await?.0)
+    }
+
+    async fn build_context(
+        &self,
+        database: Option<&str>,
+        meter: &Arc<Meter>,
+        scans: &ScanLog,
+    ) -> Result<(SessionContext, Arc<MeteredRegistry>), DataFusionError> {
         let registry = Arc::new(MeteredRegistry::new(
             Arc::clone(&self.stores),
             Arc::clone(meter),
         ));
         let runtime = RuntimeEnvBuilder::new()
-            .with_object_store_registry(registry)
+            .with_object_store_registry(Arc::clone(&registry) as _)
             .build_arc()?;
         let mut config = SessionConfig::new()
             .with_information_schema(true)
@@ -339,7 +392,7 @@ impl Engine {
             provider.add_schema("system", Arc::new(SystemSchema::new(Arc::clone(h))));
         }
         ctx.register_catalog(DEFAULT_CATALOG, Arc::new(provider));
-        Ok(ctx)
+        Ok((ctx, registry))
     }
 
     async fn execute(
@@ -366,11 +419,16 @@ impl Engine {
                 "database '{db}' does not exist; SHOW DATABASES lists them"
             )));
         }
-        let ctx = self
-            .context(request.database.as_deref(), meter, scans)
+        let (ctx, registry) = self
+            .build_context(request.database.as_deref(), meter, scans)
             .await?;
         let state = ctx.state();
         let plan = state.create_logical_plan(&request.sql).await?;
+        let explain = match &plan {
+            LogicalPlan::Explain(_) => Some(false),
+            LogicalPlan::Analyze(_) => Some(true),
+            _ => None,
+        };
         let kind = match &plan {
             LogicalPlan::Explain(_) | LogicalPlan::DescribeTable(_) | LogicalPlan::Statement(_) => {
                 StatementKind::Metadata
@@ -409,7 +467,19 @@ impl Engine {
         let schema = physical.schema();
         let batches = collect(physical, ctx.task_ctx()).await;
         record.execution_ms = execution.elapsed().as_millis() as u64;
-        Ok((kind, schema, batches?, None))
+        let mut batches = batches?;
+        {
+            let mut log = scans.lock().unwrap_or_else(|p| p.into_inner());
+            for s in log.iter_mut() {
+                s.bytes_scanned = registry.scan_bytes(s.scan_id);
+            }
+            if let Some(analyze) = explain
+                && !log.is_empty()
+            {
+                batches.push(scan_explain_batch(&schema, &log, analyze)?);
+            }
+        }
+        Ok((kind, schema, batches, None))
     }
 
     /// SHOW DATABASES, SHOW TABLES [IN db], SHOW PARTITIONS t: answered from the catalog.

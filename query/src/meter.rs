@@ -17,11 +17,13 @@ use object_store::{
     ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
 };
 
-/// The running byte count of one query, with an optional limit.
+/// The running byte count of one query (or of one scan within it), with an optional limit.
 #[derive(Debug, Default)]
 pub struct Meter {
     bytes: AtomicU64,
     limit: Option<u64>,
+    /// The query's meter, when this one counts a single scan.
+    parent: Option<Arc<Meter>>,
 }
 
 impl Meter {
@@ -29,6 +31,16 @@ impl Meter {
         Arc::new(Self {
             bytes: AtomicU64::new(0),
             limit,
+            parent: None,
+        })
+    }
+
+    /// A meter for one scan: its bytes also count (and are limited) in `parent`.
+    pub fn child(parent: &Arc<Meter>) -> Arc<Self> {
+        Arc::new(Self {
+            bytes: AtomicU64::new(0),
+            limit: None,
+            parent: Some(Arc::clone(parent)),
         })
     }
 
@@ -43,6 +55,9 @@ impl Meter {
     /// Add `n` bytes; an error once the running total passes the limit.
     fn add(&self, n: u64) -> Result<()> {
         let total = self.bytes.fetch_add(n, Ordering::Relaxed) + n;
+        if let Some(parent) = &self.parent {
+            parent.add(n)?;
+        }
         match self.limit {
             Some(limit) if total > limit => Err(object_store::Error::Generic {
                 store: "quarry",

@@ -34,7 +34,7 @@ use quarry_catalog::{Catalog, Classification, Partition, Table, keys};
 use quarry_crawler::Compression;
 
 use crate::prune::partition_filter;
-use crate::stores::split_location;
+use crate::stores::{scan_url, split_location};
 
 /// Athena's name for the default catalog.
 pub const DEFAULT_CATALOG: &str = "awsdatacatalog";
@@ -48,7 +48,12 @@ pub struct ScanInfo {
     /// Prefixes listed to find the files (one per selected partition).
     pub listed_prefixes: Vec<String>,
     pub files: u64,
+    /// Size of the files to read (an upper bound on what the scan reads).
     pub bytes: u64,
+    /// What the scan actually read (filled in after execution).
+    pub bytes_scanned: u64,
+    #[serde(skip)]
+    pub scan_id: usize,
 }
 
 /// Scans planned during one query.
@@ -341,8 +346,14 @@ impl TableProvider for QuarryTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let t = &self.table;
+        // Each scan reads through its own URL so that its bytes are metered on their own.
+        let scan_id = {
+            let mut log = self.scans.lock().unwrap_or_else(|p| p.into_inner());
+            log.push(ScanInfo::default());
+            log.len() - 1
+        };
         let (store_key, _) = split_location(&t.storage.location)?;
-        let url = ObjectStoreUrl::parse(&store_key)?;
+        let url = ObjectStoreUrl::parse(scan_url(&store_key, scan_id))?;
         let store = state.runtime_env().object_store(&url)?;
 
         let keys: Vec<String> = t.partition_keys.iter().map(|k| k.name.clone()).collect();
@@ -419,10 +430,8 @@ impl TableProvider for QuarryTable {
                 }
             }
         }
-        self.scans
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(info);
+        info.scan_id = scan_id;
+        self.scans.lock().unwrap_or_else(|p| p.into_inner())[scan_id] = info;
 
         let target = state.config_options().execution.target_partitions.max(1);
         let mut plans: Vec<Arc<dyn ExecutionPlan>> = Vec::new();

@@ -310,3 +310,48 @@ async fn results_are_written_like_athena() {
         assert!(files.metadata.ends_with(".metadata.json"));
     }
 }
+
+#[tokio::test]
+async fn explain_shows_partition_selection_and_analyze_shows_bytes_per_scan() {
+    for backend in BACKENDS {
+        let s = setup(backend).await;
+        let plan = s
+            .csv("EXPLAIN SELECT * FROM sales WHERE region = 'us-east'")
+            .await;
+        assert!(
+            plan.contains("demo.sales: 1 of 3 partitions selected, 1 file(s), 129 B to read"),
+            "{plan}"
+        );
+        let out = s.run("EXPLAIN SELECT * FROM sales").await;
+        assert_eq!(
+            (out.record.bytes_scanned, out.record.billed_bytes),
+            (0, 0),
+            "plain EXPLAIN reads nothing"
+        );
+
+        let out = s
+            .run("EXPLAIN ANALYZE SELECT count(*) FROM orders o JOIN sales s ON o.id = s.order_id WHERE o.dt = DATE '2024-02-01'")
+            .await;
+        assert!(out.succeeded(), "{:?}", out.record.error);
+        let per_scan: u64 = out.scans.iter().map(|s| s.bytes_scanned).sum();
+        assert!(
+            out.scans.iter().all(|s| s.bytes_scanned > 0),
+            "{:?}",
+            out.scans
+        );
+        assert_eq!(per_scan, out.record.bytes_scanned);
+        let text = render(&out.schema, &out.batches, OutputFormat::Csv).expect("csv");
+        assert!(
+            text.contains("demo.orders: 1 of 3 partitions selected"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("({} bytes)", out.scans[0].bytes_scanned)),
+            "{text}"
+        );
+        assert!(
+            out.record.billed_bytes > 0,
+            "EXPLAIN ANALYZE runs the query and is billed"
+        );
+    }
+}
