@@ -443,12 +443,14 @@ impl Engine {
         let physical = state.create_physical_plan(&plan).await?;
         record.planning_ms = planning.elapsed().as_millis() as u64;
         if request.dry_run {
-            let bytes = scans
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .map(|s| s.bytes)
-                .sum::<u64>();
+            let planned: Vec<ScanInfo> = scans.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let mut bytes = 0;
+            for s in &planned {
+                bytes += match &s.dry_run {
+                    Some(input) => crate::dryrun::upper_bound(input).await?,
+                    None => s.bytes,
+                };
+            }
             let price = self
                 .config
                 .billing

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod billing;
+pub mod dryrun;
 mod engine;
 pub mod format;
 pub mod meter;

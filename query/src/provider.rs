@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
-use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
+use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
@@ -22,6 +22,7 @@ use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
@@ -33,6 +34,7 @@ use quarry_catalog::types::from_hive;
 use quarry_catalog::{Catalog, Classification, Partition, Table, keys};
 use quarry_crawler::Compression;
 
+use crate::dryrun::DryRunInput;
 use crate::prune::partition_filter;
 use crate::stores::{scan_url, split_location};
 
@@ -40,7 +42,7 @@ use crate::stores::{scan_url, split_location};
 pub const DEFAULT_CATALOG: &str = "awsdatacatalog";
 
 /// What one table scan selected, for EXPLAIN, dry runs and tests.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ScanInfo {
     pub table: String,
     pub partitions_total: u64,
@@ -54,6 +56,9 @@ pub struct ScanInfo {
     pub bytes_scanned: u64,
     #[serde(skip)]
     pub scan_id: usize,
+    /// What a dry run needs to refine `bytes` with Parquet row-group statistics.
+    #[serde(skip)]
+    pub dry_run: Option<Arc<DryRunInput>>,
 }
 
 /// Scans planned during one query.
@@ -406,6 +411,7 @@ impl TableProvider for QuarryTable {
             ..Default::default()
         };
         let mut by_compression: Vec<(FileCompressionType, Vec<PartitionedFile>)> = Vec::new();
+        let mut all_files = Vec::new();
         for (p, files) in listed {
             info.listed_prefixes.push(p.location.clone());
             let values = self.partition_values(&p)?;
@@ -422,6 +428,7 @@ impl TableProvider for QuarryTable {
                     (false, Some(c)) => c,
                     (false, None) => sniff(&store, &meta).await?,
                 };
+                all_files.push(meta.clone());
                 let file =
                     PartitionedFile::new_from_meta(meta).with_partition_values(values.clone());
                 match by_compression.iter_mut().find(|(c, _)| *c == compression) {
@@ -431,6 +438,26 @@ impl TableProvider for QuarryTable {
             }
         }
         info.scan_id = scan_id;
+        let predicate = match conjunction(filters.to_vec()) {
+            Some(expr) => {
+                let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+                state.create_physical_expr(expr, &df_schema).ok()
+            }
+            None => None,
+        };
+        info.dry_run = Some(Arc::new(DryRunInput {
+            store: Arc::clone(&store),
+            files: all_files,
+            parquet,
+            predicate,
+            table_schema: Arc::clone(&self.schema),
+            metadata_size_hint: state
+                .config_options()
+                .execution
+                .parquet
+                .metadata_size_hint
+                .map(|h| h as u64),
+        }));
         self.scans.lock().unwrap_or_else(|p| p.into_inner())[scan_id] = info;
 
         let target = state.config_options().execution.target_partitions.max(1);

@@ -355,3 +355,41 @@ async fn explain_shows_partition_selection_and_analyze_shows_bytes_per_scan() {
         );
     }
 }
+
+#[tokio::test]
+async fn dry_run_bounds_what_the_query_then_reads() {
+    for backend in BACKENDS {
+        let s = setup(backend).await;
+        let mut bounds = Vec::new();
+        for sql in [
+            "SELECT * FROM metrics",
+            "SELECT * FROM metrics WHERE id > 100",
+            "SELECT host FROM metrics WHERE id = 2",
+            "SELECT * FROM metrics WHERE month = 2",
+            "SELECT * FROM orders WHERE dt = DATE '2024-02-03'",
+            "SELECT * FROM events",
+        ] {
+            let dry = s
+                .engine
+                .run(QueryRequest {
+                    sql: sql.into(),
+                    database: Some("demo".into()),
+                    max_bytes_scanned: None,
+                    dry_run: true,
+                })
+                .await;
+            let bound = dry.dry_run_bytes.expect("a dry run reports a bound");
+            assert_eq!(dry.record.billed_bytes, 0, "dry runs are free");
+            let real = s.run(sql).await;
+            assert!(real.succeeded(), "{sql}: {:?}", real.record.error);
+            assert!(
+                bound >= real.record.bytes_scanned,
+                "{sql}: bound {bound} < read {}",
+                real.record.bytes_scanned
+            );
+            bounds.push(bound);
+        }
+        // Row-group statistics prune: no row group has id > 100, so only metadata remains.
+        assert!(bounds[1] < bounds[0], "{bounds:?}");
+    }
+}
