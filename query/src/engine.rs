@@ -276,6 +276,17 @@ impl Engine {
         meter: Arc<Meter>,
         cancel: impl std::future::Future<Output = ()>,
     ) -> QueryOutput {
+        let mut request = request;
+        // `EXPLAIN COST <query>`: the dry run in SQL.
+        let words: Vec<&str> = request.sql.split_whitespace().take(2).collect();
+        if words.len() == 2
+            && words[0].eq_ignore_ascii_case("explain")
+            && words[1].eq_ignore_ascii_case("cost")
+        {
+            let rest = request.sql.trim_start()[7..].trim_start()[4..].to_string();
+            request.sql = rest;
+            request.dry_run = true;
+        }
         let submitted = Utc::now();
         let mut record = QueryRecord {
             query_id: uuid::Uuid::new_v4().to_string(),

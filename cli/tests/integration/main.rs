@@ -126,3 +126,145 @@ fn help_teaches_with_examples() {
         assert!(crawl.contains(needle), "crawl --help lacks {needle}");
     }
 }
+
+#[tokio::test]
+async fn sql_one_shot_formats_stats_files_and_history() {
+    for backend in BACKENDS {
+        let lake = Lake::sample(backend).await;
+        let q = Quarry::new();
+        stdout(&q.run(backend, &["crawl", &lake.url, "-d", "demo"]));
+
+        let csv = q.run(backend, &["sql", "-d", "demo", "--format", "csv", "--stats", "json", "-c",
+            "SELECT region, count(*) AS n FROM sales GROUP BY region ORDER BY region NULLS LAST"]);
+        assert_eq!(stdout(&csv), "region,n\neu west,2\nus-east,2\n,1\n");
+        let stats: serde_json::Value = serde_json::from_str(
+            String::from_utf8_lossy(&csv.stderr)
+                .lines()
+                .find(|l| l.starts_with('{'))
+                .expect("stats line"),
+        )
+        .expect("JSON stats");
+        for key in [
+            "query_id",
+            "state",
+            "elapsed_ms",
+            "rows",
+            "bytes_scanned",
+            "billed_bytes",
+            "cost_usd",
+        ] {
+            assert!(stats.get(key).is_some(), "stats lack {key}: {stats}");
+        }
+        assert_eq!(stats["state"], "SUCCEEDED");
+        assert_eq!(stats["rows"], 3);
+        assert_eq!(stats["billed_bytes"], 10 << 20);
+
+        let json = stdout(&q.run(
+            backend,
+            &[
+                "sql",
+                "-d",
+                "demo",
+                "--format",
+                "json",
+                "-c",
+                "SELECT order_id FROM sales WHERE region = 'eu west' ORDER BY order_id",
+            ],
+        ));
+        assert_eq!(json.trim(), r#"[{"order_id":1},{"order_id":2}]"#);
+
+        // -f runs statements in turn and stops at the first failure, exiting non-zero.
+        let dir = tempfile::tempdir().expect("dir");
+        let script = dir.path().join("q.sql");
+        std::fs::write(
+            &script,
+            "SELECT 1 AS a;\nSELECT nope FROM sales;\nSELECT 3 AS c;\n",
+        )
+        .expect("write");
+        let o = q.run(
+            backend,
+            &[
+                "sql",
+                "-d",
+                "demo",
+                "--format",
+                "csv",
+                "--stats",
+                "json",
+                "-f",
+                script.to_str().expect("utf-8"),
+            ],
+        );
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            err.lines().filter(|l| l.starts_with('{')).count(),
+            2,
+            "{err}"
+        );
+        assert!(err.contains("nope"), "{err}");
+        assert!(!String::from_utf8_lossy(&o.stdout).contains("c\n3"));
+
+        let o = q.run(
+            backend,
+            &[
+                "sql",
+                "-d",
+                "demo",
+                "--max-bytes-scanned",
+                "100",
+                "-c",
+                "SELECT * FROM metrics",
+            ],
+        );
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("limit of 100 bytes") && err.contains("CANCELLED"),
+            "{err}"
+        );
+
+        let results = dir.path().join("results");
+        let o = q.run(
+            backend,
+            &[
+                "sql",
+                "-d",
+                "demo",
+                "--output",
+                results.to_str().expect("utf-8"),
+                "-c",
+                "SELECT count(*) AS n FROM logs",
+            ],
+        );
+        stdout(&o);
+        let files: Vec<String> = std::fs::read_dir(&results)
+            .expect("results dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(files.len(), 2, "{files:?}");
+        let csv_file = files
+            .iter()
+            .find(|f| f.ends_with(".csv"))
+            .expect("csv file");
+        assert_eq!(
+            std::fs::read_to_string(results.join(csv_file)).expect("read"),
+            "n\n5\n"
+        );
+
+        let history: serde_json::Value =
+            serde_json::from_str(&stdout(&q.run(backend, &["history", "--format", "json"])))
+                .expect("history");
+        let states: Vec<&str> = history
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter_map(|r| r["state"].as_str())
+            .collect();
+        assert_eq!(states.len(), 6, "{states:?}");
+        assert!(
+            states.contains(&"FAILED") && states.contains(&"CANCELLED"),
+            "{states:?}"
+        );
+    }
+}

@@ -393,3 +393,19 @@ async fn dry_run_bounds_what_the_query_then_reads() {
         assert!(bounds[1] < bounds[0], "{bounds:?}");
     }
 }
+
+#[tokio::test]
+async fn explain_cost_is_the_dry_run_in_sql() {
+    let s = setup(Backend::Local).await;
+    let out = s
+        .run("explain  COST SELECT * FROM sales WHERE region = 'us-east'")
+        .await;
+    assert!(out.succeeded(), "{:?}", out.record.error);
+    assert_eq!(out.dry_run_bytes, Some(129));
+    assert_eq!((out.record.bytes_scanned, out.record.billed_bytes), (0, 0));
+    let text = render(&out.schema, &out.batches, OutputFormat::Csv).expect("csv");
+    assert!(
+        text.starts_with("bytes_to_scan,billed_bytes,cost_usd\n129,10485760,"),
+        "{text}"
+    );
+}
