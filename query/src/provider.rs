@@ -32,7 +32,7 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use quarry_catalog::types::from_hive;
 use quarry_catalog::{Catalog, Classification, Partition, Table, keys};
-use quarry_crawler::Compression;
+use quarry_crawler::{Compression, FileFormat as CrawledFormat, table_file_format};
 
 use crate::dryrun::DryRunInput;
 use crate::prune::partition_filter;
@@ -213,37 +213,22 @@ impl QuarryTable {
 
     fn format(&self, compression: FileCompressionType) -> Result<Arc<dyn FileFormat>> {
         let t = &self.table;
-        Ok(match t.classification() {
-            Some(Classification::Parquet) => Arc::new(ParquetFormat::default()),
-            Some(Classification::Json) => {
+        Ok(match table_file_format(t) {
+            Some(CrawledFormat::Parquet) => Arc::new(ParquetFormat::default()),
+            Some(CrawledFormat::Json) => {
                 Arc::new(JsonFormat::default().with_file_compression_type(compression))
             }
-            Some(Classification::Csv) => {
-                let serde = &t.storage.serde_info.parameters;
-                let delimiter = serde
-                    .get("field.delim")
-                    .and_then(|d| d.bytes().next())
-                    .unwrap_or(b',');
-                let quote = serde
-                    .get("quoteChar")
-                    .and_then(|d| d.bytes().next())
-                    .unwrap_or(b'"');
-                let header = t
-                    .parameters
-                    .get(keys::SKIP_HEADER)
-                    .is_some_and(|v| v == "1");
-                Arc::new(
-                    CsvFormat::default()
-                        .with_delimiter(delimiter)
-                        .with_quote(quote)
-                        .with_has_header(header)
-                        .with_newlines_in_values(true)
-                        .with_file_compression_type(compression),
-                )
-            }
+            Some(CrawledFormat::Csv(d)) => Arc::new(
+                CsvFormat::default()
+                    .with_delimiter(d.delimiter)
+                    .with_quote(d.quote)
+                    .with_has_header(d.header)
+                    .with_newlines_in_values(true)
+                    .with_file_compression_type(compression),
+            ),
             None => {
                 return plan_err!(
-                    "table {} has no known classification ({:?}); re-crawl it",
+                    "table {} has no known format ({:?}); re-crawl it",
                     t.qualified_name(),
                     t.parameters.get(keys::CLASSIFICATION)
                 );
