@@ -158,9 +158,10 @@ pub async fn upper_bound(input: &DryRunInput) -> Result<u64> {
         };
         // What DataFusion reads besides data pages: a suffix of `metadata_size_hint` bytes
         // (plus the footer again when it is larger), page indexes and bloom filters.
+        // (without a hint: the 8-byte trailer, then the footer)
         let suffix = input
             .metadata_size_hint
-            .map_or(footer_len, |h| file.size.min(h.max(8)));
+            .map_or(footer_len + 8, |h| file.size.min(h.max(8)));
         total += if footer_len > suffix {
             suffix + footer_len
         } else {

@@ -8,6 +8,8 @@ use chrono::Utc;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::DataFusionError;
+use datafusion::execution::cache::cache_manager::{CacheManagerConfig, FileMetadataCache};
+use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::collect;
@@ -22,13 +24,30 @@ use crate::stores::{MeteredRegistry, ObjectStores};
 use crate::system::SystemSchema;
 
 /// Engine-wide settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub billing: BillingPolicy,
     /// Default per-query limit on bytes scanned.
     pub max_bytes_scanned: Option<u64>,
     /// DataFusion's parallelism; defaults to the number of cores.
     pub target_partitions: Option<usize>,
+    /// Bytes read from the end of a Parquet file to find its footer in one request; `None`
+    /// reads the trailer and then exactly the footer (two small requests, fewest bytes).
+    pub parquet_metadata_size_hint: Option<usize>,
+    /// Memory for cached Parquet footers and page indexes, shared by all statements.
+    pub metadata_cache_bytes: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            billing: BillingPolicy::default(),
+            max_bytes_scanned: None,
+            target_partitions: None,
+            parquet_metadata_size_hint: None,
+            metadata_cache_bytes: 64 << 20,
+        }
+    }
 }
 
 /// One statement to run.
@@ -115,12 +134,22 @@ impl QueryOutput {
 }
 
 /// Runs SQL over a Quarry catalog.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Engine {
     catalog: Arc<dyn Catalog>,
     history: Option<Arc<SqliteCatalog>>,
     stores: Arc<ObjectStores>,
     config: EngineConfig,
+    metadata_cache: Arc<FileMetadataCache>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("catalog", &self.catalog)
+            .field("config", &self.config)
+            .finish()
+    }
 }
 
 /// Split a script into statements (`;`-separated, quotes and comments respected).
@@ -233,11 +262,15 @@ fn scan_explain_batch(
 
 impl Engine {
     pub fn new(catalog: Arc<dyn Catalog>, stores: Arc<ObjectStores>, config: EngineConfig) -> Self {
+        let metadata_cache: Arc<FileMetadataCache> = Arc::new(
+            DefaultCache::new(config.metadata_cache_bytes).with_name("QuarryParquetMetadata"),
+        );
         Self {
             catalog,
             history: None,
             stores,
             config,
+            metadata_cache,
         }
     }
 
@@ -386,8 +419,14 @@ impl Engine {
             Arc::clone(&self.stores),
             Arc::clone(meter),
         ));
+        // Parquet footers and page indexes stay cached across statements (keyed by path, checked
+        // against size and modification time), so repeated queries do not re-read them.
+        let caches = CacheManagerConfig::default()
+            .with_file_metadata_cache(Some(Arc::clone(&self.metadata_cache)))
+            .with_list_files_cache(None);
         let runtime = RuntimeEnvBuilder::new()
             .with_object_store_registry(Arc::clone(&registry) as _)
+            .with_cache_manager(caches)
             .build_arc()?;
         let mut config = SessionConfig::new()
             .with_information_schema(true)
@@ -396,6 +435,10 @@ impl Engine {
         if let Some(n) = self.config.target_partitions {
             config = config.with_target_partitions(n);
         }
+        // Read exactly the footer (8-byte trailer, then the footer) rather than a 512 KiB
+        // suffix: footers are a few KiB, and every byte read is billed.
+        config.options_mut().execution.parquet.metadata_size_hint =
+            self.config.parquet_metadata_size_hint;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let mut provider =
             QuarryCatalogProvider::load(Arc::clone(&self.catalog), Arc::clone(scans)).await?;

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
+use datafusion::common::config::TableParquetOptions;
 use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
@@ -211,10 +212,20 @@ impl QuarryTable {
         })
     }
 
-    fn format(&self, compression: FileCompressionType) -> Result<Arc<dyn FileFormat>> {
+    fn format(
+        &self,
+        state: &dyn Session,
+        compression: FileCompressionType,
+    ) -> Result<Arc<dyn FileFormat>> {
         let t = &self.table;
         Ok(match table_file_format(t) {
-            Some(CrawledFormat::Parquet) => Arc::new(ParquetFormat::default()),
+            // The session's Parquet settings (metadata size hint, pushdown, page index...).
+            Some(CrawledFormat::Parquet) => {
+                Arc::new(ParquetFormat::default().with_options(TableParquetOptions {
+                    global: state.config_options().execution.parquet.clone(),
+                    ..Default::default()
+                }))
+            }
             Some(CrawledFormat::Json) => {
                 Arc::new(JsonFormat::default().with_file_compression_type(compression))
             }
@@ -448,7 +459,7 @@ impl TableProvider for QuarryTable {
         let target = state.config_options().execution.target_partitions.max(1);
         let mut plans: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         for (compression, files) in by_compression {
-            let format = self.format(compression)?;
+            let format = self.format(state, compression)?;
             let table_schema = TableSchema::builder(Arc::clone(&self.file_schema))
                 .with_table_partition_cols(self.partition_fields.clone())
                 .build();
