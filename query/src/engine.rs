@@ -141,6 +141,8 @@ pub struct Engine {
     stores: Arc<ObjectStores>,
     config: EngineConfig,
     metadata_cache: Arc<FileMetadataCache>,
+    /// DataFusion settings, including any `DATAFUSION_*` environment variables.
+    base_config: SessionConfig,
 }
 
 impl std::fmt::Debug for Engine {
@@ -265,12 +267,19 @@ impl Engine {
         let metadata_cache: Arc<FileMetadataCache> = Arc::new(
             DefaultCache::new(config.metadata_cache_bytes).with_name("QuarryParquetMetadata"),
         );
+        // DataFusion's own settings can be tuned with its environment variables, e.g.
+        // DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS=true.
+        let base_config = SessionConfig::from_env().unwrap_or_else(|e| {
+            eprintln!("warning: ignoring DATAFUSION_* environment settings: {e}");
+            SessionConfig::new()
+        });
         Self {
             catalog,
             history: None,
             stores,
             config,
             metadata_cache,
+            base_config,
         }
     }
 
@@ -428,7 +437,9 @@ impl Engine {
             .with_object_store_registry(Arc::clone(&registry) as _)
             .with_cache_manager(caches)
             .build_arc()?;
-        let mut config = SessionConfig::new()
+        let mut config = self
+            .base_config
+            .clone()
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema(DEFAULT_CATALOG, database.unwrap_or("default"));
@@ -437,8 +448,10 @@ impl Engine {
         }
         // Read exactly the footer (8-byte trailer, then the footer) rather than a 512 KiB
         // suffix: footers are a few KiB, and every byte read is billed.
-        config.options_mut().execution.parquet.metadata_size_hint =
-            self.config.parquet_metadata_size_hint;
+        if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_METADATA_SIZE_HINT").is_none() {
+            config.options_mut().execution.parquet.metadata_size_hint =
+                self.config.parquet_metadata_size_hint;
+        }
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let mut provider =
             QuarryCatalogProvider::load(Arc::clone(&self.catalog), Arc::clone(scans)).await?;
