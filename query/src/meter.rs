@@ -88,6 +88,45 @@ impl fmt::Display for LimitExceeded {
 
 impl std::error::Error for LimitExceeded {}
 
+/// Chunks of a local file as a stream. object_store's own conversion reads 8 KiB at a time,
+/// which made newline-delimited readers (CSV, JSON) several times slower than reading the file;
+/// 1 MiB reads on the blocking pool keep them near file speed.
+fn file_stream(
+    file: std::fs::File,
+    path: std::path::PathBuf,
+    range: Range<u64>,
+) -> BoxStream<'static, Result<Bytes>> {
+    const CHUNK: u64 = 1 << 20;
+    futures::stream::try_unfold((file, range.start), move |(mut file, pos)| {
+        let (end, path) = (range.end, path.clone());
+        async move {
+            if pos >= end {
+                return Ok(None);
+            }
+            let len = (end - pos).min(CHUNK) as usize;
+            let read = tokio::task::spawn_blocking(move || {
+                use std::io::{Read, Seek, SeekFrom};
+                let mut buf = vec![0; len];
+                file.seek(SeekFrom::Start(pos))?;
+                file.read_exact(&mut buf)?;
+                Ok::<_, std::io::Error>((file, buf))
+            })
+            .await;
+            let generic =
+                |source: Box<dyn std::error::Error + Send + Sync>| object_store::Error::Generic {
+                    store: "LocalFileSystem",
+                    source: format!("reading {}: {source}", path.display()).into(),
+                };
+            match read {
+                Ok(Ok((file, buf))) => Ok(Some((Bytes::from(buf), (file, pos + len as u64)))),
+                Ok(Err(e)) => Err(generic(Box::new(e))),
+                Err(e) => Err(generic(Box::new(e))),
+            }
+        }
+    })
+    .boxed()
+}
+
 /// An object store that meters body bytes into a [`Meter`].
 #[derive(Debug)]
 pub struct MeteredStore {
@@ -133,17 +172,18 @@ impl ObjectStore for MeteredStore {
         if head {
             return Ok(result);
         }
-        let GetResult {
-            meta,
-            range,
-            attributes,
-            ..
-        } = &result;
-        let (meta, range, attributes) = (meta.clone(), range.clone(), attributes.clone());
+        let (meta, range, attributes) = (
+            result.meta.clone(),
+            result.range.clone(),
+            result.attributes.clone(),
+        );
         let meter = Arc::clone(&self.meter);
         // Count bytes as the reader consumes them: a cancelled query is billed for what it read.
-        let stream = result
-            .into_stream()
+        let body = match result.payload {
+            GetResultPayload::File(file, path) => file_stream(file, path, range.clone()),
+            GetResultPayload::Stream(s) => s,
+        };
+        let stream = body
             .map(move |chunk| {
                 let chunk = chunk?;
                 meter.add(chunk.len() as u64)?;
