@@ -282,6 +282,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn local_files_are_streamed_and_metered_in_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.path().join("f.bin"), &body).unwrap();
+        let inner: Arc<dyn ObjectStore> =
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        let meter = Meter::new(None);
+        let s = MeteredStore::new(inner, meter.clone());
+        let p = Path::from("f.bin");
+        let got = s.get(&p).await.unwrap().bytes().await.unwrap();
+        assert_eq!(got.as_ref(), body.as_slice());
+        assert_eq!(meter.bytes(), body.len() as u64);
+        let part = s.get_range(&p, 1_500_000..2_600_001).await.unwrap();
+        assert_eq!(part.as_ref(), &body[1_500_000..2_600_001]);
+        assert_eq!(meter.bytes(), body.len() as u64 + 1_100_001);
+    }
+
+    #[tokio::test]
     async fn the_limit_stops_reading() {
         let (inner, p) = store().await;
         let s = MeteredStore::new(inner, Meter::new(Some(500)));
