@@ -108,11 +108,13 @@ fn fingerprint(meta: &ObjectMeta) -> String {
         .unwrap_or_else(|| meta.last_modified.to_rfc3339())
 }
 
-/// Spark/Hadoop markers and hidden files: never data.
-fn is_hidden(parts: &[String]) -> bool {
+/// Spark/Hadoop markers and hidden files, never data: any path segment (folders included)
+/// starting with `_` or `.`, or a `$folder$` marker. The query engine applies the same rule.
+pub fn is_hidden<S: AsRef<str>>(parts: &[S]) -> bool {
     parts
         .iter()
-        .any(|p| p.starts_with('_') || p.starts_with('.') || p.ends_with("$folder$"))
+        .map(AsRef::as_ref)
+        .any(|p: &str| p.starts_with('_') || p.starts_with('.') || p.ends_with("$folder$"))
 }
 
 impl Crawler {

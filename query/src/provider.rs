@@ -33,7 +33,7 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use quarry_catalog::types::from_hive;
 use quarry_catalog::{Catalog, Classification, Partition, Table, keys};
-use quarry_crawler::{Compression, FileFormat as CrawledFormat, table_file_format};
+use quarry_crawler::{Compression, FileFormat as CrawledFormat, is_hidden, table_file_format};
 
 use crate::dryrun::DryRunInput;
 use crate::prune::partition_filter;
@@ -266,12 +266,6 @@ impl QuarryTable {
     }
 }
 
-fn is_hidden(relative: &str) -> bool {
-    relative
-        .split('/')
-        .any(|p| p.starts_with('_') || p.starts_with('.') || p.ends_with("$folder$"))
-}
-
 /// Every data file below `prefix` (the crawler's rules: no hidden names, no empty objects).
 async fn list_files(store: &Arc<dyn ObjectStore>, prefix: &Path) -> Result<Vec<ObjectMeta>> {
     let mut files: Vec<ObjectMeta> = store
@@ -284,7 +278,7 @@ async fn list_files(store: &Arc<dyn ObjectStore>, prefix: &Path) -> Result<Vec<O
                 .unwrap_or(m.location.as_ref())
                 .trim_start_matches('/')
                 .to_string();
-            futures::future::ready(m.size > 0 && !is_hidden(&rel))
+            futures::future::ready(m.size > 0 && !is_hidden(&rel.split('/').collect::<Vec<_>>()))
         })
         .try_collect()
         .await

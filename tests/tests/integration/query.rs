@@ -409,3 +409,33 @@ async fn explain_cost_is_the_dry_run_in_sql() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn hidden_and_empty_objects_in_partitions_are_never_read() {
+    for backend in BACKENDS {
+        let s = setup(backend).await;
+        s.lake
+            .put("events/dt=2024-01-02/.part-1.crc", b"not json".to_vec())
+            .await;
+        s.lake
+            .put(
+                "events/dt=2024-01-02/_tmp/part-9.json",
+                b"{\"event_id\": 99}\n".to_vec(),
+            )
+            .await;
+        s.lake
+            .put("events/dt=2024-01-02/empty.json", Vec::new())
+            .await;
+        s.recorder.take();
+        assert_eq!(s.csv("SELECT count(*) AS n FROM events").await, "n\n5\n");
+        let log = s.recorder.take();
+        assert!(!log.read.is_empty());
+        assert!(
+            log.read.iter().all(|p| !p.contains("_SUCCESS")
+                && !p.contains(".crc")
+                && !p.contains("_tmp")
+                && !p.contains("empty")),
+            "{log:?}"
+        );
+    }
+}
