@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field};
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use parquet::arrow::parquet_to_arrow_schema;
-use parquet::file::metadata::ParquetMetaDataReader;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use serde::{Deserialize, Serialize};
 
 use crate::schema::{finalize, infer_text, merge_fields, widen};
@@ -186,21 +186,22 @@ fn decompress_sample(
     }
 }
 
-async fn inspect_parquet(
+/// Read a Parquet object's footer and nothing else: one suffix read of up to 64 KiB, and a
+/// second one when the footer is larger. Returns the metadata and the footer's length (metadata
+/// plus the 8-byte trailer). Errors say what is wrong with the object.
+pub async fn read_parquet_footer(
     store: &Arc<dyn ObjectStore>,
     meta: &ObjectMeta,
-) -> Result<Inspected, InspectError> {
-    // The footer only: one suffix read, a second one if the footer is larger than the guess.
+) -> Result<(ParquetMetaData, u64), String> {
     const GUESS: u64 = 64 * 1024;
     let size = meta.size;
     let read = |range: std::ops::Range<u64>| async move {
         store
             .get_range(&meta.location, range)
             .await
-            .map_err(|e| InspectError::Unreadable(format!("cannot read the Parquet footer: {e}")))
+            .map_err(|e| format!("cannot read the Parquet footer: {e}"))
     };
-    let invalid =
-        |why: String| InspectError::Unreadable(format!("not a valid Parquet file: {why}"));
+    let invalid = |why: String| format!("not a valid Parquet file: {why}");
     if size < 12 {
         return Err(invalid(format!("only {size} bytes")));
     }
@@ -225,6 +226,16 @@ async fn inspect_parquet(
     let n = tail.len();
     let md = ParquetMetaDataReader::decode_metadata(&tail[n - needed as usize..n - 8])
         .map_err(|e| invalid(e.to_string()))?;
+    Ok((md, needed))
+}
+
+async fn inspect_parquet(
+    store: &Arc<dyn ObjectStore>,
+    meta: &ObjectMeta,
+) -> Result<Inspected, InspectError> {
+    let (md, _) = read_parquet_footer(store, meta).await?;
+    let invalid =
+        |why: String| InspectError::Unreadable(format!("not a valid Parquet file: {why}"));
     let file = md.file_metadata();
     let schema = parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())
         .map_err(|e| invalid(e.to_string()))?;

@@ -10,10 +10,11 @@ use datafusion::common::pruning::PruningStatistics;
 use datafusion::common::{Column, DataFusionError, Result, ScalarValue};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use object_store::{ObjectMeta, ObjectStore};
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::parquet_to_arrow_schema;
-use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::metadata::ParquetMetaData;
+use quarry_crawler::inspect::read_parquet_footer;
 
 /// What a dry run needs to re-examine one scan.
 #[derive(Debug)]
@@ -26,45 +27,6 @@ pub struct DryRunInput {
     pub table_schema: SchemaRef,
     /// DataFusion's `parquet.metadata_size_hint`: the suffix it reads to find the footer.
     pub metadata_size_hint: Option<u64>,
-}
-
-fn os_err(e: object_store::Error) -> DataFusionError {
-    DataFusionError::ObjectStore(Box::new(e))
-}
-
-/// The footer of a Parquet object and its length (footer + 8-byte trailer).
-async fn footer(store: &Arc<dyn ObjectStore>, meta: &ObjectMeta) -> Result<(ParquetMetaData, u64)> {
-    let bad = |why: String| {
-        DataFusionError::Execution(format!(
-            "{}: not a valid Parquet file: {why}",
-            meta.location
-        ))
-    };
-    let size = meta.size;
-    if size < 12 {
-        return Err(bad(format!("only {size} bytes")));
-    }
-    let guess = size.min(64 * 1024);
-    let mut tail = store
-        .get_range(&meta.location, size - guess..size)
-        .await
-        .map_err(os_err)?;
-    let n = tail.len();
-    let len = u32::from_le_bytes([tail[n - 8], tail[n - 7], tail[n - 6], tail[n - 5]]) as u64;
-    let needed = len + 8;
-    if needed + 4 > size {
-        return Err(bad("footer length exceeds the file".into()));
-    }
-    if needed > n as u64 {
-        tail = store
-            .get_range(&meta.location, size - needed..size)
-            .await
-            .map_err(os_err)?;
-    }
-    let n = tail.len();
-    let md = ParquetMetaDataReader::decode_metadata(&tail[n - needed as usize..n - 8])
-        .map_err(|e| bad(e.to_string()))?;
-    Ok((md, needed))
 }
 
 struct RowGroupStatistics<'a> {
@@ -141,7 +103,9 @@ pub async fn upper_bound(input: &DryRunInput) -> Result<u64> {
     };
     let mut total = 0;
     for file in &input.files {
-        let (md, footer_len) = footer(&input.store, file).await?;
+        let (md, footer_len) = read_parquet_footer(&input.store, file)
+            .await
+            .map_err(|why| DataFusionError::Execution(format!("{}: {why}", file.location)))?;
         let keep: Vec<bool> = match &pruning {
             Some(p) => {
                 let file_meta = md.file_metadata();

@@ -32,12 +32,6 @@ pub mod results;
 pub mod stores;
 pub mod system;
 
-use std::sync::Arc;
-
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
-use quarry_catalog::Table;
-use quarry_catalog::types::from_hive;
-
 pub use billing::BillingPolicy;
 pub use engine::{
     Engine, EngineConfig, QueryOutput, QueryRequest, StatementKind, split_statements,
@@ -46,15 +40,3 @@ pub use format::{OutputFormat, render};
 pub use meter::{Meter, MeteredStore};
 pub use provider::{DEFAULT_CATALOG, ScanInfo};
 pub use stores::ObjectStores;
-
-/// The Arrow schema a query sees for `table`: its data columns, then its partition keys.
-pub fn table_schema(table: &Table) -> quarry_catalog::Result<SchemaRef> {
-    let fields = table
-        .storage
-        .columns
-        .iter()
-        .chain(&table.partition_keys)
-        .map(|c| Ok(Field::new(&c.name, from_hive(&c.data_type)?, true)))
-        .collect::<quarry_catalog::Result<Vec<_>>>()?;
-    Ok(Arc::new(Schema::new(fields)))
-}

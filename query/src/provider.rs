@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
 use datafusion::common::config::TableParquetOptions;
 use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue, plan_err};
@@ -481,9 +481,4 @@ impl TableProvider for QuarryTable {
             _ => UnionExec::try_new(plans),
         }
     }
-}
-
-/// Arrow type of a Hive type string (for partition values shown by SHOW PARTITIONS).
-pub fn arrow_type(hive: &str) -> Result<DataType> {
-    from_hive(hive).map_err(external)
 }
