@@ -55,6 +55,14 @@ pub enum Error {
         value: String,
     },
 
+    #[error("catalog service error while {action}: {message}")]
+    Remote { action: String, message: String },
+
+    #[error(
+        "crawling into the Glue catalog needs a place for crawl bookmarks; set QUARRY_STATE_LOCATION (e.g. s3://bucket/quarry-state/)"
+    )]
+    NoBookmarkStore,
+
     #[error("invalid type '{type_string}': {reason}")]
     InvalidType { type_string: String, reason: String },
 

@@ -15,6 +15,8 @@
 
 mod error;
 pub mod filter;
+#[cfg(feature = "glue")]
+pub mod glue;
 pub mod history;
 pub mod model;
 mod sqlite;
@@ -24,6 +26,8 @@ use std::fmt::Debug;
 
 pub use error::{Error, Result};
 pub use filter::{KeyFilter, KeyPredicate, PartitionFilter, ValueOrder};
+#[cfg(feature = "glue")]
+pub use glue::{GlueCatalog, GlueOptions};
 pub use history::{QueryRecord, QueryState};
 pub use model::{
     Classification, Column, Database, Parameters, Partition, SeenObject, SerDeInfo,

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use comfy_table::{Table as Grid, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use quarry_catalog::{Catalog, PartitionFilter, SqliteCatalog, Table, keys};
+use quarry_catalog::{Catalog, GlueCatalog, PartitionFilter, SqliteCatalog, Table, keys};
 use quarry_crawler::{CrawlConfig, Crawler, Location, Progress, SchemaPolicy};
 use quarry_query::{Engine, EngineConfig, ObjectStores, OutputFormat};
 
@@ -27,7 +27,9 @@ Examples:
   quarry history                                  past queries: state, time, bytes scanned, cost
 
 The catalog is a single SQLite file: --catalog PATH, or QUARRY_CATALOG, or
-$XDG_DATA_HOME/quarry/catalog.db (~/.local/share/quarry/catalog.db).";
+$XDG_DATA_HOME/quarry/catalog.db (~/.local/share/quarry/catalog.db).
+--catalog glue uses the AWS Glue Data Catalog instead (AWS_REGION, AWS_PROFILE or keys,
+AWS_ENDPOINT_URL; crawl bookmarks under --state-location / QUARRY_STATE_LOCATION).";
 
 #[derive(Parser)]
 #[command(
@@ -40,9 +42,16 @@ and records databases, tables and partitions in a catalog.",
     after_help = AFTER_HELP
 )]
 struct Cli {
-    /// Catalog file [default: $XDG_DATA_HOME/quarry/catalog.db]
-    #[arg(long, global = true, env = "QUARRY_CATALOG", value_name = "PATH")]
-    catalog: Option<PathBuf>,
+    /// Catalog: a SQLite file path, or `glue` for the AWS Glue Data Catalog (region,
+    /// credentials and AWS_ENDPOINT_URL from the standard AWS environment)
+    /// [default: $XDG_DATA_HOME/quarry/catalog.db]
+    #[arg(long, global = true, env = "QUARRY_CATALOG", value_name = "PATH|glue")]
+    catalog: Option<String>,
+
+    /// With `--catalog glue`: where crawl bookmarks are kept (S3 URL or folder)
+    /// [default: $XDG_DATA_HOME/quarry/glue-state]
+    #[arg(long, global = true, env = "QUARRY_STATE_LOCATION", value_name = "URL")]
+    state_location: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -274,12 +283,37 @@ fn grid(header: &[&str]) -> Grid {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    let path = cli.catalog.unwrap_or_else(default_catalog);
+    let glue = cli.catalog.as_deref() == Some("glue");
+    // With Glue, the local file still keeps the query history.
+    let path = match cli.catalog {
+        Some(p) if !glue => PathBuf::from(p),
+        _ => default_catalog(),
+    };
     let sqlite = Arc::new(
         SqliteCatalog::open(&path)
             .with_context(|| format!("opening catalog {}", path.display()))?,
     );
-    let catalog: Arc<dyn Catalog> = sqlite.clone();
+    let catalog: Arc<dyn Catalog> = if glue {
+        let state = cli.state_location.unwrap_or_else(|| {
+            default_data_dir()
+                .join("glue-state")
+                .to_string_lossy()
+                .into_owned()
+        });
+        if !state.contains("://") {
+            std::fs::create_dir_all(&state)
+                .with_context(|| format!("creating the crawl state folder {state}"))?;
+        }
+        let state = Location::parse(&state)
+            .with_context(|| format!("opening the crawl state location {state}"))?;
+        Arc::new(
+            GlueCatalog::from_env()
+                .await
+                .with_bookmarks(state.store, state.prefix),
+        )
+    } else {
+        sqlite.clone()
+    };
     match cli.command {
         Command::Sql {
             database,

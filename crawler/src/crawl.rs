@@ -860,20 +860,49 @@ fn fits(table: &Table, format: &FileFormat, dirs: &[String]) -> Result<(), Strin
 /// The file format a table was catalogued with.
 pub fn table_file_format(table: &Table) -> Option<FileFormat> {
     use quarry_catalog::Classification as C;
-    Some(match table.classification()? {
+    let serde = &table.storage.serde_info;
+    let lib = serde.serialization_library.to_ascii_lowercase();
+    // Tables written by Glue's crawler, Athena DDL or Spark may lack `classification`: the SerDe
+    // and input format say the same thing.
+    let classification = table.classification().or_else(|| {
+        let input = table.storage.input_format.to_ascii_lowercase();
+        if lib.contains("parquet") || input.contains("parquet") {
+            Some(C::Parquet)
+        } else if lib.contains("json") {
+            Some(C::Json)
+        } else if lib.contains("opencsvserde") || lib.contains("lazysimpleserde") {
+            Some(C::Csv)
+        } else {
+            None
+        }
+    })?;
+    Some(match classification {
         C::Parquet => FileFormat::Parquet,
         C::Json => FileFormat::Json,
         C::Csv => {
-            let p = &table.storage.serde_info.parameters;
-            let delimiter = p.get("field.delim").and_then(|d| d.bytes().next())?;
-            let quote = p
-                .get("quoteChar")
-                .and_then(|d| d.bytes().next())
-                .unwrap_or(b'"');
-            let header = table
-                .parameters
-                .get(keys::SKIP_HEADER)
-                .is_some_and(|v| v == "1");
+            let p = &serde.parameters;
+            let first = |keys: &[&str]| {
+                keys.iter()
+                    .find_map(|k| p.get(*k).and_then(|d| d.bytes().next()))
+            };
+            // OpenCSVSerde: separatorChar / quoteChar; LazySimpleSerDe: field.delim, falling
+            // back to serialization.format like Hive, then Hive's default ^A.
+            let delimiter = first(&["field.delim", "separatorChar", "serialization.format"])
+                .or_else(|| {
+                    table
+                        .parameters
+                        .get(keys::DELIMITER)
+                        .and_then(|d| d.bytes().next())
+                })
+                .unwrap_or(1);
+            let quote = first(&["quoteChar"]).unwrap_or(b'"');
+            let header = [
+                table.parameters.get(keys::SKIP_HEADER),
+                p.get(keys::SKIP_HEADER),
+            ]
+            .into_iter()
+            .flatten()
+            .any(|v| v.trim() == "1");
             FileFormat::Csv(crate::inspect::CsvDialect {
                 delimiter,
                 quote,

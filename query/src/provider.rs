@@ -32,7 +32,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use quarry_catalog::types::from_hive;
-use quarry_catalog::{Catalog, Classification, Partition, Table, keys};
+use quarry_catalog::{Catalog, Partition, Table, keys};
 use quarry_crawler::{Compression, FileFormat as CrawledFormat, is_hidden, table_file_format};
 
 use crate::dryrun::DryRunInput;
@@ -393,7 +393,7 @@ impl TableProvider for QuarryTable {
             .try_collect()
             .await?;
 
-        let parquet = t.classification() == Some(Classification::Parquet);
+        let parquet = matches!(table_file_format(t), Some(CrawledFormat::Parquet));
         let mut info = ScanInfo {
             table: t.qualified_name(),
             partitions_total: total,

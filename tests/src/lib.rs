@@ -126,6 +126,30 @@ impl S3Server {
     }
 }
 
+/// A Glue catalog on the test endpoint (moto serves Glue beside S3), keeping crawl bookmarks in
+/// a fresh bucket. Databases are shared by every test on the server: use [`unique_name`].
+pub async fn glue() -> quarry_catalog::GlueCatalog {
+    let server = s3();
+    let catalog = quarry_catalog::GlueCatalog::connect(&quarry_catalog::GlueOptions {
+        endpoint_url: Some(server.endpoint.clone()),
+        region: Some("us-east-1".into()),
+        credentials: Some(("testing".into(), "testing".into())),
+        catalog_id: None,
+    })
+    .await;
+    let state = server.location(&format!("s3://{}/state/", server.bucket("state")));
+    catalog.with_bookmarks(state.store, state.prefix)
+}
+
+/// A database or table name no other test on the shared server uses.
+pub fn unique_name(hint: &str) -> String {
+    format!(
+        "{hint}_{}_{}",
+        std::process::id(),
+        BUCKETS.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
 /// Where a test lake lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -268,3 +268,55 @@ async fn sql_one_shot_formats_stats_files_and_history() {
         );
     }
 }
+
+/// `--catalog glue` against the Glue API moto serves, configured only by the standard AWS
+/// environment: crawl, re-crawl from bookmarks, list, query with pruning.
+#[tokio::test]
+async fn the_glue_catalog_is_selected_with_catalog_glue() {
+    let lake = Lake::sample(Backend::S3).await;
+    let q = Quarry::new();
+    let db = quarry_tests::unique_name("cli_glue");
+    let state = format!("s3://{}/state/", s3().bucket("state"));
+    let glue = |args: &[&str]| {
+        let mut all = vec!["--catalog", "glue", "--state-location", &state];
+        all.extend_from_slice(args);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_quarry"));
+        cmd.args(&all)
+            .envs(s3().env())
+            .env("XDG_DATA_HOME", q.catalog.path());
+        cmd.output().expect("run quarry")
+    };
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout(&glue(&["crawl", &lake.url, "-d", &db, "--json"])))
+            .expect("JSON report");
+    assert_eq!(report["catalog_written"], true, "{report}");
+    let again = stdout(&glue(&["crawl", &lake.url, "-d", &db]));
+    assert!(again.contains("Nothing changed"), "{again}");
+    let tables = stdout(&glue(&["tables", &db]));
+    assert!(
+        tables.contains("sales") && tables.contains("metrics"),
+        "{tables}"
+    );
+    let out = glue(&[
+        "sql",
+        "-d",
+        &db,
+        "--format",
+        "csv",
+        "--stats",
+        "json",
+        "-c",
+        "SELECT count(*) AS n FROM sales WHERE region = 'us-east'",
+    ]);
+    assert_eq!(stdout(&out), "n\n2\n");
+    let stats: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stderr).trim()).expect("stats line");
+    assert_eq!(stats["state"], "SUCCEEDED");
+    assert!(
+        stats["bytes_scanned"].as_u64().is_some_and(|b| b > 0),
+        "{stats}"
+    );
+    // The history stays in the local file.
+    let history = stdout(&glue(&["history", "--format", "json"]));
+    assert!(history.contains("us-east"), "{history}");
+}

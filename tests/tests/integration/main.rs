@@ -2,4 +2,5 @@
 //! real S3 endpoint (moto_server) through object_store's AmazonS3.
 
 mod crawl;
+mod glue;
 mod query;

@@ -1,0 +1,958 @@
+//! The AWS Glue Data Catalog as a [`Catalog`] backend (feature `glue`).
+//!
+//! Databases, tables and partitions map 1:1 onto Glue's (the model was shaped after it): a NULL
+//! partition value is stored as Hive's `__HIVE_DEFAULT_PARTITION__`, a table's `version` is
+//! Glue's `VersionId`, partitions carry the table's storage descriptor with their own location,
+//! as Glue's crawler writes them. Partition lookups send the pruning predicate to Glue as a
+//! `GetPartitions` `Expression` and re-check every returned partition locally, so results are
+//! the same as the embedded catalog's.
+//!
+//! Glue has no place for crawl bookmarks and no multi-object transactions. Bookmarks live in one
+//! JSON object per crawl target under a state location ([`GlueCatalog::with_bookmarks`]);
+//! a commit writes databases, then tables (`UpdateTable` with the expected `VersionId`), then
+//! partitions, then the bookmarks, so a failure part-way leaves every applied step valid and the
+//! next crawl redoes the rest.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use aws_sdk_glue::Client;
+use aws_sdk_glue::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_glue::types as glue;
+use chrono::{DateTime, Utc};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, UpdateVersion};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Catalog, CatalogWrite, Column, Database, Error, KeyPredicate, Partition, PartitionFilter,
+    PartitionWrite, Result, SeenObject, SerDeInfo, StorageDescriptor, Table, TableWrite,
+    ValueOrder,
+};
+
+/// Hive's name for the partition holding NULL keys; Glue stores NULL partition values this way.
+pub const HIVE_DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// Glue accepts at most this many partitions per `BatchCreatePartition` call.
+const BATCH: usize = 100;
+
+/// Connection settings that override the standard AWS environment; `None` keeps the default.
+#[derive(Debug, Clone, Default)]
+pub struct GlueOptions {
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    /// Static access key id and secret.
+    pub credentials: Option<(String, String)>,
+    /// Another account's Data Catalog.
+    pub catalog_id: Option<String>,
+}
+
+/// A [`Catalog`] over the AWS Glue Data Catalog.
+#[derive(Clone)]
+pub struct GlueCatalog {
+    client: Client,
+    catalog_id: Option<String>,
+    bookmarks: Option<Bookmarks>,
+}
+
+impl fmt::Debug for GlueCatalog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GlueCatalog")
+            .field("catalog_id", &self.catalog_id)
+            .field("bookmarks", &self.bookmarks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GlueCatalog {
+    /// A client configured like the AWS CLI: region, credentials chain (env vars, profiles, SSO,
+    /// container and instance roles) and `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_GLUE` from the
+    /// standard environment. `GLUE_CATALOG_ID` selects another account's catalog.
+    pub async fn from_env() -> Self {
+        Self::connect(&GlueOptions::default()).await
+    }
+
+    /// Like [`GlueCatalog::from_env`], with the settings in `options` taking precedence.
+    pub async fn connect(options: &GlueOptions) -> Self {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let mut loader =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
+        if let Some(endpoint) = &options.endpoint_url {
+            loader = loader.endpoint_url(endpoint);
+        }
+        if let Some(region) = &options.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let Some((key, secret)) = &options.credentials {
+            loader = loader.credentials_provider(aws_sdk_glue::config::Credentials::new(
+                key, secret, None, None, "quarry",
+            ));
+        }
+        let config = loader.load().await;
+        let mut catalog = Self::new(Client::new(&config));
+        catalog.catalog_id = options
+            .catalog_id
+            .clone()
+            .or_else(|| std::env::var("GLUE_CATALOG_ID").ok())
+            .filter(|s| !s.is_empty());
+        catalog
+    }
+
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
+            catalog_id: None,
+            bookmarks: None,
+        }
+    }
+
+    /// Keep crawl bookmarks as JSON objects under `prefix` of `store` (for example
+    /// `s3://bucket/quarry-state/`). Without a bookmark store, crawls are refused.
+    pub fn with_bookmarks(mut self, store: Arc<dyn ObjectStore>, prefix: ObjectPath) -> Self {
+        self.bookmarks = Some(Bookmarks { store, prefix });
+        self
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn bookmarks(&self) -> Result<&Bookmarks> {
+        self.bookmarks.as_ref().ok_or(Error::NoBookmarkStore)
+    }
+
+    async fn raw_table(&self, database: &str, name: &str) -> Result<Option<glue::Table>> {
+        match self
+            .client
+            .get_table()
+            .set_catalog_id(self.catalog_id.clone())
+            .database_name(database)
+            .name(name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.table),
+            Err(e) if e.code() == Some("EntityNotFoundException") => Ok(None),
+            Err(e) => Err(remote(&format!("reading table {database}.{name}"), &e)),
+        }
+    }
+
+    async fn table_or_missing(&self, database: &str, name: &str) -> Result<Table> {
+        let t = self
+            .raw_table(database, name)
+            .await?
+            .ok_or_else(|| Error::TableNotFound {
+                database: database.into(),
+                table: name.into(),
+            })?;
+        Ok(table_from_glue(database, &t))
+    }
+
+    /// Every partition of a table matching `expression` (all of them for `None`), page by page.
+    async fn fetch_partitions(
+        &self,
+        database: &str,
+        table: &str,
+        expression: Option<String>,
+    ) -> std::result::Result<Vec<glue::Partition>, aws_sdk_glue::Error> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .get_partitions()
+            .set_catalog_id(self.catalog_id.clone())
+            .database_name(database)
+            .table_name(table)
+            .set_expression(expression)
+            .exclude_column_schema(true)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            out.extend(
+                page.map_err(aws_sdk_glue::Error::from)?
+                    .partitions
+                    .unwrap_or_default(),
+            );
+        }
+        Ok(out)
+    }
+
+    async fn ensure_database(&self, db: &Database) -> Result<()> {
+        let exists = match self
+            .client
+            .get_database()
+            .set_catalog_id(self.catalog_id.clone())
+            .name(&db.name)
+            .send()
+            .await
+        {
+            Ok(_) => true,
+            Err(e) if e.code() == Some("EntityNotFoundException") => false,
+            Err(e) => return Err(remote(&format!("reading database {}", db.name), &e)),
+        };
+        if exists {
+            return Ok(());
+        }
+        let input = glue::DatabaseInput::builder()
+            .name(&db.name)
+            .set_description(db.description.clone())
+            .set_location_uri(db.location.clone())
+            .set_parameters(Some(hash(&db.parameters)))
+            .build()
+            .map_err(|e| invalid("database", &e))?;
+        match self
+            .client
+            .create_database()
+            .set_catalog_id(self.catalog_id.clone())
+            .database_input(input)
+            .send()
+            .await
+        {
+            // Created by someone else in between: it exists, which is what we wanted.
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("AlreadyExistsException") => Ok(()),
+            Err(e) => Err(remote(&format!("creating database {}", db.name), &e)),
+        }
+    }
+
+    async fn write_table(&self, w: &TableWrite) -> Result<()> {
+        let t = &w.table;
+        let what = format!("table {}", t.qualified_name());
+        let input = table_input(t)?;
+        match w.expected_version {
+            None => match self
+                .client
+                .create_table()
+                .set_catalog_id(self.catalog_id.clone())
+                .database_name(&t.database)
+                .table_input(input)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if e.code() == Some("AlreadyExistsException") => Err(Error::Conflict {
+                    what,
+                    expected: None,
+                    found: Some(0),
+                }),
+                Err(e) => Err(remote(&format!("creating {what}"), &e)),
+            },
+            Some(expected) => {
+                // Glue checks VersionId itself; the read first gives a clear error on services
+                // (and emulators) that do not.
+                let found = self
+                    .raw_table(&t.database, &t.name)
+                    .await?
+                    .map(|g| version(g.version_id()));
+                if found != Some(expected) {
+                    return Err(Error::Conflict {
+                        what,
+                        expected: Some(expected),
+                        found,
+                    });
+                }
+                match self
+                    .client
+                    .update_table()
+                    .set_catalog_id(self.catalog_id.clone())
+                    .database_name(&t.database)
+                    .table_input(input)
+                    .version_id(expected.to_string())
+                    .send()
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.code() == Some("ConcurrentModificationException") => {
+                        Err(Error::Conflict {
+                            what,
+                            expected: Some(expected),
+                            found: None,
+                        })
+                    }
+                    Err(e) => Err(remote(&format!("updating {what}"), &e)),
+                }
+            }
+        }
+    }
+
+    async fn write_partitions(&self, table: &Table, writes: &[&PartitionWrite]) -> Result<()> {
+        let what = format!("partitions of {}", table.qualified_name());
+        let (new, existing): (Vec<&PartitionWrite>, Vec<&PartitionWrite>) = writes
+            .iter()
+            .copied()
+            .partition(|w| w.expected_version.is_none());
+        for chunk in new.chunks(BATCH) {
+            let inputs = chunk
+                .iter()
+                .map(|w| partition_input(table, &w.partition))
+                .collect();
+            let out = self
+                .client
+                .batch_create_partition()
+                .set_catalog_id(self.catalog_id.clone())
+                .database_name(&table.database)
+                .table_name(&table.name)
+                .set_partition_input_list(Some(inputs))
+                .send()
+                .await
+                .map_err(|e| remote(&format!("creating {what}"), &e))?;
+            if let Some(err) = out.errors().first() {
+                let code = err
+                    .error_detail()
+                    .and_then(|d| d.error_code())
+                    .unwrap_or("");
+                let values = err.partition_values().join("/");
+                if code == "AlreadyExistsException" {
+                    return Err(Error::Conflict {
+                        what: format!("partition {values} of {}", table.qualified_name()),
+                        expected: None,
+                        found: Some(0),
+                    });
+                }
+                return Err(Error::Remote {
+                    action: format!("creating partition {values} of {}", table.qualified_name()),
+                    message: format!(
+                        "{code}: {}",
+                        err.error_detail()
+                            .and_then(|d| d.error_message())
+                            .unwrap_or("no message")
+                    ),
+                });
+            }
+        }
+        // Glue partitions have no version to check against; updates overwrite.
+        for w in existing {
+            let values = glue_values(&w.partition.values);
+            self.client
+                .update_partition()
+                .set_catalog_id(self.catalog_id.clone())
+                .database_name(&table.database)
+                .table_name(&table.name)
+                .set_partition_value_list(Some(values))
+                .partition_input(partition_input(table, &w.partition))
+                .send()
+                .await
+                .map_err(|e| remote(&format!("updating {what}"), &e))?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Catalog for GlueCatalog {
+    async fn list_databases(&self) -> Result<Vec<Database>> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .get_databases()
+            .set_catalog_id(self.catalog_id.clone())
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| remote("listing databases", &e))?;
+            out.extend(page.database_list().iter().map(database_from_glue));
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn get_database(&self, name: &str) -> Result<Option<Database>> {
+        match self
+            .client
+            .get_database()
+            .set_catalog_id(self.catalog_id.clone())
+            .name(name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.database().map(database_from_glue)),
+            Err(e) if e.code() == Some("EntityNotFoundException") => Ok(None),
+            Err(e) => Err(remote(&format!("reading database {name}"), &e)),
+        }
+    }
+
+    async fn list_tables(&self, database: &str) -> Result<Vec<Table>> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .get_tables()
+            .set_catalog_id(self.catalog_id.clone())
+            .database_name(database)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(p) => p,
+                Err(e) if e.code() == Some("EntityNotFoundException") => {
+                    return Err(Error::DatabaseNotFound {
+                        database: database.into(),
+                    });
+                }
+                Err(e) => return Err(remote(&format!("listing tables of {database}"), &e)),
+            };
+            out.extend(
+                page.table_list()
+                    .iter()
+                    .map(|t| table_from_glue(database, t)),
+            );
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn get_table(&self, database: &str, table: &str) -> Result<Option<Table>> {
+        Ok(self
+            .raw_table(database, table)
+            .await?
+            .map(|t| table_from_glue(database, &t)))
+    }
+
+    async fn get_partitions(
+        &self,
+        database: &str,
+        table: &str,
+        filter: &PartitionFilter,
+    ) -> Result<Vec<Partition>> {
+        let t = self.table_or_missing(database, table).await?;
+        // Validates keys and literals before anything is sent.
+        let expression = expression(&t, filter)?;
+        let raw = match self
+            .fetch_partitions(database, table, expression.clone())
+            .await
+        {
+            Ok(raw) => raw,
+            // Glue refuses an expression it cannot evaluate on some stored value (a numeric key
+            // holding the default partition, say): fetch all and filter here.
+            Err(e)
+                if expression.is_some()
+                    && matches!(
+                        e.code(),
+                        Some("InvalidInputException" | "InvalidStateException")
+                    ) =>
+            {
+                self.fetch_partitions(database, table, None)
+                    .await
+                    .map_err(|e| remote(&format!("listing partitions of {database}.{table}"), &e))?
+            }
+            Err(e) => {
+                return Err(remote(
+                    &format!("listing partitions of {database}.{table}"),
+                    &e,
+                ));
+            }
+        };
+        let mut out = Vec::with_capacity(raw.len());
+        for p in &raw {
+            let p = partition_from_glue(p);
+            if filter.matches(&t.qualified_name(), &t.partition_keys, &p.values)? {
+                out.push(p);
+            }
+        }
+        out.sort_by_cached_key(|p| sort_key(&t, &p.values));
+        Ok(out)
+    }
+
+    async fn count_partitions(&self, database: &str, table: &str) -> Result<u64> {
+        self.table_or_missing(database, table).await?;
+        let raw = self
+            .fetch_partitions(database, table, None)
+            .await
+            .map_err(|e| remote(&format!("counting partitions of {database}.{table}"), &e))?;
+        Ok(raw.len() as u64)
+    }
+
+    async fn seen_objects(&self, target: &str) -> Result<Vec<SeenObject>> {
+        Ok(self
+            .bookmarks()?
+            .load(target)
+            .await?
+            .0
+            .into_values()
+            .collect())
+    }
+
+    async fn commit(&self, write: CatalogWrite) -> Result<()> {
+        if write.is_empty() {
+            return Ok(());
+        }
+        let has_bookmarks = !write.seen.is_empty() || !write.unseen.is_empty();
+        if has_bookmarks {
+            self.bookmarks()?;
+        }
+        for db in &write.databases {
+            self.ensure_database(db).await?;
+        }
+        for t in &write.tables {
+            self.write_table(t).await?;
+        }
+        let mut by_table: BTreeMap<(&str, &str), Vec<&PartitionWrite>> = BTreeMap::new();
+        for p in &write.partitions {
+            by_table
+                .entry((p.database.as_str(), p.table.as_str()))
+                .or_default()
+                .push(p);
+        }
+        for ((db, name), writes) in by_table {
+            let table = match write
+                .tables
+                .iter()
+                .find(|t| t.table.database == db && t.table.name == name)
+            {
+                Some(t) => t.table.clone(),
+                None => self.table_or_missing(db, name).await?,
+            };
+            for w in &writes {
+                if w.partition.values.len() != table.partition_keys.len() {
+                    return Err(Error::PartitionArity {
+                        table: table.qualified_name(),
+                        expected: table.partition_keys.len(),
+                        found: w.partition.values.len(),
+                    });
+                }
+            }
+            self.write_partitions(&table, &writes).await?;
+        }
+        if has_bookmarks {
+            let target = write.crawl_target.as_deref().unwrap_or_default();
+            self.bookmarks()?
+                .update(target, &write.seen, &write.unseen)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Crawl bookmarks, one JSON object per crawl target.
+#[derive(Clone)]
+struct Bookmarks {
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+}
+
+impl fmt::Debug for Bookmarks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Bookmarks({} under {})", self.store, self.prefix)
+    }
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct BookmarkFile {
+    target: String,
+    objects: Vec<SeenObject>,
+}
+
+impl Bookmarks {
+    fn path(&self, target: &str) -> ObjectPath {
+        let name =
+            percent_encoding::utf8_percent_encode(target, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        self.prefix
+            .clone()
+            .join("crawl-bookmarks")
+            .join(format!("{name}.json"))
+    }
+
+    async fn load(
+        &self,
+        target: &str,
+    ) -> Result<(BTreeMap<String, SeenObject>, Option<UpdateVersion>)> {
+        let path = self.path(target);
+        let got = match self.store.get(&path).await {
+            Ok(g) => g,
+            Err(object_store::Error::NotFound { .. }) => return Ok((BTreeMap::new(), None)),
+            Err(e) => return Err(state_error(&path, &e)),
+        };
+        let version = UpdateVersion {
+            e_tag: got.meta.e_tag.clone(),
+            version: got.meta.version.clone(),
+        };
+        let bytes = got.bytes().await.map_err(|e| state_error(&path, &e))?;
+        let file: BookmarkFile =
+            serde_json::from_slice(&bytes).map_err(|source| Error::Corrupt {
+                what: format!("crawl bookmarks {path}"),
+                source,
+            })?;
+        let map = file
+            .objects
+            .into_iter()
+            .map(|o| (o.path.clone(), o))
+            .collect();
+        Ok((map, Some(version)))
+    }
+
+    /// Merge `seen` and drop `unseen`; a concurrent update of the same file is a conflict.
+    async fn update(&self, target: &str, seen: &[SeenObject], unseen: &[String]) -> Result<()> {
+        let (mut objects, version) = self.load(target).await?;
+        for o in seen {
+            objects.insert(o.path.clone(), o.clone());
+        }
+        for u in unseen {
+            objects.remove(u);
+        }
+        let file = BookmarkFile {
+            target: target.into(),
+            objects: objects.into_values().collect(),
+        };
+        let body = serde_json::to_vec(&file).map_err(|source| Error::Corrupt {
+            what: "crawl bookmarks".into(),
+            source,
+        })?;
+        let path = self.path(target);
+        let mode = match version {
+            None => PutMode::Create,
+            Some(v) => PutMode::Update(v),
+        };
+        let payload = PutPayload::from(body);
+        let result = match self
+            .store
+            .put_opts(&path, payload.clone(), mode.into())
+            .await
+        {
+            // Stores without conditional writes (local files for updates) overwrite; a single
+            // PUT of the whole file is still atomic.
+            Err(object_store::Error::NotImplemented { .. }) => {
+                self.store.put(&path, payload).await.map(|_| ())
+            }
+            other => other.map(|_| ()),
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => Err(Error::Conflict {
+                what: format!("crawl bookmarks {path}"),
+                expected: None,
+                found: None,
+            }),
+            Err(e) => Err(state_error(&path, &e)),
+        }
+    }
+}
+
+fn state_error(path: &ObjectPath, e: &object_store::Error) -> Error {
+    Error::Remote {
+        action: format!("accessing crawl bookmarks {path}"),
+        message: e.to_string(),
+    }
+}
+
+fn remote<E>(action: &str, e: &E) -> Error
+where
+    E: std::error::Error + ProvideErrorMetadata,
+{
+    let code = e.code().unwrap_or("error");
+    let hint = match code {
+        "AccessDeniedException" => "; check the credentials' Glue permissions",
+        "EntityNotFoundException" => "; check the database and table names",
+        "UnrecognizedClientException" | "InvalidSignatureException" => {
+            "; check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the profile"
+        }
+        _ => "",
+    };
+    Error::Remote {
+        action: action.to_string(),
+        message: format!("{code}: {}{hint}", DisplayErrorContext(e)),
+    }
+}
+
+fn invalid(what: &str, e: &impl fmt::Display) -> Error {
+    Error::Remote {
+        action: format!("building the Glue {what} input"),
+        message: e.to_string(),
+    }
+}
+
+fn hash(p: &BTreeMap<String, String>) -> HashMap<String, String> {
+    p.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn sorted(p: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
+    p.map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+fn time(t: Option<&aws_sdk_glue::primitives::DateTime>) -> DateTime<Utc> {
+    t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+        .unwrap_or_default()
+}
+
+fn version(v: Option<&str>) -> u64 {
+    v.and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+fn glue_values(values: &[Option<String>]) -> Vec<String> {
+    values
+        .iter()
+        .map(|v| v.clone().unwrap_or_else(|| HIVE_DEFAULT_PARTITION.into()))
+        .collect()
+}
+
+fn columns(cols: &[Column]) -> Result<Vec<glue::Column>> {
+    cols.iter()
+        .map(|c| {
+            glue::Column::builder()
+                .name(&c.name)
+                .r#type(&c.data_type)
+                .set_comment(c.comment.clone())
+                .build()
+                .map_err(|e| invalid("column", &e))
+        })
+        .collect()
+}
+
+fn columns_from_glue(cols: &[glue::Column]) -> Vec<Column> {
+    cols.iter()
+        .map(|c| Column {
+            name: c.name().to_string(),
+            data_type: c.r#type().unwrap_or("string").to_string(),
+            comment: c.comment().map(str::to_string),
+        })
+        .collect()
+}
+
+fn storage_descriptor(sd: &StorageDescriptor, location: &str) -> Result<glue::StorageDescriptor> {
+    Ok(glue::StorageDescriptor::builder()
+        .set_columns(Some(columns(&sd.columns)?))
+        .location(location)
+        .input_format(&sd.input_format)
+        .output_format(&sd.output_format)
+        .compressed(sd.compressed)
+        .serde_info(
+            glue::SerDeInfo::builder()
+                .serialization_library(&sd.serde_info.serialization_library)
+                .set_parameters(Some(hash(&sd.serde_info.parameters)))
+                .build(),
+        )
+        .set_parameters(Some(hash(&sd.parameters)))
+        .build())
+}
+
+fn table_input(t: &Table) -> Result<glue::TableInput> {
+    glue::TableInput::builder()
+        .name(&t.name)
+        .set_description(t.description.clone())
+        .table_type(&t.table_type)
+        .storage_descriptor(storage_descriptor(&t.storage, &t.storage.location)?)
+        .set_partition_keys(Some(columns(&t.partition_keys)?))
+        .set_parameters(Some(hash(&t.parameters)))
+        .build()
+        .map_err(|e| invalid("table", &e))
+}
+
+fn partition_input(table: &Table, p: &Partition) -> glue::PartitionInput {
+    // Like Glue's crawler: the table's storage descriptor, with the partition's location.
+    let sd = storage_descriptor(&table.storage, &p.location).unwrap_or_else(|_| {
+        glue::StorageDescriptor::builder()
+            .location(&p.location)
+            .build()
+    });
+    glue::PartitionInput::builder()
+        .set_values(Some(glue_values(&p.values)))
+        .storage_descriptor(sd)
+        .set_parameters(Some(hash(&p.parameters)))
+        .build()
+}
+
+fn database_from_glue(d: &glue::Database) -> Database {
+    Database {
+        name: d.name().to_string(),
+        description: d.description().map(str::to_string),
+        location: d.location_uri().map(str::to_string),
+        parameters: sorted(d.parameters()),
+        create_time: time(d.create_time()),
+    }
+}
+
+fn table_from_glue(database: &str, t: &glue::Table) -> Table {
+    let sd = t.storage_descriptor();
+    let serde = sd.and_then(|s| s.serde_info());
+    Table {
+        database: database.to_string(),
+        name: t.name().to_string(),
+        description: t.description().map(str::to_string),
+        table_type: t.table_type().unwrap_or("EXTERNAL_TABLE").to_string(),
+        storage: StorageDescriptor {
+            location: sd
+                .and_then(|s| s.location())
+                .unwrap_or_default()
+                .to_string(),
+            columns: columns_from_glue(sd.map(|s| s.columns()).unwrap_or_default()),
+            input_format: sd.and_then(|s| s.input_format()).unwrap_or_default().into(),
+            output_format: sd
+                .and_then(|s| s.output_format())
+                .unwrap_or_default()
+                .into(),
+            serde_info: SerDeInfo {
+                serialization_library: serde
+                    .and_then(|s| s.serialization_library())
+                    .unwrap_or_default()
+                    .into(),
+                parameters: sorted(serde.and_then(|s| s.parameters())),
+            },
+            compressed: sd.is_some_and(|s| s.compressed()),
+            parameters: sorted(sd.and_then(|s| s.parameters())),
+        },
+        partition_keys: columns_from_glue(t.partition_keys()),
+        parameters: sorted(t.parameters()),
+        create_time: time(t.create_time()),
+        update_time: time(t.update_time().or(t.create_time())),
+        version: version(t.version_id()),
+    }
+}
+
+fn partition_from_glue(p: &glue::Partition) -> Partition {
+    Partition {
+        values: p
+            .values()
+            .iter()
+            .map(|v| (v != HIVE_DEFAULT_PARTITION).then(|| v.clone()))
+            .collect(),
+        location: p
+            .storage_descriptor()
+            .and_then(|s| s.location())
+            .unwrap_or_default()
+            .to_string(),
+        parameters: sorted(p.parameters()),
+        create_time: time(p.creation_time()),
+        update_time: time(p.last_analyzed_time().or(p.creation_time())),
+        version: 0,
+    }
+}
+
+/// Order partitions like the embedded catalog: by key values, numerically for numeric keys.
+fn sort_key(t: &Table, values: &[Option<String>]) -> Vec<(u8, i128, String)> {
+    values
+        .iter()
+        .zip(&t.partition_keys)
+        .map(
+            |(v, k)| match (v, ValueOrder::for_hive_type(&k.data_type)) {
+                (None, _) => (0, 0, String::new()),
+                (Some(v), ValueOrder::Numeric) => match v.parse::<f64>() {
+                    Ok(n) => (1, (n * 1e6) as i128, String::new()),
+                    Err(_) => (2, 0, v.clone()),
+                },
+                (Some(v), ValueOrder::Text) => (1, 0, v.clone()),
+            },
+        )
+        .collect()
+}
+
+/// A Glue `Expression` for the predicates it can evaluate exactly; the rest (NULL tests,
+/// literals that would need quoting rules) are left to the local re-check.
+pub fn expression(t: &Table, filter: &PartitionFilter) -> Result<Option<String>> {
+    let mut parts = Vec::new();
+    for f in &filter.filters {
+        let key = t
+            .partition_keys
+            .iter()
+            .find(|k| k.name.eq_ignore_ascii_case(&f.key))
+            .ok_or_else(|| Error::UnknownPartitionKey {
+                table: t.qualified_name(),
+                key: f.key.clone(),
+                keys: t
+                    .partition_keys
+                    .iter()
+                    .map(|k| k.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        let numeric = ValueOrder::for_hive_type(&key.data_type) == ValueOrder::Numeric;
+        let lit = |v: &str| -> Result<Option<String>> {
+            if numeric {
+                return if v.parse::<f64>().is_ok_and(f64::is_finite) {
+                    Ok(Some(v.to_string()))
+                } else {
+                    Err(Error::BadPartitionValue {
+                        table: t.qualified_name(),
+                        key: key.name.clone(),
+                        value: v.to_string(),
+                    })
+                };
+            }
+            let plain = v
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || " -_:.+/".contains(c));
+            Ok(plain.then(|| format!("'{v}'")))
+        };
+        let name = &key.name;
+        let part = match &f.predicate {
+            KeyPredicate::Eq(v) => lit(v)?.map(|l| format!("{name} = {l}")),
+            KeyPredicate::In(vs) if vs.is_empty() => None,
+            KeyPredicate::In(vs) => vs
+                .iter()
+                .map(|v| lit(v))
+                .collect::<Result<Option<Vec<_>>>>()?
+                .map(|ls| format!("{name} IN ({})", ls.join(", "))),
+            KeyPredicate::Range { low, high } => {
+                let mut r = Vec::new();
+                for (bound, inc, exc) in [(low, ">=", ">"), (high, "<=", "<")] {
+                    match bound {
+                        Bound::Included(v) => {
+                            if let Some(l) = lit(v)? {
+                                r.push(format!("{name} {inc} {l}"));
+                            }
+                        }
+                        Bound::Excluded(v) => {
+                            if let Some(l) = lit(v)? {
+                                r.push(format!("{name} {exc} {l}"));
+                            }
+                        }
+                        Bound::Unbounded => {}
+                    }
+                }
+                (!r.is_empty()).then(|| r.join(" AND "))
+            }
+            KeyPredicate::IsNull | KeyPredicate::IsNotNull => None,
+        };
+        parts.extend(part);
+    }
+    Ok((!parts.is_empty()).then(|| parts.join(" AND ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Table {
+        Table {
+            database: "db".into(),
+            name: "t".into(),
+            description: None,
+            table_type: "EXTERNAL_TABLE".into(),
+            storage: StorageDescriptor::default(),
+            partition_keys: vec![Column::new("dt", "date"), Column::new("hr", "int")],
+            parameters: Default::default(),
+            create_time: Utc::now(),
+            update_time: Utc::now(),
+            version: 0,
+        }
+    }
+
+    #[test]
+    fn expressions_quote_text_leave_numbers_bare_and_skip_null_tests() {
+        let f = PartitionFilter::all()
+            .eq("DT", "2024-01-02")
+            .and(
+                "hr",
+                KeyPredicate::Range {
+                    low: Bound::Excluded("3".into()),
+                    high: Bound::Included("10".into()),
+                },
+            )
+            .and("dt", KeyPredicate::IsNotNull);
+        assert_eq!(
+            expression(&table(), &f).expect("valid").as_deref(),
+            Some("dt = '2024-01-02' AND hr > 3 AND hr <= 10")
+        );
+        let f = PartitionFilter::all().and("dt", KeyPredicate::In(vec!["a'b".into()]));
+        assert_eq!(expression(&table(), &f).expect("valid"), None);
+        assert!(expression(&table(), &PartitionFilter::all().eq("hr", "x")).is_err());
+        assert!(expression(&table(), &PartitionFilter::all().eq("nope", "1")).is_err());
+    }
+}
