@@ -123,6 +123,26 @@ impl Crawler {
     }
 
     pub async fn crawl(&self, location: &Location) -> Result<CrawlReport> {
+        self.crawl_scoped(location, None).await
+    }
+
+    /// Crawl only `folders` (below `location`, e.g. the partitions that S3 `ObjectCreated`
+    /// events named), with `location` as the root that tables and partitions are relative to:
+    /// Glue's S3-event crawl mode. Objects elsewhere under the target are neither listed nor
+    /// considered removed.
+    pub async fn crawl_folders(
+        &self,
+        location: &Location,
+        folders: &[object_store::path::Path],
+    ) -> Result<CrawlReport> {
+        self.crawl_scoped(location, Some(folders)).await
+    }
+
+    async fn crawl_scoped(
+        &self,
+        location: &Location,
+        scope: Option<&[object_store::path::Path]>,
+    ) -> Result<CrawlReport> {
         let started = Instant::now();
         let root_url = location.root_url();
         let excludes = self.exclude_set()?;
@@ -132,17 +152,31 @@ impl Crawler {
             ..Default::default()
         };
 
-        let listed = self.list(location).await?;
+        let listed = match scope {
+            None => self.list(location).await?,
+            Some(folders) => self.list_folders(location, folders).await?,
+        };
         report.objects_listed = listed.len();
         if let Some(p) = &self.config.progress {
             p.listed(listed.len());
         }
 
+        let scope_urls: Option<Vec<String>> = scope.map(|folders| {
+            folders
+                .iter()
+                .map(|f| format!("{}/", location.url(f).trim_end_matches('/')))
+                .collect()
+        });
         let seen: HashMap<String, SeenObject> = self
             .catalog
             .seen_objects(&root_url)
             .await?
             .into_iter()
+            .filter(|o| {
+                scope_urls
+                    .as_ref()
+                    .is_none_or(|urls| urls.iter().any(|u| o.path.starts_with(u.as_str())))
+            })
             .map(|o| (o.path.clone(), o))
             .collect();
 
@@ -284,6 +318,39 @@ impl Crawler {
             .map_err(list_err)?;
         objects.extend(nested.into_iter().flatten());
         objects.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(objects)
+    }
+
+    /// List each of `folders` (which must lie below the target) recursively.
+    async fn list_folders(
+        &self,
+        location: &Location,
+        folders: &[object_store::path::Path],
+    ) -> Result<Vec<ObjectMeta>> {
+        for f in folders {
+            if f.prefix_match(&location.prefix).is_none() {
+                return Err(Error::Target {
+                    target: location.url(f),
+                    reason: format!("not below the crawl target {}", location.root_url()),
+                });
+            }
+        }
+        let store = &location.store;
+        let nested: Vec<Vec<ObjectMeta>> = stream::iter(folders.to_vec())
+            .map(|p| {
+                let store = Arc::clone(store);
+                async move { store.list(Some(&p)).try_collect::<Vec<_>>().await }
+            })
+            .buffer_unordered(self.config.concurrency.max(1))
+            .try_collect()
+            .await
+            .map_err(|source| Error::List {
+                url: location.root_url(),
+                source,
+            })?;
+        let mut objects: Vec<ObjectMeta> = nested.into_iter().flatten().collect();
+        objects.sort_by(|a, b| a.location.cmp(&b.location));
+        objects.dedup_by(|a, b| a.location == b.location);
         Ok(objects)
     }
 

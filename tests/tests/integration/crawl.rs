@@ -467,3 +467,41 @@ async fn s3_and_local_crawls_agree() {
         )
     );
 }
+
+#[tokio::test]
+async fn crawling_only_event_folders_adds_their_partitions_and_removes_nothing() {
+    for backend in BACKENDS {
+        let lake = Lake::sample(backend).await;
+        let catalog = catalog();
+        crawl(&catalog, &lake).await;
+        lake.put(
+            "sales/region=apac/part-0.csv",
+            b"order_id,customer,note,amount,sold_on\n9,zed,,1.5,2024-03-01\n".to_vec(),
+        )
+        .await;
+        let folder = lake.location.prefix.clone().join("sales").join("region=apac");
+        let report = Crawler::new(catalog.clone(), CrawlConfig::new("demo"))
+            .crawl_folders(&lake.location, &[folder])
+            .await
+            .expect("scoped crawl");
+        assert_eq!(report.objects_listed, 1, "{report}");
+        assert_eq!(report.partitions_added(), 1, "{report}");
+        assert!(report.removed.is_empty(), "{report}");
+        let sales = catalog.get_table("demo", "sales").await.expect("get").expect("sales");
+        assert_eq!(sales.stat(keys::RECORD_COUNT), Some(6), "{backend:?}");
+        assert_eq!(
+            catalog.count_partitions("demo", "events").await.expect("count"),
+            2,
+            "other tables untouched"
+        );
+        // A folder outside the target is refused, naming it.
+        let outside = object_store::path::Path::from("elsewhere");
+        let err = Crawler::new(catalog.clone(), CrawlConfig::new("demo"))
+            .crawl_folders(&lake.location, &[outside])
+            .await;
+        if !lake.location.prefix.as_ref().is_empty() {
+            let e = err.expect_err("outside the target");
+            assert!(e.to_string().contains("elsewhere"), "{e}");
+        }
+    }
+}
