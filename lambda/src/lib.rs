@@ -1,3 +1,265 @@
-//! AWS Lambda handlers for Quarry (query, crawl, transform), as plain async functions over
-//! shared resources with thin `bin/` mains. The handlers are not written yet; this crate
-//! exists so the workspace layout and dependency graph are settled.
+//! AWS Lambda functions for Quarry: **query** (SQL over the catalog, direct or over HTTP),
+//! **crawl** (a target on demand or on a schedule, or only the folders S3 events name) and
+//! **transform** (raw CSV / JSON objects to partitioned Parquet on S3 events, and the Kinesis
+//! Data Firehose record-transformation contract).
+//!
+//! Handlers are plain async functions over [`Resources`], which a function builds once per
+//! cold start (object-store clients, the catalog client, the engine and its footer cache);
+//! everything per invocation (the billing meter, the query id) is fresh. The `bin/` mains only
+//! connect them to `lambda_runtime`.
+//!
+//! Configuration is by environment variable, as a SAM or CloudFormation template sets it:
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `QUARRY_CATALOG` | `glue` (default) or the path of an embedded SQLite catalog |
+//! | `QUARRY_STATE_LOCATION` | where crawl bookmarks live with Glue, e.g. `s3://bucket/quarry-state/` |
+//! | `QUARRY_RESULTS_LOCATION` | default result location of the query function |
+//! | `QUARRY_MAX_BYTES_SCANNED` | default per-query scan limit, in bytes |
+//! | `QUARRY_INLINE_ROWS` | rows returned inline by the query function (default 100) |
+//! | `QUARRY_CRAWL_TARGETS` | JSON list of `{"target", "database", "exclude"?}` for scheduled and S3-event crawls |
+//! | `QUARRY_TRANSFORM` | JSON [`transform::TransformConfig`] |
+//! | `QUARRY_FIREHOSE` | JSON [`firehose::FirehoseConfig`] |
+//!
+//! plus the standard AWS variables (region, credentials, `AWS_ENDPOINT_URL`).
+
+pub mod crawl;
+pub mod firehose;
+pub mod query;
+pub mod transform;
+
+use std::sync::Arc;
+
+use lambda_runtime::Diagnostic;
+use quarry_catalog::{Catalog, GlueCatalog, SqliteCatalog};
+use quarry_crawler::Location;
+use quarry_query::{Engine, EngineConfig, ObjectStores};
+use serde::de::DeserializeOwned;
+
+/// An invocation failure. [`FunctionError::retryable`] tells a caller (and the Lambda error
+/// type, `Quarry.Retryable.*` or `Quarry.Fatal.*`) whether trying the same event again can help.
+#[derive(Debug, thiserror::Error)]
+pub enum FunctionError {
+    #[error("the event is not one this function handles: {0}")]
+    BadEvent(String),
+    #[error("configuration error: {0}")]
+    Config(String),
+    #[error("{}", chain(.0))]
+    Catalog(#[from] quarry_catalog::Error),
+    #[error("{}", chain(.0))]
+    Crawl(#[from] quarry_crawler::Error),
+    #[error("{object}: {reason}")]
+    Object {
+        object: String,
+        reason: String,
+        retryable: bool,
+    },
+}
+
+impl FunctionError {
+    pub fn retryable(&self) -> bool {
+        match self {
+            Self::BadEvent(_) | Self::Config(_) => false,
+            Self::Catalog(e) => matches!(
+                e,
+                quarry_catalog::Error::Remote { .. }
+                    | quarry_catalog::Error::Conflict { .. }
+                    | quarry_catalog::Error::Store { .. }
+            ),
+            Self::Crawl(e) => matches!(
+                e,
+                quarry_crawler::Error::List { .. }
+                    | quarry_crawler::Error::TooManyConflicts { .. }
+                    | quarry_crawler::Error::Catalog {
+                        source: quarry_catalog::Error::Remote { .. }
+                    }
+            ),
+            Self::Object { retryable, .. } => *retryable,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::BadEvent(_) => "BadEvent",
+            Self::Config(_) => "Configuration",
+            Self::Catalog(_) => "Catalog",
+            Self::Crawl(_) => "Crawl",
+            Self::Object { .. } => "Object",
+        }
+    }
+}
+
+impl From<FunctionError> for Diagnostic {
+    fn from(e: FunctionError) -> Self {
+        let class = if e.retryable() { "Retryable" } else { "Fatal" };
+        Diagnostic {
+            error_type: format!("Quarry.{class}.{}", e.kind()),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// An error with its causes, `outer: inner: innermost`.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// Settings read from the environment at cold start.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub results_location: Option<String>,
+    pub max_bytes_scanned: Option<u64>,
+    pub inline_rows: usize,
+    pub crawl_targets: Vec<crawl::CrawlTarget>,
+    pub transform: Option<transform::TransformConfig>,
+    pub firehose: Option<firehose::FirehoseConfig>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_json<T: DeserializeOwned>(name: &str) -> Result<Option<T>, FunctionError> {
+    env(name)
+        .map(|v| {
+            serde_json::from_str(&v)
+                .map_err(|e| FunctionError::Config(format!("{name} is not valid: {e}")))
+        })
+        .transpose()
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, FunctionError> {
+        let number = |name: &str| -> Result<Option<u64>, FunctionError> {
+            env(name)
+                .map(|v| {
+                    v.trim().parse().map_err(|_| {
+                        FunctionError::Config(format!("{name}={v} is not a whole number"))
+                    })
+                })
+                .transpose()
+        };
+        Ok(Self {
+            results_location: env("QUARRY_RESULTS_LOCATION"),
+            max_bytes_scanned: number("QUARRY_MAX_BYTES_SCANNED")?,
+            inline_rows: number("QUARRY_INLINE_ROWS")?.map_or(100, |n| n as usize),
+            crawl_targets: env_json("QUARRY_CRAWL_TARGETS")?.unwrap_or_default(),
+            transform: env_json("QUARRY_TRANSFORM")?,
+            firehose: env_json("QUARRY_FIREHOSE")?,
+        })
+    }
+}
+
+/// What a function sets up once per cold start and shares across invocations.
+#[derive(Clone)]
+pub struct Resources {
+    pub catalog: Arc<dyn Catalog>,
+    pub stores: Arc<ObjectStores>,
+    pub engine: Engine,
+    pub settings: Settings,
+}
+
+impl Resources {
+    pub fn new(catalog: Arc<dyn Catalog>, stores: Arc<ObjectStores>, settings: Settings) -> Self {
+        let config = EngineConfig {
+            max_bytes_scanned: settings.max_bytes_scanned,
+            ..Default::default()
+        };
+        let engine = Engine::new(Arc::clone(&catalog), Arc::clone(&stores), config);
+        Self {
+            catalog,
+            stores,
+            engine,
+            settings,
+        }
+    }
+
+    /// The catalog, stores and settings the environment describes.
+    pub async fn from_env() -> Result<Self, FunctionError> {
+        let settings = Settings::from_env()?;
+        let catalog: Arc<dyn Catalog> = match env("QUARRY_CATALOG").as_deref() {
+            None | Some("glue") => {
+                let mut glue = GlueCatalog::from_env().await;
+                if let Some(state) = env("QUARRY_STATE_LOCATION") {
+                    let loc = Location::parse(&state).map_err(|e| {
+                        FunctionError::Config(format!("QUARRY_STATE_LOCATION: {e}"))
+                    })?;
+                    glue = glue.with_bookmarks(loc.store, loc.prefix);
+                }
+                Arc::new(glue)
+            }
+            Some(path) => Arc::new(SqliteCatalog::open(path)?),
+        };
+        Ok(Self::new(catalog, Arc::new(ObjectStores::new()), settings))
+    }
+}
+
+/// An S3 event key as a path: keys arrive URL-encoded, with `+` for spaces.
+pub(crate) fn decode_s3_key(key: &str) -> String {
+    let spaced = key.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Start the Lambda runtime loop for `handler`, with resources built once (cold start).
+pub async fn serve<F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(Arc<Resources>, serde_json::Value) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<serde_json::Value, FunctionError>> + Send,
+{
+    lambda_runtime::tracing::init_default_subscriber();
+    let resources = Arc::new(Resources::from_env().await?);
+    let handler = Arc::new(handler);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let resources = Arc::clone(&resources);
+            let handler = Arc::clone(&handler);
+            async move {
+                let result = handler(resources, event.payload).await;
+                if let Err(e) = &result {
+                    lambda_runtime::tracing::error!(retryable = e.retryable(), "{e}");
+                }
+                result
+            }
+        },
+    ))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_event_keys_are_decoded() {
+        assert_eq!(
+            decode_s3_key("sales/region%3Deu+west/a%2Bb.csv"),
+            "sales/region=eu west/a+b.csv"
+        );
+    }
+
+    #[test]
+    fn errors_say_whether_a_retry_can_help() {
+        let d: Diagnostic = FunctionError::BadEvent("x".into()).into();
+        assert_eq!(d.error_type, "Quarry.Fatal.BadEvent");
+        let d: Diagnostic = FunctionError::Object {
+            object: "s3://b/k".into(),
+            reason: "timeout".into(),
+            retryable: true,
+        }
+        .into();
+        assert_eq!(d.error_type, "Quarry.Retryable.Object");
+        assert!(d.error_message.contains("s3://b/k"));
+    }
+}

@@ -25,7 +25,7 @@ pub enum ResultError {
 }
 
 /// Where the result files of one query were written.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResultFiles {
     pub csv: String,
     pub metadata: String,

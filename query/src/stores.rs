@@ -52,6 +52,11 @@ impl ObjectStores {
         self
     }
 
+    /// The S3 settings applied over the environment's.
+    pub fn s3_options(&self) -> &[(String, String)] {
+        &self.s3_options
+    }
+
     /// Use `store` for every URL under `url` (`s3://bucket`, `file://`, `memory://`, or any
     /// URL inside them).
     pub fn register(&self, url: &str, store: Arc<dyn ObjectStore>) {

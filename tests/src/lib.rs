@@ -115,14 +115,17 @@ impl S3Server {
         name
     }
 
-    /// A location in this server, configured exactly as the CLI would be from the environment.
-    pub fn location(&self, url: &str) -> Location {
-        let options: Vec<(String, String)> = self
-            .env()
+    /// This server's settings as object_store S3 options (`aws_endpoint_url`, ...).
+    pub fn options(&self) -> Vec<(String, String)> {
+        self.env()
             .into_iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect();
-        Location::parse_with(url, options).expect("an S3 location")
+            .collect()
+    }
+
+    /// A location in this server, configured exactly as the CLI would be from the environment.
+    pub fn location(&self, url: &str) -> Location {
+        Location::parse_with(url, self.options()).expect("an S3 location")
     }
 }
 

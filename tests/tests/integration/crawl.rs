@@ -479,7 +479,12 @@ async fn crawling_only_event_folders_adds_their_partitions_and_removes_nothing()
             b"order_id,customer,note,amount,sold_on\n9,zed,,1.5,2024-03-01\n".to_vec(),
         )
         .await;
-        let folder = lake.location.prefix.clone().join("sales").join("region=apac");
+        let folder = lake
+            .location
+            .prefix
+            .clone()
+            .join("sales")
+            .join("region=apac");
         let report = Crawler::new(catalog.clone(), CrawlConfig::new("demo"))
             .crawl_folders(&lake.location, &[folder])
             .await
@@ -487,10 +492,17 @@ async fn crawling_only_event_folders_adds_their_partitions_and_removes_nothing()
         assert_eq!(report.objects_listed, 1, "{report}");
         assert_eq!(report.partitions_added(), 1, "{report}");
         assert!(report.removed.is_empty(), "{report}");
-        let sales = catalog.get_table("demo", "sales").await.expect("get").expect("sales");
+        let sales = catalog
+            .get_table("demo", "sales")
+            .await
+            .expect("get")
+            .expect("sales");
         assert_eq!(sales.stat(keys::RECORD_COUNT), Some(6), "{backend:?}");
         assert_eq!(
-            catalog.count_partitions("demo", "events").await.expect("count"),
+            catalog
+                .count_partitions("demo", "events")
+                .await
+                .expect("count"),
             2,
             "other tables untouched"
         );
