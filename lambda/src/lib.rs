@@ -225,13 +225,8 @@ where
         move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
             let resources = Arc::clone(&resources);
             let handler = Arc::clone(&handler);
-            async move {
-                let result = handler(resources, event.payload).await;
-                if let Err(e) = &result {
-                    lambda_runtime::tracing::error!(retryable = e.retryable(), "{e}");
-                }
-                result
-            }
+            // Errors are logged by the runtime, with their `Quarry.Retryable|Fatal.*` type.
+            async move { handler(resources, event.payload).await }
         },
     ))
     .await
