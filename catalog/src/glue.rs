@@ -290,7 +290,7 @@ impl GlueCatalog {
             let inputs = chunk
                 .iter()
                 .map(|w| partition_input(table, &w.partition))
-                .collect();
+                .collect::<Result<Vec<_>>>()?;
             let out = self
                 .client
                 .batch_create_partition()
@@ -334,7 +334,7 @@ impl GlueCatalog {
                 .database_name(&table.database)
                 .table_name(&table.name)
                 .set_partition_value_list(Some(values))
-                .partition_input(partition_input(table, &w.partition))
+                .partition_input(partition_input(table, &w.partition)?)
                 .send()
                 .await
                 .map_err(|e| remote(&format!("updating {what}"), &e))?;
@@ -455,6 +455,10 @@ impl Catalog for GlueCatalog {
         }
         out.sort_by_cached_key(|p| sort_key(&t, &p.values));
         Ok(out)
+    }
+
+    fn counts_partitions_cheaply(&self) -> bool {
+        false
     }
 
     async fn count_partitions(&self, database: &str, table: &str) -> Result<u64> {
@@ -745,18 +749,13 @@ fn table_input(t: &Table) -> Result<glue::TableInput> {
         .map_err(|e| invalid("table", &e))
 }
 
-fn partition_input(table: &Table, p: &Partition) -> glue::PartitionInput {
+fn partition_input(table: &Table, p: &Partition) -> Result<glue::PartitionInput> {
     // Like Glue's crawler: the table's storage descriptor, with the partition's location.
-    let sd = storage_descriptor(&table.storage, &p.location).unwrap_or_else(|_| {
-        glue::StorageDescriptor::builder()
-            .location(&p.location)
-            .build()
-    });
-    glue::PartitionInput::builder()
+    Ok(glue::PartitionInput::builder()
         .set_values(Some(glue_values(&p.values)))
-        .storage_descriptor(sd)
+        .storage_descriptor(storage_descriptor(&table.storage, &p.location)?)
         .set_parameters(Some(hash(&p.parameters)))
-        .build()
+        .build())
 }
 
 fn database_from_glue(d: &glue::Database) -> Database {

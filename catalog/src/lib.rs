@@ -93,6 +93,11 @@ pub trait Catalog: Send + Sync + Debug {
         filter: &PartitionFilter,
     ) -> Result<Vec<Partition>>;
     async fn count_partitions(&self, database: &str, table: &str) -> Result<u64>;
+    /// Whether [`Catalog::count_partitions`] is cheap enough to run for every query (an index
+    /// count), or walks every partition (Glue has no count). Query planning skips it when not.
+    fn counts_partitions_cheaply(&self) -> bool {
+        true
+    }
     /// Objects a previous crawl of `target` inspected.
     async fn seen_objects(&self, target: &str) -> Result<Vec<SeenObject>>;
     /// Apply `write` atomically.

@@ -102,6 +102,9 @@ struct NewFile {
 
 const MAX_ATTEMPTS: usize = 8;
 
+const LAZY_SIMPLE_SERDE: &str = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe";
+const OPEN_CSV_SERDE: &str = "org.apache.hadoop.hive.serde2.OpenCSVSerde";
+
 fn fingerprint(meta: &ObjectMeta) -> String {
     meta.e_tag
         .clone()
@@ -648,6 +651,27 @@ impl Crawler {
             }
         }
 
+        // Quoted CSV: OpenCSVSerde, as Glue's crawler writes it (LazySimpleSerDe ignores quotes in
+        // Athena and Spark). A table only ever moves to it, when a quoted file arrives.
+        let quoted = plan.files.iter().any(|(i, _)| files[*i].inspected.quoted);
+        if quoted && table.storage.serde_info.serialization_library == LAZY_SIMPLE_SERDE {
+            let p = &table.storage.serde_info.parameters;
+            let delim = p.get("field.delim").cloned().unwrap_or_else(|| ",".into());
+            let quote = p.get("quoteChar").cloned().unwrap_or_else(|| "\"".into());
+            table.storage.serde_info = SerDeInfo {
+                serialization_library: OPEN_CSV_SERDE.into(),
+                parameters: [
+                    ("separatorChar".to_string(), delim),
+                    ("quoteChar".to_string(), quote),
+                    ("escapeChar".to_string(), "\\".to_string()),
+                ]
+                .into(),
+            };
+            table
+                .parameters
+                .insert("areColumnsQuoted".into(), "true".into());
+        }
+
         // Partition keys: names from the layout, types widened to fit every new value.
         let mut key_types: Vec<String> = table
             .partition_keys
@@ -1145,6 +1169,7 @@ impl TablePlan {
             FileFormat::Csv(d) => {
                 let delim = (d.delimiter as char).to_string();
                 parameters.insert(keys::DELIMITER.into(), delim.clone());
+                parameters.insert("columnsOrdered".into(), "true".into());
                 if d.header {
                     parameters.insert(keys::SKIP_HEADER.into(), "1".into());
                 }
@@ -1152,8 +1177,7 @@ impl TablePlan {
                     "org.apache.hadoop.mapred.TextInputFormat",
                     "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
                     SerDeInfo {
-                        serialization_library: "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
-                            .into(),
+                        serialization_library: LAZY_SIMPLE_SERDE.into(),
                         parameters: [
                             ("field.delim".to_string(), delim),
                             ("quoteChar".to_string(), (d.quote as char).to_string()),

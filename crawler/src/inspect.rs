@@ -116,6 +116,9 @@ pub struct Inspected {
     pub fields: Vec<Field>,
     /// Exact row count where cheaply known: Parquet footers, or text read to its end.
     pub rows: Option<u64>,
+    /// CSV whose sample has quoted fields (Glue's `areColumnsQuoted`; catalogued with
+    /// OpenCSVSerde so Athena and Spark honour the quotes).
+    pub quoted: bool,
 }
 
 /// Why an object could not be inspected.
@@ -259,6 +262,7 @@ async fn inspect_parquet(
         compression,
         fields,
         rows: Some(file.num_rows().max(0) as u64),
+        quoted: false,
     })
 }
 
@@ -319,6 +323,7 @@ fn infer_json(text: &[u8], complete: bool) -> Result<Inspected, String> {
             .map(|f| Field::new(f.name(), finalize(f.data_type()), true))
             .collect(),
         rows: complete.then_some(rows),
+        quoted: false,
     })
 }
 
@@ -553,6 +558,7 @@ fn infer_csv(text: &[u8], complete: bool) -> Result<Inspected, String> {
             .map(|(n, t)| Field::new(n, finalize(&t), true))
             .collect(),
         rows: complete.then_some(rows),
+        quoted: text.contains(&b'"'),
     })
 }
 

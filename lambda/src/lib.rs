@@ -218,8 +218,13 @@ where
     F: Fn(Arc<Resources>, serde_json::Value) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<serde_json::Value, FunctionError>> + Send,
 {
+    let started = std::time::Instant::now();
     lambda_runtime::tracing::init_default_subscriber();
     let resources = Arc::new(Resources::from_env().await?);
+    lambda_runtime::tracing::info!(
+        init_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "resources ready"
+    );
     let handler = Arc::new(handler);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {

@@ -75,14 +75,14 @@ pub async fn run(res: &Resources, event: QueryEvent) -> Result<QueryResponse, Fu
             _ => None,
         };
     let limit = event.max_rows.unwrap_or(res.settings.inline_rows);
-    Ok(response(&out, limit, result_location))
+    response(&out, limit, result_location)
 }
 
 fn response(
     out: &QueryOutput,
     limit: usize,
     result_location: Option<ResultFiles>,
-) -> QueryResponse {
+) -> Result<QueryResponse, FunctionError> {
     let columns = out
         .schema
         .fields()
@@ -102,12 +102,16 @@ fn response(
         head.push(b.slice(0, n));
         taken += n;
     }
-    let rows = render(&out.schema, &head, OutputFormat::Json)
-        .ok()
-        .and_then(|s| serde_json::from_str::<Vec<Value>>(&s).ok())
-        .unwrap_or_default();
     let r = &out.record;
-    QueryResponse {
+    let unrenderable = |reason: String| FunctionError::Object {
+        object: format!("the result of query {}", r.query_id),
+        reason: format!("cannot be returned as JSON: {reason}"),
+        retryable: false,
+    };
+    let json =
+        render(&out.schema, &head, OutputFormat::Json).map_err(|e| unrenderable(e.to_string()))?;
+    let rows: Vec<Value> = serde_json::from_str(&json).map_err(|e| unrenderable(e.to_string()))?;
+    Ok(QueryResponse {
         query_id: r.query_id.clone(),
         state: r.state,
         columns,
@@ -120,7 +124,7 @@ fn response(
         cost_usd: r.cost_usd,
         elapsed_ms: out.elapsed_ms(),
         error: r.error.clone(),
-    }
+    })
 }
 
 /// The function's entry point: a direct invocation, or an HTTP event from API Gateway v2 or a

@@ -10,6 +10,9 @@
 //! rows. Finally the written partition folders are crawled into the catalog (the table is created
 //! on first use), exactly like an S3-event crawl.
 //!
+//! Each object is read whole into memory (twice its size at most, plus the SQL's working set):
+//! give the function memory for the largest raw object it will see.
+//!
 //! The same function also serves Kinesis Data Firehose transformation events ([`crate::firehose`]).
 
 use std::collections::BTreeMap;

@@ -58,7 +58,10 @@ struct Emulator {
 impl Emulator {
     /// `cargo lambda invoke FUNCTION --data-file EVENT`, parsed.
     fn invoke(&self, function: &str, event: &Value) -> Value {
-        let file: PathBuf = self.dir.path().join(format!("{}.json", unique_name("event")));
+        let file: PathBuf = self
+            .dir
+            .path()
+            .join(format!("{}.json", unique_name("event")));
         std::fs::write(&file, event.to_string()).expect("write event");
         let out = cargo_lambda()
             .args(["invoke", function, "--invoke-port"])
@@ -74,7 +77,10 @@ impl Emulator {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("{function} answered non-JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+            panic!(
+                "{function} answered non-JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
         })
     }
 }
@@ -109,7 +115,10 @@ fn start(env: &[(String, String)]) -> Emulator {
             Command::new(exe)
                 .env_clear()
                 .env("PATH", std::env::var("PATH").unwrap_or_default())
-                .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt/{name}"))
+                .env(
+                    "AWS_LAMBDA_RUNTIME_API",
+                    format!("http://127.0.0.1:{port}/.rt/{name}"),
+                )
                 .env("AWS_LAMBDA_FUNCTION_NAME", name)
                 .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
                 .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
@@ -179,11 +188,17 @@ async fn crawl_query_transform_query_under_the_lambda_emulator() {
     let r = emu.invoke("quarry-query", &q);
     assert_eq!(r["state"], "SUCCEEDED", "{r}");
     assert_eq!(r["row_count"], 3, "{r}");
-    assert!(r["result_location"]["csv"].as_str().is_some_and(|u| u.starts_with("s3://")), "{r}");
+    assert!(
+        r["result_location"]["csv"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("s3://")),
+        "{r}"
+    );
 
     // A raw object arrives; the transform function turns it into a new partition.
     let raw = lake.location.store.clone();
-    let key = object_store::path::Path::parse("raw/events/2026/11/23/events-0001.json").expect("key");
+    let key =
+        object_store::path::Path::parse("raw/events/2026/11/23/events-0001.json").expect("key");
     let body = "{\"event_id\":1,\"kind\":\"click\",\"ts\":\"2026-11-23T10:00:00Z\"}\n\
                 {\"event_id\":2,\"kind\":\"view\",\"ts\":\"2026-11-23T11:00:00Z\"}\n";
     // The lake's store is rooted at the bucket; write outside the lake prefix.

@@ -228,11 +228,13 @@ fn scan_explain_batch(
     let lines: Vec<String> = scans
         .iter()
         .map(|s| {
+            let of = s
+                .partitions_total
+                .map_or_else(String::new, |t| format!(" of {t}"));
             let mut line = format!(
-                "{}: {} of {} partitions selected, {} file(s), {} to read",
+                "{}: {}{of} partitions selected, {} file(s), {} to read",
                 s.table,
                 s.partitions_selected,
-                s.partitions_total,
                 s.files,
                 human_bytes(s.bytes)
             );

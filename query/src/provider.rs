@@ -46,7 +46,8 @@ pub const DEFAULT_CATALOG: &str = "awsdatacatalog";
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ScanInfo {
     pub table: String,
-    pub partitions_total: u64,
+    /// Partitions of the table; `None` where the catalog cannot count them cheaply (Glue).
+    pub partitions_total: Option<u64>,
     pub partitions_selected: u64,
     /// Prefixes listed to find the files (one per selected partition).
     pub listed_prefixes: Vec<String>,
@@ -361,7 +362,7 @@ impl TableProvider for QuarryTable {
                 update_time: t.update_time,
                 version: 0,
             };
-            (vec![whole], 1)
+            (vec![whole], Some(1))
         } else {
             let filter = partition_filter(filters, &keys);
             let selected = self
@@ -370,12 +371,17 @@ impl TableProvider for QuarryTable {
                 .await
                 .map_err(external)?;
             let total = if filter.is_all() {
-                selected.len() as u64
+                Some(selected.len() as u64)
+            } else if self.catalog.counts_partitions_cheaply() {
+                Some(
+                    self.catalog
+                        .count_partitions(&t.database, &t.name)
+                        .await
+                        .map_err(external)?,
+                )
             } else {
-                self.catalog
-                    .count_partitions(&t.database, &t.name)
-                    .await
-                    .map_err(external)?
+                // Counting would read every partition of the table (Glue): not per query.
+                None
             };
             (selected, total)
         };

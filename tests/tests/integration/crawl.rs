@@ -141,7 +141,14 @@ async fn assert_golden(catalog: &SqliteCatalog, lake: &Lake) {
     }
     let sales = tables.iter().find(|t| t.name == "sales").expect("sales");
     assert_eq!(sales.parameters[keys::SKIP_HEADER], "1");
-    assert_eq!(sales.storage.serde_info.parameters["field.delim"], ",");
+    // Quoted fields: OpenCSVSerde, as Glue's crawler writes it, so Athena honours the quotes.
+    assert_eq!(
+        sales.storage.serde_info.serialization_library,
+        "org.apache.hadoop.hive.serde2.OpenCSVSerde"
+    );
+    assert_eq!(sales.storage.serde_info.parameters["separatorChar"], ",");
+    assert_eq!(sales.storage.serde_info.parameters["quoteChar"], "\"");
+    assert_eq!(sales.parameters["areColumnsQuoted"], "true");
     // The bzip2 partition is catalogued, not dropped for its extension.
     let us = catalog
         .get_partitions(
@@ -154,6 +161,10 @@ async fn assert_golden(catalog: &SqliteCatalog, lake: &Lake) {
     assert_eq!(us[0].parameters[keys::COMPRESSION_TYPE], "bzip2");
     let logs = tables.iter().find(|t| t.name == "logs").expect("logs");
     assert_eq!(logs.storage.serde_info.parameters["field.delim"], "\t");
+    assert_eq!(
+        logs.storage.serde_info.serialization_library,
+        "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
+    );
     assert!(!logs.parameters.contains_key(keys::SKIP_HEADER));
     let events = tables.iter().find(|t| t.name == "events").expect("events");
     assert_eq!(events.parameters[keys::COMPRESSION_TYPE], "gzip");

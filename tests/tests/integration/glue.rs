@@ -296,6 +296,20 @@ async fn queries_over_glue_prune_and_read_like_the_embedded_catalog() {
         let b = engine_csv(sqlite.clone(), &lake, &db, sql).await;
         assert_eq!(a, b, "{sql}");
     }
+    // Pruned through GetPartitions; the table's total is not counted per query on Glue (it
+    // would read every partition).
+    let stores = Arc::new(ObjectStores::new());
+    stores.register(&lake.location.base, lake.location.store.clone());
+    let out = Engine::new(glue, stores, EngineConfig::default())
+        .run(
+            QueryRequest::new("SELECT count(*) FROM sales WHERE region = 'us-east'")
+                .with_database(Some(db.clone())),
+        )
+        .await;
+    assert!(out.succeeded(), "{:?}", out.record.error);
+    assert_eq!(out.scans[0].partitions_selected, 1);
+    assert_eq!(out.scans[0].partitions_total, None);
+    assert_eq!(out.scans[0].files, 1);
 }
 
 /// Tables as AWS Glue's own crawler writes them: no `quarry.*` parameters, OpenCSVSerde for

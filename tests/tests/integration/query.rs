@@ -123,7 +123,7 @@ async fn partition_filters_list_and_read_only_the_selected_partitions() {
             log.read.iter().all(|p| p.contains("region=eu%20west/")),
             "{log:?}"
         );
-        assert_eq!(out.scans[0].partitions_total, 3);
+        assert_eq!(out.scans[0].partitions_total, Some(3));
         assert_eq!(out.scans[0].partitions_selected, 1);
 
         let out = s
