@@ -87,18 +87,7 @@ impl PartitionFilter {
         values: &[Option<String>],
     ) -> crate::Result<bool> {
         for f in &self.filters {
-            let idx = keys
-                .iter()
-                .position(|k| k.name.eq_ignore_ascii_case(&f.key))
-                .ok_or_else(|| crate::Error::UnknownPartitionKey {
-                    table: table.to_string(),
-                    key: f.key.clone(),
-                    keys: keys
-                        .iter()
-                        .map(|k| k.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })?;
+            let idx = key_index(table, keys, &f.key)?;
             let order = ValueOrder::for_hive_type(&keys[idx].data_type);
             let value = values.get(idx).and_then(Option::as_deref);
             let cmp = |literal: &str| -> crate::Result<Option<std::cmp::Ordering>> {
@@ -149,6 +138,21 @@ impl PartitionFilter {
         }
         Ok(true)
     }
+}
+
+/// The position of `key` among `keys` (case-insensitive), or an error naming the keys there are.
+pub fn key_index(table: &str, keys: &[crate::Column], key: &str) -> crate::Result<usize> {
+    keys.iter()
+        .position(|k| k.name.eq_ignore_ascii_case(key))
+        .ok_or_else(|| crate::Error::UnknownPartitionKey {
+            table: table.to_string(),
+            key: key.to_string(),
+            keys: keys
+                .iter()
+                .map(|k| k.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
 fn number(s: &str) -> Option<f64> {

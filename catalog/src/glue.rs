@@ -847,20 +847,7 @@ fn sort_key(t: &Table, values: &[Option<String>]) -> Vec<(u8, i128, String)> {
 pub fn expression(t: &Table, filter: &PartitionFilter) -> Result<Option<String>> {
     let mut parts = Vec::new();
     for f in &filter.filters {
-        let key = t
-            .partition_keys
-            .iter()
-            .find(|k| k.name.eq_ignore_ascii_case(&f.key))
-            .ok_or_else(|| Error::UnknownPartitionKey {
-                table: t.qualified_name(),
-                key: f.key.clone(),
-                keys: t
-                    .partition_keys
-                    .iter()
-                    .map(|k| k.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
+        let key = &t.partition_keys[t.partition_key_index(&f.key)?];
         let numeric = ValueOrder::for_hive_type(&key.data_type) == ValueOrder::Numeric;
         let lit = |v: &str| -> Result<Option<String>> {
             if numeric {

@@ -146,6 +146,11 @@ impl Table {
     pub fn stat(&self, key: &str) -> Option<u64> {
         self.parameters.get(key).and_then(|v| v.parse().ok())
     }
+
+    /// The position of partition key `key` (case-insensitive), or an error naming the keys.
+    pub fn partition_key_index(&self, key: &str) -> crate::Result<usize> {
+        crate::filter::key_index(&self.qualified_name(), &self.partition_keys, key)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

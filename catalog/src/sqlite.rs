@@ -506,20 +506,7 @@ impl Catalog for SqliteCatalog {
             let mut sql =
                 "SELECT p.body, p.version FROM partitions p WHERE p.table_id = ?1".to_string();
             for f in &filter.filters {
-                let idx = t
-                    .partition_keys
-                    .iter()
-                    .position(|k| k.name.eq_ignore_ascii_case(&f.key))
-                    .ok_or_else(|| Error::UnknownPartitionKey {
-                        table: t.qualified_name(),
-                        key: f.key.clone(),
-                        keys: t
-                            .partition_keys
-                            .iter()
-                            .map(|k| k.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    })?;
+                let idx = t.partition_key_index(&f.key)?;
                 sql.push_str(" AND ");
                 sql.push_str(&predicate_sql(&t, idx, &f.predicate, &mut args)?);
             }

@@ -9,7 +9,7 @@ use arrow_schema::Field;
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt, stream};
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use object_store::ObjectMeta;
+use object_store::{ObjectMeta, ObjectStore};
 use quarry_catalog::types::{from_hive, to_hive};
 use quarry_catalog::{
     Catalog, CatalogWrite, Column, Database, KeyPredicate, Partition, PartitionFilter,
@@ -310,18 +310,30 @@ impl Crawler {
         let prefix = (!location.prefix.as_ref().is_empty()).then_some(&location.prefix);
         let top = store.list_with_delimiter(prefix).await.map_err(list_err)?;
         let mut objects = top.objects;
-        let nested: Vec<Vec<ObjectMeta>> = stream::iter(top.common_prefixes)
+        objects.extend(
+            self.list_prefixes(store, top.common_prefixes)
+                .await
+                .map_err(list_err)?,
+        );
+        objects.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(objects)
+    }
+
+    /// Everything under each of `prefixes`, listed concurrently.
+    async fn list_prefixes(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        prefixes: Vec<object_store::path::Path>,
+    ) -> std::result::Result<Vec<ObjectMeta>, object_store::Error> {
+        let nested: Vec<Vec<ObjectMeta>> = stream::iter(prefixes)
             .map(|p| {
                 let store = Arc::clone(store);
                 async move { store.list(Some(&p)).try_collect::<Vec<_>>().await }
             })
             .buffer_unordered(self.config.concurrency.max(1))
             .try_collect()
-            .await
-            .map_err(list_err)?;
-        objects.extend(nested.into_iter().flatten());
-        objects.sort_by(|a, b| a.location.cmp(&b.location));
-        Ok(objects)
+            .await?;
+        Ok(nested.into_iter().flatten().collect())
     }
 
     /// List each of `folders` (which must lie below the target) recursively.
@@ -338,20 +350,13 @@ impl Crawler {
                 });
             }
         }
-        let store = &location.store;
-        let nested: Vec<Vec<ObjectMeta>> = stream::iter(folders.to_vec())
-            .map(|p| {
-                let store = Arc::clone(store);
-                async move { store.list(Some(&p)).try_collect::<Vec<_>>().await }
-            })
-            .buffer_unordered(self.config.concurrency.max(1))
-            .try_collect()
+        let mut objects = self
+            .list_prefixes(&location.store, folders.to_vec())
             .await
             .map_err(|source| Error::List {
                 url: location.root_url(),
                 source,
             })?;
-        let mut objects: Vec<ObjectMeta> = nested.into_iter().flatten().collect();
         objects.sort_by(|a, b| a.location.cmp(&b.location));
         objects.dedup_by(|a, b| a.location == b.location);
         Ok(objects)

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 use quarry_tests::{Lake, s3, unique_name};
 use serde_json::{Value, json};
 
+mod common;
+use common::{event, object_created};
+
 /// Kills the processes it owns when the test ends, however it ends.
 struct Processes(Vec<Child>);
 
@@ -42,11 +45,6 @@ fn wait_for_port(port: u16, what: &str) {
         assert!(Instant::now() < deadline, "{what} did not listen on {port}");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-fn event(name: &str) -> Value {
-    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("sample event")).expect("json")
 }
 
 struct Emulator {
@@ -140,13 +138,7 @@ fn start(env: &[(String, String)]) -> Emulator {
 async fn crawl_query_transform_query_under_the_lambda_emulator() {
     let lake = Lake::sample(quarry_tests::Backend::S3).await;
     let server = s3();
-    let bucket = lake
-        .url
-        .trim_start_matches("s3://")
-        .split('/')
-        .next()
-        .expect("bucket")
-        .to_string();
+    let bucket = lake.bucket().expect("an S3 lake");
     let state = format!("s3://{}/state/", server.bucket("state"));
     let results = format!("s3://{}/results/", server.bucket("results"));
     let lake_db = unique_name("emu_lake");
@@ -205,8 +197,7 @@ async fn crawl_query_transform_query_under_the_lambda_emulator() {
     object_store::ObjectStoreExt::put(raw.as_ref(), &key, body.as_bytes().to_vec().into())
         .await
         .expect("put raw");
-    let mut s3_event = event("s3-object-created.json");
-    s3_event["Records"][0]["s3"]["bucket"]["name"] = json!(bucket);
+    let s3_event = object_created(&bucket, "raw/events/2026/11/23/events-0001.json");
     let t = emu.invoke("quarry-transform", &s3_event);
     assert_eq!(t["objects"][0]["rows"], 2, "{t}");
     assert_eq!(t["catalog"]["catalog_written"], true, "{t}");

@@ -12,17 +12,8 @@ use quarry_query::{ObjectStores, OutputFormat, QueryRequest, render};
 use quarry_tests::{BACKENDS, Backend, Lake, glue, s3, unique_name};
 use serde_json::{Value, json};
 
-fn event(name: &str) -> Value {
-    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Set `pointer` in `v` to `value`.
-fn set(v: &mut Value, pointer: &str, value: Value) {
-    *v.pointer_mut(pointer)
-        .unwrap_or_else(|| panic!("{pointer} is in the sample event")) = value;
-}
+mod common;
+use common::{event, object_created, set};
 
 struct Env {
     lake: Lake,
@@ -174,21 +165,8 @@ async fn crawl_runs_on_schedule_and_on_s3_events_for_only_the_new_folders() {
             b"order_id,customer,note,amount,sold_on\n42,kim,,3.5,2024-04-01\n".to_vec(),
         )
         .await;
-    let bucket = env
-        .lake
-        .url
-        .trim_start_matches("s3://")
-        .split('/')
-        .next()
-        .expect("bucket")
-        .to_string();
-    let mut e = event("s3-object-created.json");
-    set(&mut e, "/Records/0/s3/bucket/name", json!(bucket));
-    set(
-        &mut e,
-        "/Records/0/s3/object/key",
-        json!("lake/sales/region%3Dap+south/part-0.csv"),
-    );
+    let bucket = env.lake.bucket().expect("an S3 lake");
+    let mut e = object_created(&bucket, "lake/sales/region%3Dap+south/part-0.csv");
     let mut stray = e["Records"][0].clone();
     set(&mut stray, "/s3/object/key", json!("elsewhere/x.csv"));
     e["Records"].as_array_mut().expect("records").push(stray);
@@ -226,14 +204,7 @@ async fn crawl_runs_on_schedule_and_on_s3_events_for_only_the_new_folders() {
 async fn transform_writes_partitioned_parquet_registers_partitions_and_is_idempotent() {
     let settings = Settings::default();
     let mut env = env(Backend::S3, settings).await;
-    let bucket = env
-        .lake
-        .url
-        .trim_start_matches("s3://")
-        .split('/')
-        .next()
-        .expect("bucket")
-        .to_string();
+    let bucket = env.lake.bucket().expect("an S3 lake");
     env.resources.settings.transform = Some(TransformConfig {
         target: format!("s3://{bucket}/curated/"),
         database: env.database.clone(),
@@ -266,8 +237,7 @@ async fn transform_writes_partitioned_parquet_registers_partitions_and_is_idempo
         raw.as_bytes().to_vec(),
     )
     .await;
-    let mut e = event("s3-object-created.json");
-    set(&mut e, "/Records/0/s3/bucket/name", json!(bucket));
+    let e = object_created(&bucket, "raw/events/2026/11/23/events-0001.json");
     let r = quarry_lambda::transform::handle(&env.resources, e.clone())
         .await
         .expect("transform");
@@ -330,12 +300,7 @@ async fn transform_writes_partitioned_parquet_registers_partitions_and_is_idempo
         b"{\"event_id\":4,\"kind\":\"click\",\"user\":{\"id\":9},\"ts\":\"2026-11-24T10:00:00Z\"}\n".to_vec(),
     )
     .await;
-    let mut e2 = e.clone();
-    set(
-        &mut e2,
-        "/Records/0/s3/object/key",
-        json!("raw/events/2026/11/24/events-0002.json"),
-    );
+    let e2 = object_created(&bucket, "raw/events/2026/11/24/events-0002.json");
     quarry_lambda::transform::handle(&env.resources, e2)
         .await
         .expect("second object");
@@ -354,12 +319,7 @@ async fn transform_writes_partitioned_parquet_registers_partitions_and_is_idempo
         b"{\"event_id\": 5, \"kind\": \n".to_vec(),
     )
     .await;
-    let mut bad = e.clone();
-    set(
-        &mut bad,
-        "/Records/0/s3/object/key",
-        json!("raw/events/2026/11/25/broken.json"),
-    );
+    let bad = object_created(&bucket, "raw/events/2026/11/25/broken.json");
     let r = quarry_lambda::transform::handle(&env.resources, bad)
         .await
         .expect("reported");

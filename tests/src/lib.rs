@@ -231,6 +231,14 @@ impl Lake {
         }
     }
 
+    /// The S3 bucket this lake lives in (`None` on the local filesystem).
+    pub fn bucket(&self) -> Option<String> {
+        self.url
+            .strip_prefix("s3://")
+            .and_then(|rest| rest.split('/').next())
+            .map(str::to_string)
+    }
+
     /// The URL of a table root in this lake, as the catalog records it.
     pub fn table_url(&self, table: &str) -> String {
         format!("{}{table}/", self.location.root_url())
