@@ -326,18 +326,46 @@ impl GlueCatalog {
             }
         }
         // Glue partitions have no version to check against; updates overwrite.
-        for w in existing {
-            let values = glue_values(&w.partition.values);
-            self.client
-                .update_partition()
+        for chunk in existing.chunks(BATCH) {
+            let entries = chunk
+                .iter()
+                .map(|w| {
+                    glue::BatchUpdatePartitionRequestEntry::builder()
+                        .set_partition_value_list(Some(glue_values(&w.partition.values)))
+                        .partition_input(partition_input(table, &w.partition)?)
+                        .build()
+                        .map_err(|e| invalid("partition update", &e))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let out = self
+                .client
+                .batch_update_partition()
                 .set_catalog_id(self.catalog_id.clone())
                 .database_name(&table.database)
                 .table_name(&table.name)
-                .set_partition_value_list(Some(values))
-                .partition_input(partition_input(table, &w.partition)?)
+                .set_entries(Some(entries))
                 .send()
                 .await
                 .map_err(|e| remote(&format!("updating {what}"), &e))?;
+            if let Some(err) = out.errors().first() {
+                return Err(Error::Remote {
+                    action: format!(
+                        "updating partition {} of {}",
+                        err.partition_value_list().join("/"),
+                        table.qualified_name()
+                    ),
+                    message: err
+                        .error_detail()
+                        .map(|d| {
+                            format!(
+                                "{}: {}",
+                                d.error_code().unwrap_or("error"),
+                                d.error_message().unwrap_or("no message")
+                            )
+                        })
+                        .unwrap_or_default(),
+                });
+            }
         }
         Ok(())
     }

@@ -97,6 +97,29 @@ async fn a_crawl_into_glue_matches_the_embedded_catalog_and_recrawls_incremental
         "{}",
         apac[0].location
     );
+
+    // A second file in an existing partition updates that partition's statistics in place.
+    let before = glue
+        .get_partitions(&db, "sales", &PartitionFilter::all().eq("region", "apac"))
+        .await
+        .expect("partitions");
+    lake.put(
+        "sales/region=apac/part-1.csv",
+        b"order_id,region_code,amount\n10,yy,2.5\n".to_vec(),
+    )
+    .await;
+    let fourth = crawl(glue.clone(), &lake, &db).await;
+    assert_eq!(fourth.partitions_added(), 0, "{fourth}");
+    let after = glue
+        .get_partitions(&db, "sales", &PartitionFilter::all().eq("region", "apac"))
+        .await
+        .expect("partitions");
+    assert_eq!(before[0].stat(quarry_catalog::keys::OBJECT_COUNT), Some(1));
+    assert_eq!(
+        after[0].stat(quarry_catalog::keys::OBJECT_COUNT),
+        Some(2),
+        "{fourth}"
+    );
 }
 
 fn table(db: &str, name: &str) -> Table {
