@@ -177,3 +177,73 @@ pub async fn handle(res: &Resources, event: Value) -> Result<Value, FunctionErro
     let request = parse(event, &res.settings.crawl_targets)?;
     run(res, request).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(t: &str, db: &str) -> CrawlTarget {
+        CrawlTarget {
+            target: t.into(),
+            database: db.into(),
+            exclude: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn schedules_name_their_targets_or_fall_back_to_the_configured_ones() {
+        let configured = [target("s3://lake/a/", "a")];
+        let named = json!({
+            "version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
+            "detail": {"targets": [{"target": "s3://lake/b/", "database": "b"}]}
+        });
+        assert_eq!(
+            parse(named, &configured).expect("parse"),
+            CrawlRequest::Targets(vec![target("s3://lake/b/", "b")])
+        );
+        let bare = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+        assert_eq!(
+            parse(bare.clone(), &configured).expect("parse"),
+            CrawlRequest::Targets(configured.to_vec())
+        );
+        assert!(matches!(parse(bare, &[]), Err(FunctionError::Config(_))));
+    }
+
+    #[test]
+    fn s3_objects_go_to_the_most_specific_target_folder_by_folder() {
+        let configured = [
+            target("s3://lake/", "all"),
+            target("s3://lake/sales", "sales"),
+        ];
+        let sample: Value =
+            serde_json::from_str(include_str!("../events/s3-object-created.json")).expect("json");
+        let record = |key: &str| {
+            let mut r = sample["Records"][0].clone();
+            r["s3"]["bucket"]["name"] = json!("lake");
+            r["s3"]["object"]["key"] = json!(key);
+            r
+        };
+        let event = json!({"Records": [
+            record("sales/dt%3D1/a.csv"), record("sales/dt%3D1/b.csv"),
+            record("logs/x.json"), record("elsewhere")
+        ]});
+        let mut other = event.clone();
+        other["Records"][3]["s3"]["bucket"]["name"] = json!("other");
+        match parse(other, &configured).expect("parse") {
+            CrawlRequest::Folders { folders, ignored } => {
+                assert_eq!(
+                    folders,
+                    vec![
+                        (configured[0].clone(), vec!["s3://lake/logs/".to_string()]),
+                        (
+                            configured[1].clone(),
+                            vec!["s3://lake/sales/dt=1/".to_string()]
+                        ),
+                    ]
+                );
+                assert_eq!(ignored, ["s3://other/elsewhere"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
