@@ -100,6 +100,12 @@ pub trait Catalog: Send + Sync + Debug {
     }
     /// Objects a previous crawl of `target` inspected.
     async fn seen_objects(&self, target: &str) -> Result<Vec<SeenObject>>;
+    /// The crawl bookmarks of these object URLs, whatever crawl recorded them, for a caller that
+    /// verifies them against a fresh listing (size and ETag) before trusting their row counts.
+    /// Backends without an index by object return none, which is always correct.
+    async fn objects(&self, _urls: &[String]) -> Result<Vec<SeenObject>> {
+        Ok(Vec::new())
+    }
     /// Apply `write` atomically.
     async fn commit(&self, write: CatalogWrite) -> Result<()>;
 }

@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS crawl_objects (
     rows        INTEGER,
     PRIMARY KEY (target, path)
 );
+CREATE INDEX IF NOT EXISTS crawl_objects_by_path ON crawl_objects (path);
 "#;
 
 /// The embedded catalog store. Safe to share between tasks and between processes: SQLite's
@@ -434,6 +435,17 @@ fn predicate_sql(
     ))
 }
 
+/// A `crawl_objects` row (path, size, fingerprint, tbl, rows) as a bookmark.
+fn seen_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SeenObject> {
+    Ok(SeenObject {
+        path: r.get(0)?,
+        size: r.get::<_, i64>(1)? as u64,
+        fingerprint: r.get(2)?,
+        table: r.get(3)?,
+        rows: r.get::<_, Option<i64>>(4)?.map(|n| n as u64),
+    })
+}
+
 #[async_trait::async_trait]
 impl Catalog for SqliteCatalog {
     async fn list_databases(&self) -> Result<Vec<Database>> {
@@ -555,19 +567,32 @@ impl Catalog for SqliteCatalog {
                 )
                 .ctx("reading crawl bookmarks")?;
             let rows = stmt
-                .query_map(params![target], |r| {
-                    Ok(SeenObject {
-                        path: r.get(0)?,
-                        size: r.get::<_, i64>(1)? as u64,
-                        fingerprint: r.get(2)?,
-                        table: r.get(3)?,
-                        rows: r.get::<_, Option<i64>>(4)?.map(|n| n as u64),
-                    })
-                })
+                .query_map(params![target], seen_row)
                 .ctx("reading crawl bookmarks")?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .ctx("reading crawl bookmarks")?;
             Ok(rows)
+        })
+    }
+
+    async fn objects(&self, urls: &[String]) -> Result<Vec<SeenObject>> {
+        self.with_conn(|conn| {
+            let mut out = Vec::new();
+            for chunk in urls.chunks(500) {
+                let slots = vec!["?"; chunk.len()].join(", ");
+                let mut stmt = conn
+                    .prepare(&format!(
+                        "SELECT path, size, fingerprint, tbl, rows FROM crawl_objects WHERE path IN ({slots})"
+                    ))
+                    .ctx("reading crawl bookmarks")?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(chunk), seen_row)
+                    .ctx("reading crawl bookmarks")?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .ctx("reading crawl bookmarks")?;
+                out.extend(rows);
+            }
+            Ok(out)
         })
     }
 

@@ -105,7 +105,9 @@ const MAX_ATTEMPTS: usize = 8;
 const LAZY_SIMPLE_SERDE: &str = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe";
 const OPEN_CSV_SERDE: &str = "org.apache.hadoop.hive.serde2.OpenCSVSerde";
 
-fn fingerprint(meta: &ObjectMeta) -> String {
+/// What a crawl bookmark records to recognise an unchanged object: its ETag where the store has
+/// one, else its modification time (with the size, compared separately).
+pub fn fingerprint(meta: &ObjectMeta) -> String {
     meta.e_tag
         .clone()
         .unwrap_or_else(|| meta.last_modified.to_rfc3339())

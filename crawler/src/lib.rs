@@ -27,8 +27,8 @@ mod report;
 pub mod schema;
 
 pub use crawl::{
-    CrawlConfig, Crawler, Progress, SchemaPolicy, is_hidden, table_file_format, table_format_label,
-    table_name,
+    CrawlConfig, Crawler, Progress, SchemaPolicy, fingerprint, is_hidden, table_file_format,
+    table_format_label, table_name,
 };
 pub use error::{Error, Result};
 pub use inspect::{Compression, CsvDialect, FileFormat, Inspected};

@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
 use datafusion::common::config::TableParquetOptions;
-use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue, plan_err};
+use datafusion::common::stats::Precision;
+use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue, Statistics, plan_err};
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
@@ -32,8 +33,10 @@ use futures::{StreamExt, TryStreamExt, stream};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use quarry_catalog::types::from_hive;
-use quarry_catalog::{Catalog, Partition, Table, keys};
-use quarry_crawler::{Compression, FileFormat as CrawledFormat, is_hidden, table_file_format};
+use quarry_catalog::{Catalog, Partition, SeenObject, Table, keys};
+use quarry_crawler::{
+    Compression, FileFormat as CrawledFormat, fingerprint, is_hidden, table_file_format,
+};
 
 use crate::dryrun::DryRunInput;
 use crate::prune::partition_filter;
@@ -211,6 +214,39 @@ impl QuarryTable {
             partition_fields,
             scans,
         })
+    }
+
+    /// The total rows of `files` if crawl bookmarks know every one of them exactly and each
+    /// bookmark still matches the listed object; otherwise `None`.
+    async fn exact_rows(&self, store_key: &str, files: &[ObjectMeta]) -> Result<Option<u64>> {
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let urls: Vec<String> = files
+            .iter()
+            .map(|m| format!("{store_key}/{}", m.location))
+            .collect();
+        let seen: HashMap<String, SeenObject> = self
+            .catalog
+            .objects(&urls)
+            .await
+            .map_err(external)?
+            .into_iter()
+            .map(|o| (o.path.clone(), o))
+            .collect();
+        let mut total = 0;
+        for (url, meta) in urls.iter().zip(files) {
+            match seen.get(url) {
+                Some(o) if o.size == meta.size && o.fingerprint == fingerprint(meta) => {
+                    match o.rows {
+                        Some(r) => total += r,
+                        None => return Ok(None),
+                    }
+                }
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(total))
     }
 
     fn format(
@@ -434,6 +470,15 @@ impl TableProvider for QuarryTable {
             }
         }
         info.scan_id = scan_id;
+        // Parquet row counts recorded by the crawl (from footers), trusted only for files whose
+        // size and ETag / mtime still match: with every file's count known, DataFusion answers
+        // COUNT(*) from statistics without reading anything.
+        let exact_rows = if parquet {
+            self.exact_rows(&store_key, &all_files).await?
+        } else {
+            None
+        };
+
         let predicate = match conjunction(filters.to_vec()) {
             Some(expr) => {
                 let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
@@ -468,11 +513,19 @@ impl TableProvider for QuarryTable {
             for (i, f) in files.into_iter().enumerate() {
                 groups[i % n].push(f);
             }
-            let config = FileScanConfigBuilder::new(url.clone(), format.file_source(table_schema))
-                .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
-                .with_projection_indices(projection.cloned())?
-                .with_limit(limit)
-                .build();
+            let mut builder =
+                FileScanConfigBuilder::new(url.clone(), format.file_source(table_schema))
+                    .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+                    .with_projection_indices(projection.cloned())?
+                    .with_limit(limit);
+            if let Some(rows) = exact_rows {
+                builder = builder.with_statistics(Statistics {
+                    num_rows: Precision::Exact(rows as usize),
+                    total_byte_size: Precision::Absent,
+                    column_statistics: Statistics::unknown_column(&self.schema),
+                });
+            }
+            let config = builder.build();
             plans.push(format.create_physical_plan(state, config).await?);
         }
         match plans.len() {
