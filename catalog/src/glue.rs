@@ -302,27 +302,12 @@ impl GlueCatalog {
                 .await
                 .map_err(|e| remote(&format!("creating {what}"), &e))?;
             if let Some(err) = out.errors().first() {
-                let code = err
-                    .error_detail()
-                    .and_then(|d| d.error_code())
-                    .unwrap_or("");
-                let values = err.partition_values().join("/");
-                if code == "AlreadyExistsException" {
-                    return Err(Error::Conflict {
-                        what: format!("partition {values} of {}", table.qualified_name()),
-                        expected: None,
-                        found: Some(0),
-                    });
-                }
-                return Err(Error::Remote {
-                    action: format!("creating partition {values} of {}", table.qualified_name()),
-                    message: format!(
-                        "{code}: {}",
-                        err.error_detail()
-                            .and_then(|d| d.error_message())
-                            .unwrap_or("no message")
-                    ),
-                });
+                return Err(partition_error(
+                    "creating",
+                    table,
+                    err.partition_values(),
+                    err.error_detail(),
+                ));
             }
         }
         // Glue partitions have no version to check against; updates overwrite.
@@ -348,23 +333,12 @@ impl GlueCatalog {
                 .await
                 .map_err(|e| remote(&format!("updating {what}"), &e))?;
             if let Some(err) = out.errors().first() {
-                return Err(Error::Remote {
-                    action: format!(
-                        "updating partition {} of {}",
-                        err.partition_value_list().join("/"),
-                        table.qualified_name()
-                    ),
-                    message: err
-                        .error_detail()
-                        .map(|d| {
-                            format!(
-                                "{}: {}",
-                                d.error_code().unwrap_or("error"),
-                                d.error_message().unwrap_or("no message")
-                            )
-                        })
-                        .unwrap_or_default(),
-                });
+                return Err(partition_error(
+                    "updating",
+                    table,
+                    err.partition_value_list(),
+                    err.error_detail(),
+                ));
             }
         }
         Ok(())
@@ -690,6 +664,34 @@ where
     Error::Remote {
         action: action.to_string(),
         message: format!("{code}: {}{hint}", DisplayErrorContext(e)),
+    }
+}
+
+/// The first failure a batch partition call reported: a partition that already exists is a
+/// conflict (someone else created it; the crawler retries), anything else a service error.
+fn partition_error(
+    action: &str,
+    table: &Table,
+    values: &[String],
+    detail: Option<&glue::ErrorDetail>,
+) -> Error {
+    let code = detail.and_then(|d| d.error_code()).unwrap_or("error");
+    let values = values.join("/");
+    if code == "AlreadyExistsException" {
+        return Error::Conflict {
+            what: format!("partition {values} of {}", table.qualified_name()),
+            expected: None,
+            found: Some(0),
+        };
+    }
+    Error::Remote {
+        action: format!("{action} partition {values} of {}", table.qualified_name()),
+        message: format!(
+            "{code}: {}",
+            detail
+                .and_then(|d| d.error_message())
+                .unwrap_or("no message")
+        ),
     }
 }
 
