@@ -183,19 +183,7 @@ impl GlueCatalog {
     }
 
     async fn ensure_database(&self, db: &Database) -> Result<()> {
-        let exists = match self
-            .client
-            .get_database()
-            .set_catalog_id(self.catalog_id.clone())
-            .name(&db.name)
-            .send()
-            .await
-        {
-            Ok(_) => true,
-            Err(e) if e.code() == Some("EntityNotFoundException") => false,
-            Err(e) => return Err(remote(&format!("reading database {}", db.name), &e)),
-        };
-        if exists {
+        if self.get_database(&db.name).await?.is_some() {
             return Ok(());
         }
         let input = glue::DatabaseInput::builder()
@@ -490,12 +478,7 @@ impl Catalog for GlueCatalog {
         if has_bookmarks {
             self.bookmarks()?;
         }
-        for db in &write.databases {
-            self.ensure_database(db).await?;
-        }
-        for t in &write.tables {
-            self.write_table(t).await?;
-        }
+        // Every partition's table, checked before anything is written.
         let mut by_table: BTreeMap<(&str, &str), Vec<&PartitionWrite>> = BTreeMap::new();
         for p in &write.partitions {
             by_table
@@ -503,6 +486,7 @@ impl Catalog for GlueCatalog {
                 .or_default()
                 .push(p);
         }
+        let mut partition_writes = Vec::with_capacity(by_table.len());
         for ((db, name), writes) in by_table {
             let table = match write
                 .tables
@@ -521,7 +505,16 @@ impl Catalog for GlueCatalog {
                     });
                 }
             }
-            self.write_partitions(&table, &writes).await?;
+            partition_writes.push((table, writes));
+        }
+        for db in &write.databases {
+            self.ensure_database(db).await?;
+        }
+        for t in &write.tables {
+            self.write_table(t).await?;
+        }
+        for (table, writes) in &partition_writes {
+            self.write_partitions(table, writes).await?;
         }
         if has_bookmarks {
             let target = write.crawl_target.as_deref().unwrap_or_default();

@@ -17,7 +17,7 @@ use quarry_crawler::{CrawlConfig, CrawlReport, Crawler, Location};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::{FunctionError, Resources, decode_s3_key};
+use crate::{FunctionError, Resources, object_url};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,10 +55,9 @@ pub fn parse(event: Value, configured: &[CrawlTarget]) -> Result<CrawlRequest, F
         let mut by_target: BTreeMap<usize, Vec<String>> = BTreeMap::new();
         let mut ignored = Vec::new();
         for r in &s3.records {
-            let (Some(bucket), Some(key)) = (&r.s3.bucket.name, &r.s3.object.key) else {
+            let Some(url) = object_url(r) else {
                 continue;
             };
-            let url = format!("s3://{bucket}/{}", decode_s3_key(key));
             // The most specific target that holds the object.
             let target = configured
                 .iter()

@@ -204,8 +204,15 @@ impl Resources {
     }
 }
 
-/// An S3 event key as a path: keys arrive URL-encoded, with `+` for spaces.
-pub(crate) fn decode_s3_key(key: &str) -> String {
+/// The `s3://bucket/key` URL of the object an S3 notification record names (`None` for a record
+/// without one). Keys arrive URL-encoded, with `+` for spaces.
+pub(crate) fn object_url(record: &aws_lambda_events::event::s3::S3EventRecord) -> Option<String> {
+    let bucket = record.s3.bucket.name.as_deref()?;
+    let key = record.s3.object.key.as_deref()?;
+    Some(format!("s3://{bucket}/{}", decode_s3_key(key)))
+}
+
+fn decode_s3_key(key: &str) -> String {
     let spaced = key.replace('+', " ");
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8_lossy()

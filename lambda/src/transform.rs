@@ -37,7 +37,7 @@ use quarry_query::{Engine, EngineConfig, ObjectStores, QueryRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::{FunctionError, Resources, chain, decode_s3_key};
+use crate::{FunctionError, Resources, chain, object_url};
 
 /// Where and how raw objects become a Parquet table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -362,10 +362,9 @@ pub async fn run_s3(
     let mut ignored = Vec::new();
     let mut folders: Vec<String> = Vec::new();
     for r in &event.records {
-        let (Some(bucket), Some(key)) = (&r.s3.bucket.name, &r.s3.object.key) else {
+        let Some(url) = object_url(r) else {
             continue;
         };
-        let url = format!("s3://{bucket}/{}", decode_s3_key(key));
         let wanted = r
             .event_name
             .as_deref()
