@@ -472,8 +472,9 @@ impl TableProvider for QuarryTable {
         info.scan_id = scan_id;
         // Parquet row counts recorded by the crawl (from footers), trusted only for files whose
         // size and ETag / mtime still match: with every file's count known, DataFusion answers
-        // COUNT(*) from statistics without reading anything.
-        let exact_rows = if parquet {
+        // COUNT(*) from statistics without reading anything. Any filter makes the counts
+        // inexact, so filtered scans skip the lookup.
+        let exact_rows = if parquet && filters.is_empty() {
             self.exact_rows(&store_key, &all_files).await?
         } else {
             None
