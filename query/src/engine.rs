@@ -454,9 +454,11 @@ impl Engine {
             config.options_mut().execution.parquet.metadata_size_hint =
                 self.config.parquet_metadata_size_hint;
         }
+        let view_types = config.options().execution.parquet.schema_force_view_types;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let mut provider =
-            QuarryCatalogProvider::load(Arc::clone(&self.catalog), Arc::clone(scans)).await?;
+            QuarryCatalogProvider::load(Arc::clone(&self.catalog), Arc::clone(scans), view_types)
+                .await?;
         if let Some(h) = &self.history {
             provider.add_schema("system", Arc::new(SystemSchema::new(Arc::clone(h))));
         }

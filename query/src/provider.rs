@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
 use datafusion::common::config::TableParquetOptions;
 use datafusion::common::stats::Precision;
@@ -81,8 +81,10 @@ pub struct QuarryCatalogProvider {
 }
 
 impl QuarryCatalogProvider {
-    /// Snapshot the catalog's databases and tables for one query.
-    pub async fn load(catalog: Arc<dyn Catalog>, scans: ScanLog) -> Result<Self> {
+    /// Snapshot the catalog's databases and tables for one query. With `view_types`, string and
+    /// binary columns are read as Arrow's view types (DataFusion's `schema_force_view_types`):
+    /// no copy out of Parquet pages, and short values compare inline when grouping and joining.
+    pub async fn load(catalog: Arc<dyn Catalog>, scans: ScanLog, view_types: bool) -> Result<Self> {
         let mut schemas = HashMap::new();
         for db in catalog.list_databases().await.map_err(external)? {
             let tables = catalog.list_tables(&db.name).await.map_err(external)?;
@@ -92,6 +94,7 @@ impl QuarryCatalogProvider {
                     catalog: Arc::clone(&catalog),
                     tables: tables.into_iter().map(|t| (t.name.clone(), t)).collect(),
                     scans: Arc::clone(&scans),
+                    view_types,
                 }),
             );
         }
@@ -135,6 +138,7 @@ pub struct QuarrySchemaProvider {
     catalog: Arc<dyn Catalog>,
     tables: HashMap<String, Table>,
     scans: ScanLog,
+    view_types: bool,
 }
 
 #[async_trait]
@@ -152,6 +156,7 @@ impl SchemaProvider for QuarrySchemaProvider {
                 Arc::clone(&self.catalog),
                 t.clone(),
                 Arc::clone(&self.scans),
+                self.view_types,
             )?))),
         }
     }
@@ -180,7 +185,12 @@ impl fmt::Debug for QuarryTable {
 }
 
 impl QuarryTable {
-    pub fn try_new(catalog: Arc<dyn Catalog>, table: Table, scans: ScanLog) -> Result<Self> {
+    pub fn try_new(
+        catalog: Arc<dyn Catalog>,
+        table: Table,
+        scans: ScanLog,
+        view_types: bool,
+    ) -> Result<Self> {
         let field = |c: &quarry_catalog::Column| -> Result<FieldRef> {
             Ok(Arc::new(Field::new(
                 &c.name,
@@ -188,11 +198,24 @@ impl QuarryTable {
                 true,
             )))
         };
+        // Data columns only: partition values are per-file constants.
+        let file_field = |c: &quarry_catalog::Column| -> Result<FieldRef> {
+            let f = field(c)?;
+            Ok(match f.data_type() {
+                DataType::Utf8 if view_types => {
+                    Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8View))
+                }
+                DataType::Binary if view_types => {
+                    Arc::new(f.as_ref().clone().with_data_type(DataType::BinaryView))
+                }
+                _ => f,
+            })
+        };
         let file_fields = table
             .storage
             .columns
             .iter()
-            .map(field)
+            .map(file_field)
             .collect::<Result<Vec<_>>>()?;
         let partition_fields = table
             .partition_keys
