@@ -19,6 +19,7 @@ use quarry_catalog::{Catalog, PartitionFilter, QueryRecord, QueryState, SqliteCa
 
 use crate::billing::{BillingPolicy, human_bytes};
 use crate::meter::{LimitExceeded, Meter};
+use crate::rules::RescaleDecimalLiterals;
 use crate::provider::{DEFAULT_CATALOG, QuarryCatalogProvider, ScanInfo, ScanLog};
 use crate::stores::{MeteredRegistry, ObjectStores};
 use crate::system::SystemSchema;
@@ -456,6 +457,7 @@ impl Engine {
         }
         let view_types = config.options().execution.parquet.schema_force_view_types;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
+        ctx.add_optimizer_rule(Arc::new(RescaleDecimalLiterals));
         let mut provider =
             QuarryCatalogProvider::load(Arc::clone(&self.catalog), Arc::clone(scans), view_types)
                 .await?;

@@ -29,6 +29,7 @@ pub mod meter;
 pub mod provider;
 pub mod prune;
 pub mod results;
+pub mod rules;
 pub mod stores;
 pub mod system;
 
