@@ -19,8 +19,8 @@ use quarry_catalog::{Catalog, PartitionFilter, QueryRecord, QueryState, SqliteCa
 
 use crate::billing::{BillingPolicy, human_bytes};
 use crate::meter::{LimitExceeded, Meter};
-use crate::rules::RescaleDecimalLiterals;
 use crate::provider::{DEFAULT_CATALOG, QuarryCatalogProvider, ScanInfo, ScanLog};
+use crate::rules::RescaleDecimalLiterals;
 use crate::stores::{MeteredRegistry, ObjectStores};
 use crate::system::SystemSchema;
 

@@ -116,7 +116,10 @@ mod tests {
 
     async fn run(ctx: &SessionContext, sql: &str) -> (Vec<RecordBatch>, String) {
         let df = ctx.sql(sql).await.unwrap();
-        let plan = format!("{}", df.clone().into_optimized_plan().unwrap().display_indent());
+        let plan = format!(
+            "{}",
+            df.clone().into_optimized_plan().unwrap().display_indent()
+        );
         (df.collect().await.unwrap(), plan)
     }
 
@@ -145,7 +148,10 @@ mod tests {
         assert_eq!(actual[0].schema(), expected[0].schema());
         // The integer literals now sit at scale 2, 0.5 too; 3.125 (scale 3) and the factor of a
         // multiplication are left alone.
-        assert!(plain_plan.contains("Decimal128(1,20,0) - t.d AS a"), "{plain_plan}");
+        assert!(
+            plain_plan.contains("Decimal128(1,20,0) - t.d AS a"),
+            "{plain_plan}"
+        );
         assert!(plan.contains("Decimal128(1.00,22,2) - t.d AS a"), "{plan}");
         assert!(plan.contains("t.d + Decimal128(2.00,22,2) AS b"), "{plan}");
         assert!(plan.contains("t.d - Decimal128(0.50,3,2) AS c"), "{plan}");
