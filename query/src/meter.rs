@@ -101,6 +101,11 @@ fn file_stream(
 ) -> BoxStream<'static, Result<Bytes>> {
     use std::io::{Read, Seek, SeekFrom};
     const CHUNK: u64 = 1 << 20;
+    // The last bytes of a range are read in small steps: DataFusion's readers of CSV / JSON
+    // byte-range partitions fetch 16 KiB past their range and stop at the first line end there,
+    // and bytes a reader never takes are not billed.
+    const TAIL: u64 = 32 << 10;
+    const TAIL_STEP: u64 = 1 << 10;
     let generic = move |e: std::io::Error| object_store::Error::Generic {
         store: "LocalFileSystem",
         source: format!("reading {}: {e}", path.display()).into(),
@@ -115,7 +120,12 @@ fn file_stream(
             file = None;
             return std::task::Poll::Ready(None);
         }
-        let len = (range.end - pos).min(CHUNK);
+        let remaining = range.end - pos;
+        let len = if remaining > TAIL {
+            (remaining - TAIL).min(CHUNK)
+        } else {
+            remaining.min(TAIL_STEP)
+        };
         let mut buf = Vec::with_capacity(len as usize);
         let read = (|| {
             if pos == range.start {
@@ -318,6 +328,33 @@ mod tests {
         let part = s.get_range(&p, 1_500_000..2_600_001).await.unwrap();
         assert_eq!(part.as_ref(), &body[1_500_000..2_600_001]);
         assert_eq!(meter.bytes(), body.len() as u64 + 1_100_001);
+    }
+
+    #[tokio::test]
+    async fn a_reader_stopping_near_the_end_of_a_range_is_billed_for_what_it_took() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f.bin"), vec![1u8; 200_000]).unwrap();
+        let inner: Arc<dyn ObjectStore> =
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        let meter = Meter::new(None);
+        let s = MeteredStore::new(inner, meter.clone());
+        let options = GetOptions {
+            range: Some((10_000..150_000).into()),
+            ..Default::default()
+        };
+        let mut body = s
+            .get_opts(&Path::from("f.bin"), options)
+            .await
+            .unwrap()
+            .into_stream();
+        // Like a line reader that finds its line end 2,000 bytes into the last 32 KiB.
+        let mut taken = 0;
+        while taken < 140_000 - (32 << 10) + 2_000 {
+            taken += body.next().await.unwrap().unwrap().len();
+        }
+        drop(body);
+        assert_eq!(meter.bytes(), taken as u64);
+        assert!(taken <= 140_000 - (32 << 10) + 3_024, "{taken}");
     }
 
     #[tokio::test]
