@@ -106,6 +106,11 @@ pub trait Catalog: Send + Sync + Debug {
     async fn objects(&self, _urls: &[String]) -> Result<Vec<SeenObject>> {
         Ok(Vec::new())
     }
+    /// Like [`Catalog::objects`], with the Parquet footers the crawl kept (`footer`), for a
+    /// caller that verifies each bookmark against a fresh listing before using its footer.
+    async fn objects_with_footers(&self, _urls: &[String]) -> Result<Vec<SeenObject>> {
+        Ok(Vec::new())
+    }
     /// Apply `write` atomically.
     async fn commit(&self, write: CatalogWrite) -> Result<()>;
 }

@@ -184,4 +184,9 @@ pub struct SeenObject {
     pub table: Option<String>,
     /// Rows, where the crawl knew them exactly.
     pub rows: Option<u64>,
+    /// A Parquet object's footer (the thrift `FileMetaData`, without the 8-byte trailer) as the
+    /// crawl read it, so queries need not read it again while the object is unchanged. Only the
+    /// embedded catalog keeps it, and only [`crate::Catalog::objects`] returns it.
+    #[serde(skip)]
+    pub footer: Option<Vec<u8>>,
 }

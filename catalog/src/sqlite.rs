@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS crawl_objects (
     fingerprint TEXT NOT NULL,
     tbl         TEXT,
     rows        INTEGER,
+    footer      BLOB,
     PRIMARY KEY (target, path)
 );
 CREATE INDEX IF NOT EXISTS crawl_objects_by_path ON crawl_objects (path);
@@ -108,6 +109,18 @@ impl SqliteCatalog {
             .ctx("enabling foreign keys")?;
         conn.execute_batch(SCHEMA)
             .ctx("creating the catalog schema")?;
+        // Catalogs written before Parquet footers were kept lack the column.
+        let has_footer: bool = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('crawl_objects') WHERE name = 'footer'",
+                [],
+                |r| r.get::<_, i64>(0).map(|n| n > 0),
+            )
+            .ctx("checking the catalog schema")?;
+        if !has_footer {
+            conn.execute("ALTER TABLE crawl_objects ADD COLUMN footer BLOB", [])
+                .ctx("adding crawl_objects.footer")?;
+        }
         conn.execute_batch(crate::history::HISTORY_SCHEMA)
             .ctx("creating the query history")?;
         Ok(Self {
@@ -331,10 +344,11 @@ fn apply(conn: &mut Connection, write: CatalogWrite) -> Result<()> {
     if let Some(target) = &write.crawl_target {
         let mut upsert = tx
             .prepare_cached(
-                "INSERT INTO crawl_objects (target, path, size, fingerprint, tbl, rows)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO crawl_objects (target, path, size, fingerprint, tbl, rows, footer)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT(target, path) DO UPDATE SET size = excluded.size,
-                     fingerprint = excluded.fingerprint, tbl = excluded.tbl, rows = excluded.rows",
+                     fingerprint = excluded.fingerprint, tbl = excluded.tbl, rows = excluded.rows,
+                     footer = excluded.footer",
             )
             .ctx("recording crawled objects")?;
         for o in &write.seen {
@@ -345,7 +359,8 @@ fn apply(conn: &mut Connection, write: CatalogWrite) -> Result<()> {
                     o.size as i64,
                     o.fingerprint,
                     o.table,
-                    o.rows.map(|r| r as i64)
+                    o.rows.map(|r| r as i64),
+                    o.footer
                 ])
                 .ctx("recording crawled objects")?;
         }
@@ -435,7 +450,7 @@ fn predicate_sql(
     ))
 }
 
-/// A `crawl_objects` row (path, size, fingerprint, tbl, rows) as a bookmark.
+/// A `crawl_objects` row (path, size, fingerprint, tbl, rows[, footer]) as a bookmark.
 fn seen_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SeenObject> {
     Ok(SeenObject {
         path: r.get(0)?,
@@ -443,7 +458,36 @@ fn seen_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SeenObject> {
         fingerprint: r.get(2)?,
         table: r.get(3)?,
         rows: r.get::<_, Option<i64>>(4)?.map(|n| n as u64),
+        footer: match r.as_ref().column_count() {
+            6 => r.get(5)?,
+            _ => None,
+        },
     })
+}
+
+impl SqliteCatalog {
+    /// Bookmarks by object URL (the `crawl_objects_by_path` index), with footers if asked.
+    fn bookmarks(&self, urls: &[String], footers: bool) -> Result<Vec<SeenObject>> {
+        let extra = if footers { ", footer" } else { "" };
+        self.with_conn(|conn| {
+            let mut out = Vec::new();
+            for chunk in urls.chunks(500) {
+                let slots = vec!["?"; chunk.len()].join(", ");
+                let mut stmt = conn
+                    .prepare(&format!(
+                        "SELECT path, size, fingerprint, tbl, rows{extra} FROM crawl_objects WHERE path IN ({slots})"
+                    ))
+                    .ctx("reading crawl bookmarks")?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(chunk), seen_row)
+                    .ctx("reading crawl bookmarks")?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .ctx("reading crawl bookmarks")?;
+                out.extend(rows);
+            }
+            Ok(out)
+        })
+    }
 }
 
 #[async_trait::async_trait]
@@ -576,24 +620,11 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn objects(&self, urls: &[String]) -> Result<Vec<SeenObject>> {
-        self.with_conn(|conn| {
-            let mut out = Vec::new();
-            for chunk in urls.chunks(500) {
-                let slots = vec!["?"; chunk.len()].join(", ");
-                let mut stmt = conn
-                    .prepare(&format!(
-                        "SELECT path, size, fingerprint, tbl, rows FROM crawl_objects WHERE path IN ({slots})"
-                    ))
-                    .ctx("reading crawl bookmarks")?;
-                let rows = stmt
-                    .query_map(rusqlite::params_from_iter(chunk), seen_row)
-                    .ctx("reading crawl bookmarks")?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .ctx("reading crawl bookmarks")?;
-                out.extend(rows);
-            }
-            Ok(out)
-        })
+        self.bookmarks(urls, false)
+    }
+
+    async fn objects_with_footers(&self, urls: &[String]) -> Result<Vec<SeenObject>> {
+        self.bookmarks(urls, true)
     }
 
     async fn commit(&self, write: CatalogWrite) -> Result<()> {
@@ -764,6 +795,59 @@ mod tests {
         c.commit(write(t.clone(), t.version)).await.unwrap();
         let err = c.commit(write(t.clone(), t.version)).await.unwrap_err();
         assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn footers_are_kept_returned_on_request_and_added_to_older_catalogs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        {
+            // A bookmark table as catalogs written before footers were kept have it.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE crawl_objects (target TEXT NOT NULL, path TEXT NOT NULL,
+                     size INTEGER NOT NULL, fingerprint TEXT NOT NULL, tbl TEXT, rows INTEGER,
+                     PRIMARY KEY (target, path));
+                 INSERT INTO crawl_objects VALUES ('s3://b/t', 's3://b/t/old.parquet', 10, 'e0', 'db.t', 3);",
+            )
+            .unwrap();
+        }
+        let c = SqliteCatalog::open(&path).unwrap();
+        let object = |name: &str, footer: Option<Vec<u8>>| SeenObject {
+            path: format!("s3://b/t/{name}"),
+            size: 10,
+            fingerprint: "e1".into(),
+            table: Some("db.t".into()),
+            rows: Some(3),
+            footer,
+        };
+        c.commit(CatalogWrite {
+            crawl_target: Some("s3://b/t".into()),
+            seen: vec![
+                object("a.parquet", Some(vec![1, 2, 3])),
+                object("b.csv", None),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let urls: Vec<String> = ["old.parquet", "a.parquet", "b.csv"]
+            .iter()
+            .map(|n| format!("s3://b/t/{n}"))
+            .collect();
+        let mut with = c.objects_with_footers(&urls).await.unwrap();
+        with.sort_by(|a, b| a.path.cmp(&b.path));
+        let footers: Vec<_> = with.iter().map(|o| o.footer.clone()).collect();
+        assert_eq!(footers, vec![Some(vec![1, 2, 3]), None, None]);
+        assert_eq!(with[2].rows, Some(3), "the old bookmark survives");
+        let without = c.objects(&urls).await.unwrap();
+        assert_eq!(without.len(), 3);
+        assert!(without.iter().all(|o| o.footer.is_none()));
+        let seen = c.seen_objects("s3://b/t").await.unwrap();
+        assert!(
+            seen.iter().all(|o| o.footer.is_none()),
+            "re-crawls skip the blobs"
+        );
     }
 
     #[tokio::test]

@@ -564,6 +564,7 @@ impl Crawler {
                     fingerprint: fingerprint(&f.meta),
                     table: Some(qualified.clone()),
                     rows: f.inspected.rows,
+                    footer: f.inspected.footer.as_ref().map(|b| b.to_vec()),
                 });
             }
             rep.files_added = plan.files.len();

@@ -8,6 +8,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Field};
+use bytes::Bytes;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use parquet::arrow::parquet_to_arrow_schema;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
@@ -119,6 +120,27 @@ pub struct Inspected {
     /// CSV whose sample has quoted fields (Glue's `areColumnsQuoted`; catalogued with
     /// OpenCSVSerde so Athena and Spark honour the quotes).
     pub quoted: bool,
+    /// A Parquet footer of at most [`KEPT_FOOTER_BYTES`], kept in the crawl's bookmark so queries
+    /// do not read it again.
+    pub footer: Option<Bytes>,
+}
+
+/// Larger Parquet footers (thousands of row groups or columns) are not kept in bookmarks.
+pub const KEPT_FOOTER_BYTES: usize = 1 << 20;
+
+/// A Parquet footer as read from the end of an object.
+#[derive(Debug, Clone)]
+pub struct ParquetFooter {
+    pub metadata: ParquetMetaData,
+    /// The thrift-encoded metadata, without the 8-byte trailer.
+    pub raw: Bytes,
+}
+
+impl ParquetFooter {
+    /// Bytes the footer occupies at the end of the object (metadata plus trailer).
+    pub fn len(&self) -> u64 {
+        self.raw.len() as u64 + 8
+    }
 }
 
 /// Why an object could not be inspected.
@@ -190,12 +212,11 @@ fn decompress_sample(
 }
 
 /// Read a Parquet object's footer and nothing else: one suffix read of up to 64 KiB, and a
-/// second one when the footer is larger. Returns the metadata and the footer's length (metadata
-/// plus the 8-byte trailer). Errors say what is wrong with the object.
+/// second one when the footer is larger. Errors say what is wrong with the object.
 pub async fn read_parquet_footer(
     store: &Arc<dyn ObjectStore>,
     meta: &ObjectMeta,
-) -> Result<(ParquetMetaData, u64), String> {
+) -> Result<ParquetFooter, String> {
     const GUESS: u64 = 64 * 1024;
     let size = meta.size;
     let read = |range: std::ops::Range<u64>| async move {
@@ -227,16 +248,18 @@ pub async fn read_parquet_footer(
         tail = read(size - needed..size).await?;
     }
     let n = tail.len();
-    let md = ParquetMetaDataReader::decode_metadata(&tail[n - needed as usize..n - 8])
-        .map_err(|e| invalid(e.to_string()))?;
-    Ok((md, needed))
+    let raw = tail.slice(n - needed as usize..n - 8);
+    let metadata =
+        ParquetMetaDataReader::decode_metadata(&raw).map_err(|e| invalid(e.to_string()))?;
+    Ok(ParquetFooter { metadata, raw })
 }
 
 async fn inspect_parquet(
     store: &Arc<dyn ObjectStore>,
     meta: &ObjectMeta,
 ) -> Result<Inspected, InspectError> {
-    let (md, _) = read_parquet_footer(store, meta).await?;
+    let footer = read_parquet_footer(store, meta).await?;
+    let md = &footer.metadata;
     let invalid =
         |why: String| InspectError::Unreadable(format!("not a valid Parquet file: {why}"));
     let file = md.file_metadata();
@@ -263,6 +286,7 @@ async fn inspect_parquet(
         fields,
         rows: Some(file.num_rows().max(0) as u64),
         quoted: false,
+        footer: (footer.raw.len() <= KEPT_FOOTER_BYTES).then(|| footer.raw.clone()),
     })
 }
 
@@ -324,6 +348,7 @@ fn infer_json(text: &[u8], complete: bool) -> Result<Inspected, String> {
             .collect(),
         rows: complete.then_some(rows),
         quoted: false,
+        footer: None,
     })
 }
 
@@ -559,6 +584,7 @@ fn infer_csv(text: &[u8], complete: bool) -> Result<Inspected, String> {
             .collect(),
         rows: complete.then_some(rows),
         quoted: text.contains(&b'"'),
+        footer: None,
     })
 }
 

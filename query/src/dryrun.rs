@@ -103,9 +103,11 @@ pub async fn upper_bound(input: &DryRunInput) -> Result<u64> {
     };
     let mut total = 0;
     for file in &input.files {
-        let (md, footer_len) = read_parquet_footer(&input.store, file)
+        let footer = read_parquet_footer(&input.store, file)
             .await
             .map_err(|why| DataFusionError::Execution(format!("{}: {why}", file.location)))?;
+        let footer_len = footer.len();
+        let md = footer.metadata;
         let keep: Vec<bool> = match &pruning {
             Some(p) => {
                 let file_meta = md.file_metadata();

@@ -21,11 +21,14 @@ use datafusion::datasource::file_format::file_compression_type::FileCompressionT
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
+use datafusion::execution::cache::cache_manager::CachedFileMetadataEntry;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::parquet::file::metadata::ParquetMetaDataReader;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
@@ -239,37 +242,91 @@ impl QuarryTable {
         })
     }
 
+    /// Crawl bookmarks of `files` that still match the listed object (size and ETag / mtime),
+    /// by the object's location.
+    async fn verified_bookmarks(
+        &self,
+        store_key: &str,
+        files: &[&ObjectMeta],
+        footers: bool,
+    ) -> Result<HashMap<Path, SeenObject>> {
+        if files.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let urls: Vec<String> = files
+            .iter()
+            .map(|m| format!("{store_key}/{}", m.location))
+            .collect();
+        let seen = if footers {
+            self.catalog.objects_with_footers(&urls).await
+        } else {
+            self.catalog.objects(&urls).await
+        }
+        .map_err(external)?;
+        let mut by_url: HashMap<String, SeenObject> =
+            seen.into_iter().map(|o| (o.path.clone(), o)).collect();
+        Ok(urls
+            .iter()
+            .zip(files)
+            .filter_map(|(url, meta)| {
+                let o = by_url.remove(url)?;
+                (o.size == meta.size && o.fingerprint == fingerprint(meta))
+                    .then(|| (meta.location.clone(), o))
+            })
+            .collect())
+    }
+
     /// The total rows of `files` if crawl bookmarks know every one of them exactly and each
     /// bookmark still matches the listed object; otherwise `None`.
     async fn exact_rows(&self, store_key: &str, files: &[ObjectMeta]) -> Result<Option<u64>> {
         if files.is_empty() {
             return Ok(None);
         }
-        let urls: Vec<String> = files
-            .iter()
-            .map(|m| format!("{store_key}/{}", m.location))
-            .collect();
-        let seen: HashMap<String, SeenObject> = self
-            .catalog
-            .objects(&urls)
-            .await
-            .map_err(external)?
-            .into_iter()
-            .map(|o| (o.path.clone(), o))
-            .collect();
+        let all: Vec<&ObjectMeta> = files.iter().collect();
+        let known = self.verified_bookmarks(store_key, &all, false).await?;
         let mut total = 0;
-        for (url, meta) in urls.iter().zip(files) {
-            match seen.get(url) {
-                Some(o) if o.size == meta.size && o.fingerprint == fingerprint(meta) => {
-                    match o.rows {
-                        Some(r) => total += r,
-                        None => return Ok(None),
-                    }
-                }
-                _ => return Ok(None),
+        for meta in files {
+            match known.get(&meta.location).and_then(|o| o.rows) {
+                Some(r) => total += r,
+                None => return Ok(None),
             }
         }
         Ok(Some(total))
+    }
+
+    /// Put the Parquet footers the crawl kept into DataFusion's metadata cache for listed files
+    /// it does not hold yet, so the scan does not read them from storage again. Only footers of
+    /// objects unchanged since the crawl (size and ETag / mtime) are used; the cache checks size
+    /// and modification time again when the scan opens each file.
+    async fn seed_footers(
+        &self,
+        state: &dyn Session,
+        store_key: &str,
+        files: &[ObjectMeta],
+    ) -> Result<()> {
+        let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        let missing: Vec<&ObjectMeta> = files
+            .iter()
+            .filter(|m| !cache.get(&m.location).is_some_and(|c| c.is_valid_for(m)))
+            .collect();
+        let known = self.verified_bookmarks(store_key, &missing, true).await?;
+        for meta in missing {
+            let Some(raw) = known.get(&meta.location).and_then(|o| o.footer.as_ref()) else {
+                continue;
+            };
+            // A footer that no longer decodes is simply read from the file instead.
+            let Ok(md) = ParquetMetaDataReader::decode_metadata(raw) else {
+                continue;
+            };
+            cache.put(
+                &meta.location,
+                CachedFileMetadataEntry::new(
+                    meta.clone(),
+                    Arc::new(CachedParquetMetaData::new(Arc::new(md))),
+                ),
+            );
+        }
+        Ok(())
     }
 
     fn format(
@@ -502,6 +559,9 @@ impl TableProvider for QuarryTable {
         } else {
             None
         };
+        if parquet {
+            self.seed_footers(state, &store_key, &all_files).await?;
+        }
 
         let predicate = match conjunction(filters.to_vec()) {
             Some(expr) => {

@@ -290,6 +290,8 @@ pub mod recording {
     pub struct Log {
         pub listed: Vec<String>,
         pub read: Vec<String>,
+        /// Each GET's or ranged read's object and byte range, in request order.
+        pub ranges: Vec<(String, Range<u64>)>,
         pub body_bytes: u64,
     }
 
@@ -337,11 +339,11 @@ pub mod recording {
             if head {
                 return Ok(r);
             }
-            self.log
-                .lock()
-                .expect("log")
-                .read
-                .push(location.to_string());
+            {
+                let mut log = self.log.lock().expect("log");
+                log.read.push(location.to_string());
+                log.ranges.push((location.to_string(), r.range.clone()));
+            }
             let (meta, range, attributes) = (r.meta.clone(), r.range.clone(), r.attributes.clone());
             let log = Arc::clone(&self.log);
             let stream = r
@@ -364,6 +366,8 @@ pub mod recording {
             let parts = self.inner.get_ranges(location, ranges).await?;
             let mut log = self.log.lock().expect("log");
             log.read.push(location.to_string());
+            log.ranges
+                .extend(ranges.iter().map(|r| (location.to_string(), r.clone())));
             log.body_bytes += parts.iter().map(|b| b.len() as u64).sum::<u64>();
             Ok(parts)
         }

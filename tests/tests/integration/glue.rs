@@ -317,7 +317,14 @@ async fn queries_over_glue_prune_and_read_like_the_embedded_catalog() {
     ] {
         let a = engine_csv(glue.clone(), &lake, &db, sql).await;
         let b = engine_csv(sqlite.clone(), &lake, &db, sql).await;
-        assert_eq!(a, b, "{sql}");
+        if sql.contains("metrics") {
+            // Parquet: the embedded catalog keeps the footers the crawl read; Glue has nowhere
+            // to, so queries over it read them again.
+            assert_eq!(a.0, b.0, "{sql}");
+            assert!(a.1 > b.1, "{sql}: {a:?} {b:?}");
+        } else {
+            assert_eq!(a, b, "{sql}");
+        }
     }
     // Pruned through GetPartitions; the table's total is not counted per query on Glue (it
     // would read every partition).

@@ -488,3 +488,66 @@ async fn parquet_counts_come_from_verified_crawl_bookmarks_without_reading() {
         );
     }
 }
+
+/// Reads of `.parquet` objects that touch the 8-byte trailer (footer length + magic) at the end.
+async fn trailer_reads(s: &Setup, log: &quarry_tests::recording::Log) -> Vec<String> {
+    let mut touched = Vec::new();
+    for (path, range) in &log.ranges {
+        if !path.ends_with(".parquet") {
+            continue;
+        }
+        let size = object_store::ObjectStoreExt::head(
+            s.lake.location.store.as_ref(),
+            &object_store::path::Path::from(path.as_str()),
+        )
+        .await
+        .expect("head")
+        .size;
+        if range.end > size - 8 {
+            touched.push(path.clone());
+        }
+    }
+    touched
+}
+
+#[tokio::test]
+async fn parquet_footers_kept_by_the_crawl_are_not_read_again() {
+    for backend in BACKENDS {
+        let s = setup(backend).await;
+        s.recorder.take();
+        let sql = "SELECT sum(value) AS v FROM metrics WHERE value >= 0";
+        let out = s.run(sql).await;
+        assert!(out.succeeded(), "{:?}", out.record.error);
+        let log = s.recorder.take();
+        assert!(
+            log.ranges.iter().any(|(p, _)| p.ends_with(".parquet")),
+            "{backend:?}: data pages are read: {log:?}"
+        );
+        assert_eq!(
+            trailer_reads(&s, &log).await,
+            Vec::<String>::new(),
+            "{backend:?}: footers come from the crawl"
+        );
+        assert_eq!(out.record.bytes_scanned, log.body_bytes);
+
+        // An object rewritten since the crawl: its footer is read from storage, the others not.
+        let bytes = std::fs::read(
+            quarry_tests::sample_data().join("metrics/year=2024/month=1/part-0.parquet"),
+        )
+        .expect("sample parquet");
+        s.lake
+            .put("metrics/year=2024/month=2/part-0.parquet", bytes)
+            .await;
+        let out = s.run(sql).await;
+        assert!(out.succeeded(), "{:?}", out.record.error);
+        let log = s.recorder.take();
+        let touched = trailer_reads(&s, &log).await;
+        assert!(
+            !touched.is_empty()
+                && touched
+                    .iter()
+                    .all(|p| p.ends_with("month=2/part-0.parquet")),
+            "{backend:?}: {touched:?}"
+        );
+    }
+}
