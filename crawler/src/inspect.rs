@@ -138,7 +138,7 @@ pub struct ParquetFooter {
 
 impl ParquetFooter {
     /// Bytes the footer occupies at the end of the object (metadata plus trailer).
-    pub fn len(&self) -> u64 {
+    pub fn len_at_end(&self) -> u64 {
         self.raw.len() as u64 + 8
     }
 }

@@ -106,7 +106,7 @@ pub async fn upper_bound(input: &DryRunInput) -> Result<u64> {
         let footer = read_parquet_footer(&input.store, file)
             .await
             .map_err(|why| DataFusionError::Execution(format!("{}: {why}", file.location)))?;
-        let footer_len = footer.len();
+        let footer_len = footer.len_at_end();
         let md = footer.metadata;
         let keep: Vec<bool> = match &pruning {
             Some(p) => {
