@@ -559,7 +559,10 @@ impl TableProvider for QuarryTable {
         } else {
             None
         };
-        if parquet {
+        // A scan that projects no column and whose row count is exact is answered from
+        // statistics (COUNT(*)) and opens no file: its footers are not needed.
+        let from_statistics = exact_rows.is_some() && projection.is_some_and(|p| p.is_empty());
+        if parquet && !from_statistics {
             self.seed_footers(state, &store_key, &all_files).await?;
         }
 
