@@ -404,6 +404,79 @@ async fn list_files(store: &Arc<dyn ObjectStore>, prefix: &Path) -> Result<Vec<O
     Ok(files)
 }
 
+/// The table's prefix and each partition's, when every partition lies below the table's
+/// location in the same store (the usual Hive layout); `None` otherwise.
+fn under_one_root(
+    table_location: &str,
+    partitions: &[Partition],
+) -> Result<Option<(Path, Vec<Path>)>> {
+    if partitions.len() < 2 {
+        return Ok(None);
+    }
+    let (store, root) = split_location(table_location)?;
+    let below = |prefix: &Path| {
+        root.as_ref().is_empty() || prefix.as_ref().starts_with(&format!("{}/", root.as_ref()))
+    };
+    let mut prefixes = Vec::with_capacity(partitions.len());
+    for p in partitions {
+        let (key, prefix) = split_location(&p.location)?;
+        if key != store || !below(&prefix) {
+            return Ok(None);
+        }
+        prefixes.push(prefix);
+    }
+    Ok(Some((root, prefixes)))
+}
+
+/// The data files of `partitions` from one recursive listing of `root`, which holds all of
+/// them: one LIST (paged) instead of one per partition, far fewer requests on S3 and one walk
+/// of a local folder. Each object belongs to the nearest enclosing partition folder, with the
+/// crawler's rules below it (no hidden names, no empty objects); objects in no catalogued
+/// partition are not part of the table, as a per-partition listing would never see them.
+async fn list_under_root(
+    store: &Arc<dyn ObjectStore>,
+    root: &Path,
+    partitions: Vec<Partition>,
+    prefixes: &[Path],
+) -> Result<Vec<(Partition, Vec<ObjectMeta>)>> {
+    let index: HashMap<&str, usize> = prefixes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.as_ref(), i))
+        .collect();
+    let mut files: Vec<Vec<ObjectMeta>> = vec![Vec::new(); partitions.len()];
+    let mut listing = store.list(Some(root));
+    while let Some(meta) = listing
+        .try_next()
+        .await
+        .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?
+    {
+        if meta.size == 0 {
+            continue;
+        }
+        let location = meta.location.as_ref();
+        let mut end = location.len();
+        while let Some(slash) = location[..end].rfind('/') {
+            if let Some(&i) = index.get(&location[..slash]) {
+                let below: Vec<&str> = location[slash + 1..].split('/').collect();
+                if !is_hidden(&below) {
+                    files[i].push(meta);
+                }
+                break;
+            }
+            end = slash;
+        }
+    }
+    Ok(partitions
+        .into_iter()
+        .zip(files)
+        .map(|(p, mut f)| {
+            f.sort_by(|a, b| a.location.cmp(&b.location));
+            (p, f)
+        })
+        .collect())
+}
+
 fn compression_type(c: &str) -> Option<FileCompressionType> {
     Some(match c {
         "none" => FileCompressionType::UNCOMPRESSED,
@@ -469,6 +542,8 @@ impl TableProvider for QuarryTable {
         let store = state.runtime_env().object_store(&url)?;
 
         let keys: Vec<String> = t.partition_keys.iter().map(|k| k.name.clone()).collect();
+        // Every partition of a partitioned table (no filter on its keys).
+        let mut whole_table = false;
         let (partitions, total) = if keys.is_empty() {
             let whole = Partition {
                 values: Vec::new(),
@@ -486,6 +561,7 @@ impl TableProvider for QuarryTable {
                 .get_partitions(&t.database, &t.name, &filter)
                 .await
                 .map_err(external)?;
+            whole_table = filter.is_all();
             let total = if filter.is_all() {
                 Some(selected.len() as u64)
             } else if self.catalog.counts_partitions_cheaply() {
@@ -502,18 +578,27 @@ impl TableProvider for QuarryTable {
             (selected, total)
         };
 
-        let listed: Vec<(Partition, Vec<ObjectMeta>)> = stream::iter(partitions)
-            .map(|p| {
-                let store = Arc::clone(&store);
-                async move {
-                    let (_, prefix) = split_location(&p.location)?;
-                    let files = list_files(&store, &prefix).await?;
-                    Ok::<_, DataFusionError>((p, files))
-                }
-            })
-            .buffered(16)
-            .try_collect()
-            .await?;
+        let listed = match whole_table
+            .then(|| under_one_root(&t.storage.location, &partitions))
+            .transpose()?
+            .flatten()
+        {
+            Some((root, prefixes)) => list_under_root(&store, &root, partitions, &prefixes).await?,
+            None => {
+                stream::iter(partitions)
+                    .map(|p| {
+                        let store = Arc::clone(&store);
+                        async move {
+                            let (_, prefix) = split_location(&p.location)?;
+                            let files = list_files(&store, &prefix).await?;
+                            Ok::<_, DataFusionError>((p, files))
+                        }
+                    })
+                    .buffered(16)
+                    .try_collect()
+                    .await?
+            }
+        };
 
         let parquet = matches!(table_file_format(t), Some(CrawledFormat::Parquet));
         let mut info = ScanInfo {
