@@ -274,6 +274,16 @@ mod tests {
 
     use super::*;
 
+    /// A metered local folder holding `f.bin` with `body`.
+    fn local_file(body: &[u8]) -> (tempfile::TempDir, MeteredStore, Arc<Meter>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f.bin"), body).unwrap();
+        let inner: Arc<dyn ObjectStore> =
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        let meter = Meter::new(None);
+        (dir, MeteredStore::new(inner, meter.clone()), meter)
+    }
+
     async fn store() -> (Arc<dyn ObjectStore>, Path) {
         let inner: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
         let p = Path::from("a/b.bin");
@@ -314,13 +324,8 @@ mod tests {
 
     #[tokio::test]
     async fn local_files_are_streamed_and_metered_in_full() {
-        let dir = tempfile::tempdir().unwrap();
         let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-        std::fs::write(dir.path().join("f.bin"), &body).unwrap();
-        let inner: Arc<dyn ObjectStore> =
-            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
-        let meter = Meter::new(None);
-        let s = MeteredStore::new(inner, meter.clone());
+        let (_dir, s, meter) = local_file(&body);
         let p = Path::from("f.bin");
         let got = s.get(&p).await.unwrap().bytes().await.unwrap();
         assert_eq!(got.as_ref(), body.as_slice());
@@ -332,12 +337,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reader_stopping_near_the_end_of_a_range_is_billed_for_what_it_took() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("f.bin"), vec![1u8; 200_000]).unwrap();
-        let inner: Arc<dyn ObjectStore> =
-            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
-        let meter = Meter::new(None);
-        let s = MeteredStore::new(inner, meter.clone());
+        let (_dir, s, meter) = local_file(&[1u8; 200_000]);
         let options = GetOptions {
             range: Some((10_000..150_000).into()),
             ..Default::default()
@@ -359,12 +359,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_local_file_cut_short_while_read_is_an_error_naming_it() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("f.bin"), vec![1u8; 3_000_000]).unwrap();
-        let inner: Arc<dyn ObjectStore> =
-            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
-        let meter = Meter::new(None);
-        let s = MeteredStore::new(inner, meter.clone());
+        let (dir, s, meter) = local_file(&vec![1u8; 3_000_000]);
         let body = s.get(&Path::from("f.bin")).await.unwrap();
         std::fs::OpenOptions::new()
             .write(true)
