@@ -8,6 +8,8 @@ use datafusion::arrow::array::{ArrayRef, BooleanArray};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::pruning::PruningStatistics;
 use datafusion::common::{Column, DataFusionError, Result, ScalarValue};
+use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
+use datafusion::execution::cache::cache_manager::FileMetadataCache;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use object_store::{ObjectMeta, ObjectStore};
@@ -27,6 +29,24 @@ pub struct DryRunInput {
     pub table_schema: SchemaRef,
     /// DataFusion's `parquet.metadata_size_hint`: the suffix it reads to find the footer.
     pub metadata_size_hint: Option<u64>,
+    /// The engine's Parquet metadata cache: footers found there (kept by the crawl, or read by
+    /// an earlier statement) are neither read by the dry run nor by the query.
+    pub metadata_cache: Option<Arc<FileMetadataCache>>,
+}
+
+/// The cached metadata of `file`, if the cache holds it for this size and modification time.
+fn cached(
+    cache: Option<&Arc<FileMetadataCache>>,
+    file: &ObjectMeta,
+) -> Option<Arc<ParquetMetaData>> {
+    let entry = cache?
+        .get(&file.location)
+        .filter(|e| e.is_valid_for(file))?;
+    let md = entry
+        .file_metadata
+        .as_any()
+        .downcast_ref::<CachedParquetMetaData>()?;
+    Some(Arc::clone(md.parquet_metadata()))
 }
 
 struct RowGroupStatistics<'a> {
@@ -103,11 +123,29 @@ pub async fn upper_bound(input: &DryRunInput) -> Result<u64> {
     };
     let mut total = 0;
     for file in &input.files {
-        let footer = read_parquet_footer(&input.store, file)
-            .await
-            .map_err(|why| DataFusionError::Execution(format!("{}: {why}", file.location)))?;
-        let footer_len = footer.len_at_end();
-        let md = footer.metadata;
+        let (md, footer_reads) = match cached(input.metadata_cache.as_ref(), file) {
+            Some(md) => (md, 0),
+            None => {
+                let footer = read_parquet_footer(&input.store, file)
+                    .await
+                    .map_err(|why| {
+                        DataFusionError::Execution(format!("{}: {why}", file.location))
+                    })?;
+                // What DataFusion reads to find the footer: a suffix of `metadata_size_hint`
+                // bytes (plus the footer again when it is larger); without a hint, the 8-byte
+                // trailer, then the footer.
+                let footer_len = footer.len_at_end();
+                let suffix = input
+                    .metadata_size_hint
+                    .map_or(footer_len + 8, |h| file.size.min(h.max(8)));
+                let reads = if footer_len > suffix {
+                    suffix + footer_len
+                } else {
+                    suffix
+                };
+                (Arc::new(footer.metadata), reads)
+            }
+        };
         let keep: Vec<bool> = match &pruning {
             Some(p) => {
                 let file_meta = md.file_metadata();
@@ -122,17 +160,8 @@ pub async fn upper_bound(input: &DryRunInput) -> Result<u64> {
             }
             None => vec![true; md.num_row_groups()],
         };
-        // What DataFusion reads besides data pages: a suffix of `metadata_size_hint` bytes
-        // (plus the footer again when it is larger), page indexes and bloom filters.
-        // (without a hint: the 8-byte trailer, then the footer)
-        let suffix = input
-            .metadata_size_hint
-            .map_or(footer_len + 8, |h| file.size.min(h.max(8)));
-        total += if footer_len > suffix {
-            suffix + footer_len
-        } else {
-            suffix
-        };
+        // Besides data pages: the footer reads, page indexes and bloom filters.
+        total += footer_reads;
         for rg in md.row_groups() {
             for c in rg.columns() {
                 total += c.column_index_length().unwrap_or(0).max(0) as u64;

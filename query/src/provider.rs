@@ -670,6 +670,7 @@ impl TableProvider for QuarryTable {
                 .parquet
                 .metadata_size_hint
                 .map(|h| h as u64),
+            metadata_cache: Some(state.runtime_env().cache_manager.get_file_metadata_cache()),
         }));
         self.scans.lock().unwrap_or_else(|p| p.into_inner())[scan_id] = info;
 

@@ -606,3 +606,45 @@ async fn unfiltered_scans_list_the_table_once_and_read_only_catalogued_partition
         assert_eq!(all.lines().count(), 4, "{all}");
     }
 }
+
+#[tokio::test]
+async fn parquet_dry_runs_use_the_footers_the_crawl_kept() {
+    for backend in BACKENDS {
+        let s = setup(backend).await;
+        let dry = |sql: &str| QueryRequest {
+            sql: sql.into(),
+            database: Some("demo".into()),
+            max_bytes_scanned: None,
+            dry_run: true,
+        };
+        s.recorder.take();
+        // No row group has id > 100, and the footers come from the catalog: nothing to read.
+        let out = s
+            .engine
+            .run(dry("SELECT * FROM metrics WHERE id > 100"))
+            .await;
+        assert!(out.succeeded(), "{:?}", out.record.error);
+        assert_eq!(out.dry_run_bytes, Some(0), "{backend:?}");
+        assert!(s.recorder.take().read.is_empty(), "{backend:?}: no GET");
+
+        // Rewritten behind the catalog's back: that file's footer is read, and its reads counted.
+        let bytes = std::fs::read(
+            quarry_tests::sample_data().join("metrics/year=2024/month=1/part-0.parquet"),
+        )
+        .expect("sample parquet");
+        s.lake
+            .put("metrics/year=2024/month=2/part-0.parquet", bytes)
+            .await;
+        s.recorder.take();
+        let out = s
+            .engine
+            .run(dry("SELECT * FROM metrics WHERE id > 100"))
+            .await;
+        let read = s.recorder.take().read;
+        assert!(out.dry_run_bytes.unwrap_or(0) > 0, "{backend:?}");
+        assert!(
+            !read.is_empty() && read.iter().all(|p| p.contains("month=2/")),
+            "{backend:?}: {read:?}"
+        );
+    }
+}
