@@ -126,7 +126,7 @@ pub struct Inspected {
 }
 
 /// Larger Parquet footers (thousands of row groups or columns) are not kept in bookmarks.
-pub const KEPT_FOOTER_BYTES: usize = 1 << 20;
+pub const KEPT_FOOTER_BYTES: usize = 256 << 10;
 
 /// A Parquet footer as read from the end of an object.
 #[derive(Debug, Clone)]
