@@ -96,6 +96,9 @@ pub struct QueryOutput {
     pub scans: Vec<ScanInfo>,
     /// For dry runs: the most bytes the statement would read.
     pub dry_run_bytes: Option<u64>,
+    /// Planning plus execution in microseconds (`elapsed_ms` truncates each part to whole ms,
+    /// too coarse for statements answered from metadata).
+    pub elapsed_us: u64,
 }
 
 impl QueryOutput {
@@ -115,6 +118,7 @@ impl QueryOutput {
             "query_id": r.query_id,
             "state": r.state.as_str(),
             "elapsed_ms": self.elapsed_ms(),
+            "elapsed_us": self.elapsed_us,
             "planning_ms": r.planning_ms,
             "execution_ms": r.execution_ms,
             "rows": r.rows,
@@ -351,10 +355,12 @@ impl Engine {
         };
         self.save(&record);
         let scans: ScanLog = Arc::new(Mutex::new(Vec::new()));
+        let started = Instant::now();
         let result = tokio::select! {
             r = self.execute(&request, &meter, &scans, &mut record) => r,
             () = cancel => Err(DataFusionError::External(Box::new(Cancelled))),
         };
+        let elapsed_us = started.elapsed().as_micros() as u64;
         let scans = scans.lock().unwrap_or_else(|p| p.into_inner()).clone();
         record.bytes_scanned = meter.bytes();
         record.ended_at = Some(Utc::now());
@@ -399,6 +405,7 @@ impl Engine {
             batches,
             scans,
             dry_run_bytes: dry,
+            elapsed_us,
         }
     }
 

@@ -158,6 +158,12 @@ async fn sql_one_shot_formats_stats_files_and_history() {
         assert_eq!(stats["state"], "SUCCEEDED");
         assert_eq!(stats["rows"], 3);
         assert_eq!(stats["billed_bytes"], 10 << 20);
+        // Microseconds agree with the whole milliseconds (each part truncated).
+        let (ms, us) = (
+            stats["elapsed_ms"].as_u64().expect("ms"),
+            stats["elapsed_us"].as_u64().expect("us"),
+        );
+        assert!(us > 0 && ms <= us / 1000 && us / 1000 <= ms + 50, "{stats}");
 
         let json = stdout(&q.run(
             backend,
