@@ -440,8 +440,11 @@ impl Engine {
         ));
         // Parquet footers and page indexes stay cached across statements (keyed by path, checked
         // against size and modification time), so repeated queries do not re-read them.
+        // The limit is set again here: building the cache manager resets the shared cache's
+        // limit to the configured one (DataFusion's default otherwise).
         let caches = CacheManagerConfig::default()
             .with_file_metadata_cache(Some(Arc::clone(&self.metadata_cache)))
+            .with_metadata_cache_limit(self.config.metadata_cache_bytes)
             .with_list_files_cache(None);
         let runtime = RuntimeEnvBuilder::new()
             .with_object_store_registry(Arc::clone(&registry) as _)

@@ -310,6 +310,10 @@ impl QuarryTable {
             .filter(|m| !cache.get(&m.location).is_some_and(|c| c.is_valid_for(m)))
             .collect();
         let known = self.verified_bookmarks(store_key, &missing, true).await?;
+        // Seeding more than the cache holds would only evict what was just decoded (and the
+        // scan would read those footers anyway): stop at half the cache.
+        let budget = cache.cache_limit() / 2;
+        let mut seeded = 0;
         for meta in missing {
             let Some(raw) = known.get(&meta.location).and_then(|o| o.footer.as_ref()) else {
                 continue;
@@ -318,6 +322,10 @@ impl QuarryTable {
             let Ok(md) = ParquetMetaDataReader::decode_metadata(raw) else {
                 continue;
             };
+            seeded += md.memory_size();
+            if seeded > budget {
+                break;
+            }
             cache.put(
                 &meta.location,
                 CachedFileMetadataEntry::new(

@@ -530,6 +530,26 @@ async fn parquet_footers_kept_by_the_crawl_are_not_read_again() {
         );
         assert_eq!(out.record.bytes_scanned, log.body_bytes);
 
+        // A metadata cache too small to hold them: no footer is decoded in vain, they are read.
+        let small = Engine::new(
+            s.catalog.clone(),
+            s.stores.clone(),
+            EngineConfig {
+                metadata_cache_bytes: 1,
+                ..EngineConfig::default()
+            },
+        );
+        let tight = small
+            .run(QueryRequest::new(sql).with_database(Some("demo".into())))
+            .await;
+        assert!(tight.succeeded(), "{:?}", tight.record.error);
+        assert_eq!(tight.batches, out.batches);
+        let log = s.recorder.take();
+        assert!(
+            !trailer_reads(&s, &log).await.is_empty(),
+            "{backend:?}: footers read: {log:?}"
+        );
+
         // An object rewritten since the crawl: its footer is read from storage, the others not.
         let bytes = std::fs::read(
             quarry_tests::sample_data().join("metrics/year=2024/month=1/part-0.parquet"),
