@@ -58,6 +58,18 @@ async fn setup(backend: Backend) -> Setup {
 }
 
 impl Setup {
+    /// Replace metrics' month=2 file with month=1's rows, without re-crawling: its bookmark
+    /// (size and ETag / mtime) no longer matches.
+    async fn rewrite_month_2_behind_the_catalog(&self) {
+        let bytes = std::fs::read(
+            quarry_tests::sample_data().join("metrics/year=2024/month=1/part-0.parquet"),
+        )
+        .expect("sample parquet");
+        self.lake
+            .put("metrics/year=2024/month=2/part-0.parquet", bytes)
+            .await;
+    }
+
     async fn run(&self, sql: &str) -> QueryOutput {
         self.engine
             .run(QueryRequest::new(sql).with_database(Some("demo".into())))
@@ -469,13 +481,7 @@ async fn parquet_counts_come_from_verified_crawl_bookmarks_without_reading() {
             .nth(1)
             .and_then(|n| n.parse().ok())
             .expect("count");
-        let bytes = std::fs::read(
-            quarry_tests::sample_data().join("metrics/year=2024/month=1/part-0.parquet"),
-        )
-        .expect("sample parquet");
-        s.lake
-            .put("metrics/year=2024/month=2/part-0.parquet", bytes)
-            .await;
+        s.rewrite_month_2_behind_the_catalog().await;
         let out = s.run("SELECT count(*) AS n FROM metrics").await;
         assert_eq!(
             render(&out.schema, &out.batches, OutputFormat::Csv).expect("csv"),
@@ -551,13 +557,7 @@ async fn parquet_footers_kept_by_the_crawl_are_not_read_again() {
         );
 
         // An object rewritten since the crawl: its footer is read from storage, the others not.
-        let bytes = std::fs::read(
-            quarry_tests::sample_data().join("metrics/year=2024/month=1/part-0.parquet"),
-        )
-        .expect("sample parquet");
-        s.lake
-            .put("metrics/year=2024/month=2/part-0.parquet", bytes)
-            .await;
+        s.rewrite_month_2_behind_the_catalog().await;
         let out = s.run(sql).await;
         assert!(out.succeeded(), "{:?}", out.record.error);
         let log = s.recorder.take();
@@ -648,13 +648,7 @@ async fn parquet_dry_runs_use_the_footers_the_crawl_kept() {
         assert!(s.recorder.take().read.is_empty(), "{backend:?}: no GET");
 
         // Rewritten behind the catalog's back: that file's footer is read, and its reads counted.
-        let bytes = std::fs::read(
-            quarry_tests::sample_data().join("metrics/year=2024/month=1/part-0.parquet"),
-        )
-        .expect("sample parquet");
-        s.lake
-            .put("metrics/year=2024/month=2/part-0.parquet", bytes)
-            .await;
+        s.rewrite_month_2_behind_the_catalog().await;
         s.recorder.take();
         let out = s
             .engine
