@@ -412,13 +412,32 @@ async fn list_files(store: &Arc<dyn ObjectStore>, prefix: &Path) -> Result<Vec<O
     Ok(files)
 }
 
+/// Partitions listed at once by the per-partition listing.
+const LIST_CONCURRENCY: usize = 16;
+
+/// Whether one listing of the table beats one per partition: S3 returns 1,000 keys per LIST
+/// page, pages of one listing come one after another, and per-partition listings run
+/// [`LIST_CONCURRENCY`] at a time. Many small partitions (the usual `dt=/hr=` layout) list far
+/// faster at once; a few partitions with thousands of objects each list faster in parallel.
+/// Decided from the crawl's per-partition `objectCount`; without it, per partition.
+fn list_once(partitions: &[Partition]) -> bool {
+    let objects: Option<u64> = partitions.iter().map(|p| p.stat(keys::OBJECT_COUNT)).sum();
+    let Some(objects) = objects else {
+        return false;
+    };
+    let pages_at_once = objects.div_ceil(1000).max(1);
+    let rounds_per_partition = (partitions.len() as u64).div_ceil(LIST_CONCURRENCY as u64);
+    partitions.len() >= 2 && pages_at_once <= rounds_per_partition
+}
+
 /// The table's prefix and each partition's, when every partition lies below the table's
-/// location in the same store (the usual Hive layout); `None` otherwise.
+/// location in the same store (the usual Hive layout) and one listing is the faster way to
+/// find their objects; `None` otherwise.
 fn under_one_root(
     table_location: &str,
     partitions: &[Partition],
 ) -> Result<Option<(Path, Vec<Path>)>> {
-    if partitions.len() < 2 {
+    if !list_once(partitions) {
         return Ok(None);
     }
     let (store, root) = split_location(table_location)?;
@@ -602,7 +621,7 @@ impl TableProvider for QuarryTable {
                             Ok::<_, DataFusionError>((p, files))
                         }
                     })
-                    .buffered(16)
+                    .buffered(LIST_CONCURRENCY)
                     .try_collect()
                     .await?
             }
@@ -720,5 +739,49 @@ impl TableProvider for QuarryTable {
             1 => Ok(plans.remove(0)),
             _ => UnionExec::try_new(plans),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partitions(n: usize, objects: Option<u64>) -> Vec<Partition> {
+        (0..n)
+            .map(|i| Partition {
+                values: vec![Some(i.to_string())],
+                location: format!("s3://b/t/k={i}/"),
+                parameters: objects
+                    .map(|o| (keys::OBJECT_COUNT.to_string(), o.to_string()))
+                    .into_iter()
+                    .collect(),
+                create_time: chrono::Utc::now(),
+                update_time: chrono::Utc::now(),
+                version: 1,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_listing_for_many_small_partitions_parallel_listings_for_big_ones() {
+        // 84 one-file partitions: 1 page at once against 6 rounds of 16.
+        assert!(list_once(&partitions(84, Some(1))));
+        // 100,000 one-file partitions: 100 pages against 6,250 rounds.
+        assert!(list_once(&partitions(100_000, Some(1))));
+        // 100 partitions of 10,000 objects: 1,000 pages against 7 rounds.
+        assert!(!list_once(&partitions(100, Some(10_000))));
+        // Unknown counts (tables from DDL), or a single partition: per partition.
+        assert!(!list_once(&partitions(84, None)));
+        assert!(!list_once(&partitions(1, Some(1))));
+        let roots = under_one_root("s3://b/t/", &partitions(3, Some(2))).unwrap();
+        assert_eq!(
+            roots.map(|(r, p)| (r.to_string(), p.len())),
+            Some(("t".to_string(), 3))
+        );
+        assert_eq!(
+            under_one_root("s3://b/other/", &partitions(3, Some(2))).unwrap(),
+            None,
+            "a partition outside the table's location"
+        );
     }
 }
