@@ -21,7 +21,9 @@ use datafusion::datasource::file_format::file_compression_type::FileCompressionT
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
+use datafusion::datasource::physical_plan::parquet::metadata::{
+    CachedParquetMetaData, DFParquetMetadata,
+};
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::execution::cache::cache_manager::CachedFileMetadataEntry;
@@ -292,6 +294,39 @@ impl QuarryTable {
             }
         }
         Ok(Some(total))
+    }
+
+    /// Per-file statistics (row count, min / max / null count per column) from footers in the
+    /// metadata cache, as DataFusion computes them when it registers a table. With them the
+    /// scan skips files whose statistics rule out the predicate before opening them, and reads
+    /// a column that holds one value throughout a file (`l_linestatus = 'F'` in old months) as
+    /// a constant instead of reading its pages.
+    fn attach_file_statistics(
+        &self,
+        state: &dyn Session,
+        groups: &mut [(FileCompressionType, Vec<PartitionedFile>)],
+    ) {
+        let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        for file in groups.iter_mut().flat_map(|(_, files)| files.iter_mut()) {
+            let meta = &file.object_meta;
+            let Some(entry) = cache.get(&meta.location).filter(|e| e.is_valid_for(meta)) else {
+                continue;
+            };
+            let Some(md) = entry
+                .file_metadata
+                .as_any()
+                .downcast_ref::<CachedParquetMetaData>()
+            else {
+                continue;
+            };
+            // Statistics that cannot be derived are simply left out: the scan reads the file.
+            if let Ok(stats) = DFParquetMetadata::statistics_from_parquet_metadata(
+                md.parquet_metadata(),
+                &self.file_schema,
+            ) {
+                file.statistics = Some(Arc::new(stats));
+            }
+        }
     }
 
     /// Put the Parquet footers the crawl kept into DataFusion's metadata cache for listed files
@@ -676,6 +711,7 @@ impl TableProvider for QuarryTable {
         let from_statistics = exact_rows.is_some() && projection.is_some_and(|p| p.is_empty());
         if parquet && !from_statistics {
             self.seed_footers(state, &store_key, &all_files).await?;
+            self.attach_file_statistics(state, &mut by_compression);
         }
 
         let predicate = match conjunction(filters.to_vec()) {

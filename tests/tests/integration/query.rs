@@ -662,3 +662,83 @@ async fn parquet_dry_runs_use_the_footers_the_crawl_kept() {
         );
     }
 }
+
+/// A Parquet file with an `id` column and a `status` column of the given values.
+fn parquet_file(ids: &[i64], status: &[&str]) -> Vec<u8> {
+    use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::parquet::arrow::ArrowWriter;
+    let batch = RecordBatch::try_from_iter(vec![
+        ("id", Arc::new(Int64Array::from(ids.to_vec())) as ArrayRef),
+        (
+            "status",
+            Arc::new(StringArray::from(status.to_vec())) as ArrayRef,
+        ),
+    ])
+    .expect("batch");
+    let mut out = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), None).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    out
+}
+
+#[tokio::test]
+async fn a_column_with_one_value_throughout_a_file_is_not_read_from_it() {
+    for backend in BACKENDS {
+        let s = setup(backend).await;
+        let one = "shipments/month=1/part-0.parquet";
+        let mixed = "shipments/month=2/part-0.parquet";
+        s.lake
+            .put(one, parquet_file(&[1, 2, 3], &["F", "F", "F"]))
+            .await;
+        s.lake
+            .put(mixed, parquet_file(&[4, 5, 6], &["F", "O", "O"]))
+            .await;
+        let table = quarry_crawler::Location {
+            store: s.lake.location.store.clone(),
+            base: s.lake.location.base.clone(),
+            prefix: object_store::path::Path::from(format!("{}/shipments", s.lake.location.prefix)),
+        };
+        Crawler::new(s.catalog.clone(), CrawlConfig::new("demo"))
+            .crawl(&table)
+            .await
+            .expect("crawl");
+        s.recorder.take();
+        assert_eq!(
+            s.csv("SELECT status, count(*) AS n, sum(id) AS ids FROM shipments GROUP BY status ORDER BY status")
+                .await,
+            "status,n,ids\nF,4,10\nO,2,11\n",
+            "{backend:?}"
+        );
+        let log = s.recorder.take();
+        // Where each file's `status` column chunk lies, from its footer.
+        let status_chunk = |path: &str| {
+            let store = s.lake.location.store.clone();
+            let meta_path = format!("{}/{path}", s.lake.location.prefix);
+            async move {
+                let meta = object_store::ObjectStoreExt::head(
+                    store.as_ref(),
+                    &object_store::path::Path::from(meta_path.as_str()),
+                )
+                .await
+                .expect("head");
+                let footer = quarry_crawler::inspect::read_parquet_footer(&store, &meta)
+                    .await
+                    .expect("footer");
+                let (start, len) = footer.metadata.row_group(0).column(1).byte_range();
+                (meta_path, start..start + len)
+            }
+        };
+        let overlaps = |(path, chunk): &(String, std::ops::Range<u64>)| {
+            log.ranges
+                .iter()
+                .any(|(p, r)| p == path && r.start < chunk.end && chunk.start < r.end)
+        };
+        assert!(
+            !overlaps(&status_chunk(one).await),
+            "{backend:?}: constant column read: {log:?}"
+        );
+        assert!(overlaps(&status_chunk(mixed).await), "{backend:?}: {log:?}");
+    }
+}
