@@ -19,7 +19,7 @@ use quarry_catalog::{Catalog, PartitionFilter, QueryRecord, QueryState, SqliteCa
 
 use crate::billing::{BillingPolicy, human_bytes};
 use crate::meter::{LimitExceeded, Meter};
-use crate::provider::{DEFAULT_CATALOG, QuarryCatalogProvider, ScanInfo, ScanLog};
+use crate::provider::{DEFAULT_CATALOG, FileStatsCache, QuarryCatalogProvider, ScanInfo, ScanLog};
 use crate::rules::RescaleDecimalLiterals;
 use crate::stores::{MeteredRegistry, ObjectStores};
 use crate::system::SystemSchema;
@@ -146,6 +146,8 @@ pub struct Engine {
     stores: Arc<ObjectStores>,
     config: EngineConfig,
     metadata_cache: Arc<FileMetadataCache>,
+    /// Per-file Parquet statistics derived from footers, shared across statements.
+    file_stats: Arc<FileStatsCache>,
     /// DataFusion settings, including any `DATAFUSION_*` environment variables.
     base_config: SessionConfig,
 }
@@ -286,6 +288,7 @@ impl Engine {
             stores,
             config,
             metadata_cache,
+            file_stats: Arc::default(),
             base_config,
         }
     }
@@ -468,9 +471,13 @@ impl Engine {
         let view_types = config.options().execution.parquet.schema_force_view_types;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         ctx.add_optimizer_rule(Arc::new(RescaleDecimalLiterals));
-        let mut provider =
-            QuarryCatalogProvider::load(Arc::clone(&self.catalog), Arc::clone(scans), view_types)
-                .await?;
+        let mut provider = QuarryCatalogProvider::load(
+            Arc::clone(&self.catalog),
+            Arc::clone(scans),
+            view_types,
+            Arc::clone(&self.file_stats),
+        )
+        .await?;
         if let Some(h) = &self.history {
             provider.add_schema("system", Arc::new(SystemSchema::new(Arc::clone(h))));
         }

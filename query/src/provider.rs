@@ -78,6 +78,47 @@ fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionErro
     DataFusionError::External(Box::new(e))
 }
 
+/// Per-file statistics computed from Parquet footers, kept across statements so a table's
+/// statistics are derived once per object version, not on every statement.
+#[derive(Debug, Default)]
+pub struct FileStatsCache {
+    entries: Mutex<HashMap<FileStatsKey, Arc<Statistics>>>,
+}
+
+/// Table (name, version, view types: its schema) and object (path, size, modification time).
+type FileStatsKey = (String, u64, bool, Path, u64, chrono::DateTime<chrono::Utc>);
+
+impl FileStatsCache {
+    /// Entries kept before the cache starts over (each holds a few values per column).
+    const MAX_ENTRIES: usize = 200_000;
+
+    fn get_or_compute(
+        &self,
+        key: FileStatsKey,
+        compute: impl FnOnce() -> Option<Statistics>,
+    ) -> Option<Arc<Statistics>> {
+        if let Some(s) = self.lock().get(&key) {
+            return Some(Arc::clone(s));
+        }
+        let stats = Arc::new(compute()?);
+        let mut entries = self.lock();
+        if entries.len() >= Self::MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key, Arc::clone(&stats));
+        Some(stats)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FileStatsKey, Arc<Statistics>>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
 /// The Quarry catalog as DataFusion sees it during one query: databases are schemas.
 #[derive(Debug)]
 pub struct QuarryCatalogProvider {
@@ -89,7 +130,12 @@ impl QuarryCatalogProvider {
     /// Snapshot the catalog's databases and tables for one query. With `view_types`, string and
     /// binary columns are read as Arrow's view types (DataFusion's `schema_force_view_types`):
     /// no copy out of Parquet pages, and short values compare inline when grouping and joining.
-    pub async fn load(catalog: Arc<dyn Catalog>, scans: ScanLog, view_types: bool) -> Result<Self> {
+    pub async fn load(
+        catalog: Arc<dyn Catalog>,
+        scans: ScanLog,
+        view_types: bool,
+        file_stats: Arc<FileStatsCache>,
+    ) -> Result<Self> {
         let mut schemas = HashMap::new();
         for db in catalog.list_databases().await.map_err(external)? {
             let tables = catalog.list_tables(&db.name).await.map_err(external)?;
@@ -100,6 +146,7 @@ impl QuarryCatalogProvider {
                     tables: tables.into_iter().map(|t| (t.name.clone(), t)).collect(),
                     scans: Arc::clone(&scans),
                     view_types,
+                    file_stats: Arc::clone(&file_stats),
                 }),
             );
         }
@@ -144,6 +191,7 @@ pub struct QuarrySchemaProvider {
     tables: HashMap<String, Table>,
     scans: ScanLog,
     view_types: bool,
+    file_stats: Arc<FileStatsCache>,
 }
 
 #[async_trait]
@@ -157,12 +205,15 @@ impl SchemaProvider for QuarrySchemaProvider {
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         match self.tables.get(name) {
             None => Ok(None),
-            Some(t) => Ok(Some(Arc::new(QuarryTable::try_new(
-                Arc::clone(&self.catalog),
-                t.clone(),
-                Arc::clone(&self.scans),
-                self.view_types,
-            )?))),
+            Some(t) => Ok(Some(Arc::new(
+                QuarryTable::try_new(
+                    Arc::clone(&self.catalog),
+                    t.clone(),
+                    Arc::clone(&self.scans),
+                    self.view_types,
+                )?
+                .with_file_stats(Arc::clone(&self.file_stats)),
+            ))),
         }
     }
 
@@ -179,6 +230,8 @@ pub struct QuarryTable {
     file_schema: SchemaRef,
     partition_fields: Vec<FieldRef>,
     scans: ScanLog,
+    view_types: bool,
+    file_stats: Arc<FileStatsCache>,
 }
 
 impl fmt::Debug for QuarryTable {
@@ -241,7 +294,15 @@ impl QuarryTable {
             file_schema,
             partition_fields,
             scans,
+            view_types,
+            file_stats: Arc::default(),
         })
+    }
+
+    /// Share per-file statistics with other statements (the engine's cache).
+    pub fn with_file_stats(mut self, file_stats: Arc<FileStatsCache>) -> Self {
+        self.file_stats = file_stats;
+        self
     }
 
     /// Crawl bookmarks of `files` that still match the listed object (size and ETag / mtime),
@@ -319,13 +380,22 @@ impl QuarryTable {
             else {
                 continue;
             };
+            let key = (
+                self.table.qualified_name(),
+                self.table.version,
+                self.view_types,
+                meta.location.clone(),
+                meta.size,
+                meta.last_modified,
+            );
             // Statistics that cannot be derived are simply left out: the scan reads the file.
-            if let Ok(stats) = DFParquetMetadata::statistics_from_parquet_metadata(
-                md.parquet_metadata(),
-                &self.file_schema,
-            ) {
-                file.statistics = Some(Arc::new(stats));
-            }
+            file.statistics = self.file_stats.get_or_compute(key, || {
+                DFParquetMetadata::statistics_from_parquet_metadata(
+                    md.parquet_metadata(),
+                    &self.file_schema,
+                )
+                .ok()
+            });
         }
     }
 
@@ -796,6 +866,39 @@ mod tests {
                 version: 1,
             })
             .collect()
+    }
+
+    #[test]
+    fn file_statistics_are_derived_once_per_table_version_and_object_version() {
+        let cache = FileStatsCache::default();
+        let t = chrono::Utc::now();
+        let key = |version: u64, size: u64| {
+            (
+                "db.t".to_string(),
+                version,
+                true,
+                Path::from("t/k=1/a.parquet"),
+                size,
+                t,
+            )
+        };
+        let computed = std::cell::Cell::new(0);
+        let compute = || {
+            computed.set(computed.get() + 1);
+            Some(Statistics::new_unknown(&Schema::empty()))
+        };
+        assert!(cache.get_or_compute(key(1, 10), compute).is_some());
+        assert!(cache.get_or_compute(key(1, 10), compute).is_some());
+        assert_eq!(computed.get(), 1, "the second statement reuses them");
+        cache.get_or_compute(key(1, 11), compute);
+        cache.get_or_compute(key(2, 10), compute);
+        assert_eq!(
+            computed.get(),
+            3,
+            "a rewritten object or a changed table: derived again"
+        );
+        assert!(cache.get_or_compute(key(3, 10), || None).is_none());
+        assert_eq!(cache.len(), 3, "failures are not kept");
     }
 
     #[test]

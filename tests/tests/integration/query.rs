@@ -740,5 +740,16 @@ async fn a_column_with_one_value_throughout_a_file_is_not_read_from_it() {
             "{backend:?}: constant column read: {log:?}"
         );
         assert!(overlaps(&status_chunk(mixed).await), "{backend:?}: {log:?}");
+
+        // The constant file rewritten with mixed values: its old statistics must not be used.
+        s.lake
+            .put(one, parquet_file(&[1, 2, 3, 7], &["F", "O", "O", "O"]))
+            .await;
+        assert_eq!(
+            s.csv("SELECT status, count(*) AS n, sum(id) AS ids FROM shipments GROUP BY status ORDER BY status")
+                .await,
+            "status,n,ids\nF,2,5\nO,5,23\n",
+            "{backend:?}"
+        );
     }
 }
