@@ -16,7 +16,7 @@ use quarry_catalog::{
     PartitionWrite, SeenObject, SerDeInfo, StorageDescriptor, Table, TableWrite, keys,
 };
 
-use crate::group::{Candidate, group};
+use crate::group::{Candidate, group_around};
 use crate::inspect::{FileFormat, InspectError, Inspected, inspect};
 use crate::location::{Location, folder_url};
 use crate::partition::{HIVE_DEFAULT_PARTITION, Segment, infer_type};
@@ -501,7 +501,23 @@ impl Crawler {
                     .collect(),
             })
             .collect();
-        let (groups, misfits) = group(&candidates);
+        // Roots of the tables already catalogued under this target (a re-crawl's new folders
+        // become tables beside them, never one table around them).
+        let table_roots: Vec<Vec<String>> = existing
+            .iter()
+            .filter_map(|t| {
+                let rel = folder_url(&t.storage.location)
+                    .strip_prefix(root_url)?
+                    .to_string();
+                Some(
+                    rel.split('/')
+                        .filter(|d| !d.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                )
+            })
+            .collect();
+        let (groups, misfits) = group_around(&candidates, &table_roots);
         for m in misfits {
             skipped.push(Skipped {
                 url: files[unassigned[m.file]].url.clone(),

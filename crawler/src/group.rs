@@ -41,11 +41,18 @@ pub struct Misfit {
 pub const MIN_COLUMN_OVERLAP: f64 = 0.5;
 
 pub fn group(candidates: &[Candidate]) -> (Vec<Group>, Vec<Misfit>) {
+    group_around(candidates, &[])
+}
+
+/// [`group`] on a re-crawl: `tables` are the roots (relative folders) of tables already
+/// catalogued under the crawl target. A folder with a table below it is never made a table of
+/// its own: new files there are grouped as a first crawl would have, one table per sub-folder.
+pub fn group_around(candidates: &[Candidate], tables: &[Vec<String>]) -> (Vec<Group>, Vec<Misfit>) {
     let mut groups = Vec::new();
     let mut misfits = Vec::new();
     let all: Vec<usize> = (0..candidates.len()).collect();
     if !all.is_empty() {
-        split(candidates, all, 0, &mut groups, &mut misfits);
+        split(candidates, tables, all, 0, &mut groups, &mut misfits);
     }
     (groups, misfits)
 }
@@ -111,13 +118,24 @@ fn incompatibility(c: &[Candidate], files: &[usize], depth: usize) -> Option<Str
 
 fn split(
     c: &[Candidate],
+    tables: &[Vec<String>],
     files: Vec<usize>,
     depth: usize,
     groups: &mut Vec<Group>,
     misfits: &mut Vec<Misfit>,
 ) {
     let dirs = c[files[0]].dirs[..depth].to_vec();
-    let Some(why) = incompatibility(c, &files, depth) else {
+    let below: Vec<String> = tables
+        .iter()
+        .filter(|t| t.len() > depth && t[..depth] == dirs[..])
+        .map(|t| place(t))
+        .collect();
+    let why = if below.is_empty() {
+        incompatibility(c, &files, depth)
+    } else {
+        Some(format!("folders are already tables ({})", below.join(", ")))
+    };
+    let Some(why) = why else {
         let first = &c[files[0]];
         let keys: Vec<String> = (depth..first.dirs.len())
             .map(|l| Segment::parse(&first.dirs[l]).key(l - depth))
@@ -155,13 +173,23 @@ fn split(
     if own.is_empty() && children.len() == 1 {
         // A single sub-folder: the table root is deeper.
         if let Some((_, only)) = children.into_iter().next() {
-            split(c, only, depth + 1, groups, misfits);
+            let before = groups.len();
+            split(c, tables, only, depth + 1, groups, misfits);
+            if !below.is_empty() {
+                for g in &mut groups[before..] {
+                    g.decision = format!(
+                        "{} (beside tables already catalogued: {})",
+                        g.decision,
+                        below.join(", ")
+                    );
+                }
+            }
         }
         return;
     }
     for (_, child) in children {
         let before = groups.len();
-        split(c, child, depth + 1, groups, misfits);
+        split(c, tables, child, depth + 1, groups, misfits);
         for g in &mut groups[before..] {
             g.decision = format!(
                 "{} (a separate table: {} holds datasets whose {why})",
@@ -324,5 +352,37 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert!(m[0].detail.contains("[dt/hr]"), "{}", m[0].detail);
         assert!(m[1].detail.contains("format csv"), "{}", m[1].detail);
+    }
+
+    #[test]
+    fn a_recrawl_groups_new_folders_beside_existing_tables_not_around_them() {
+        let c = vec![
+            cand(
+                "shipments/month=1/a.parquet",
+                FileFormat::Parquet,
+                &["id", "status"],
+            ),
+            cand(
+                "shipments/month=2/b.parquet",
+                FileFormat::Parquet,
+                &["id", "status"],
+            ),
+        ];
+        // A first crawl of just these files: one table at the crawl target.
+        let (g, _) = group(&c);
+        assert_eq!(g[0].dirs, Vec::<String>::new());
+        // Beside `sales/` and `events/`, already tables: `shipments/` is a table of its own.
+        let tables = vec![vec!["sales".to_string()], vec!["events".to_string()]];
+        let (g, m) = group_around(&c, &tables);
+        assert!(m.is_empty(), "{m:?}");
+        assert_eq!(g.len(), 1, "{g:?}");
+        assert_eq!(g[0].dirs, vec!["shipments".to_string()]);
+        assert_eq!(g[0].files, vec![0, 1]);
+        assert!(
+            g[0].decision
+                .contains("beside tables already catalogued: sales/, events/"),
+            "{}",
+            g[0].decision
+        );
     }
 }

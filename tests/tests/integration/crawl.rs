@@ -205,6 +205,30 @@ async fn a_second_crawl_without_changes_writes_nothing() {
 }
 
 #[tokio::test]
+async fn a_new_folder_on_a_recrawl_becomes_a_table_beside_the_others() {
+    for backend in BACKENDS {
+        let lake = Lake::sample(backend).await;
+        let catalog = catalog();
+        crawl(&catalog, &lake).await;
+        lake.put(
+            "shipments/month=1/part-0.csv",
+            b"id,status\n1,F\n2,O\n".to_vec(),
+        )
+        .await;
+        let report = crawl(&catalog, &lake).await;
+        assert_eq!(report.tables.len(), 1, "{report}");
+        let t = &report.tables[0];
+        assert_eq!(
+            (t.table.as_str(), t.action),
+            ("demo.shipments", TableAction::Created),
+            "{backend:?}: {report}"
+        );
+        assert_eq!(t.location, lake.table_url("shipments"));
+        assert_eq!(t.partitions_added, ["month=1"]);
+    }
+}
+
+#[tokio::test]
 async fn adding_a_partition_then_recrawling_adds_exactly_it() {
     for backend in BACKENDS {
         let lake = Lake::sample(backend).await;
