@@ -505,17 +505,9 @@ impl Crawler {
         // become tables beside them, never one table around them).
         let table_roots: Vec<Vec<String>> = existing
             .iter()
-            .filter_map(|t| {
-                let rel = folder_url(&t.storage.location)
-                    .strip_prefix(root_url)?
-                    .to_string();
-                Some(
-                    rel.split('/')
-                        .filter(|d| !d.is_empty())
-                        .map(str::to_string)
-                        .collect(),
-                )
-            })
+            .map(|t| folder_url(&t.storage.location))
+            .filter(|location| location.starts_with(root_url))
+            .map(|location| relative_dirs(root_url, &location))
             .collect();
         let (groups, misfits) = group_around(&candidates, &table_roots);
         for m in misfits {

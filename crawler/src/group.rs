@@ -170,32 +170,24 @@ fn split(
             _ => own.push(f),
         }
     }
-    if own.is_empty() && children.len() == 1 {
-        // A single sub-folder: the table root is deeper.
-        if let Some((_, only)) = children.into_iter().next() {
-            let before = groups.len();
-            split(c, tables, only, depth + 1, groups, misfits);
-            if !below.is_empty() {
-                for g in &mut groups[before..] {
-                    g.decision = format!(
-                        "{} (beside tables already catalogued: {})",
-                        g.decision,
-                        below.join(", ")
-                    );
-                }
-            }
-        }
-        return;
-    }
+    // Why each sub-folder's groups were not kept together here.
+    let note = if below.is_empty() {
+        format!(
+            "a separate table: {} holds datasets whose {why}",
+            place(&dirs)
+        )
+    } else {
+        format!("beside tables already catalogued: {}", below.join(", "))
+    };
+    // A single sub-folder: the table root is deeper (only worth a note beside other tables).
+    let single = own.is_empty() && children.len() == 1;
     for (_, child) in children {
         let before = groups.len();
         split(c, tables, child, depth + 1, groups, misfits);
-        for g in &mut groups[before..] {
-            g.decision = format!(
-                "{} (a separate table: {} holds datasets whose {why})",
-                g.decision,
-                place(&dirs)
-            );
+        if !single || !below.is_empty() {
+            for g in &mut groups[before..] {
+                g.decision = format!("{} ({note})", g.decision);
+            }
         }
     }
     if !own.is_empty() {

@@ -31,17 +31,16 @@ pub struct DryRunInput {
     pub metadata_size_hint: Option<u64>,
     /// The engine's Parquet metadata cache: footers found there (kept by the crawl, or read by
     /// an earlier statement) are neither read by the dry run nor by the query.
-    pub metadata_cache: Option<Arc<FileMetadataCache>>,
+    pub metadata_cache: Arc<FileMetadataCache>,
 }
 
-/// The cached metadata of `file`, if the cache holds it for this size and modification time.
-fn cached(
-    cache: Option<&Arc<FileMetadataCache>>,
+/// The cached Parquet metadata of `file`, if the cache holds it for this size and modification
+/// time.
+pub(crate) fn cached_footer(
+    cache: &FileMetadataCache,
     file: &ObjectMeta,
 ) -> Option<Arc<ParquetMetaData>> {
-    let entry = cache?
-        .get(&file.location)
-        .filter(|e| e.is_valid_for(file))?;
+    let entry = cache.get(&file.location).filter(|e| e.is_valid_for(file))?;
     let md = entry
         .file_metadata
         .as_any()
@@ -123,7 +122,7 @@ pub async fn upper_bound(input: &DryRunInput) -> Result<u64> {
     };
     let mut total = 0;
     for file in &input.files {
-        let (md, footer_reads) = match cached(input.metadata_cache.as_ref(), file) {
+        let (md, footer_reads) = match cached_footer(input.metadata_cache.as_ref(), file) {
             Some(md) => (md, 0),
             None => {
                 let footer = read_parquet_footer(&input.store, file)

@@ -43,7 +43,7 @@ use quarry_crawler::{
     Compression, FileFormat as CrawledFormat, fingerprint, is_hidden, table_file_format,
 };
 
-use crate::dryrun::DryRunInput;
+use crate::dryrun::{DryRunInput, cached_footer};
 use crate::prune::partition_filter;
 use crate::stores::{scan_url, split_location};
 
@@ -370,14 +370,7 @@ impl QuarryTable {
         let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
         for file in groups.iter_mut().flat_map(|(_, files)| files.iter_mut()) {
             let meta = &file.object_meta;
-            let Some(entry) = cache.get(&meta.location).filter(|e| e.is_valid_for(meta)) else {
-                continue;
-            };
-            let Some(md) = entry
-                .file_metadata
-                .as_any()
-                .downcast_ref::<CachedParquetMetaData>()
-            else {
+            let Some(md) = cached_footer(cache.as_ref(), meta) else {
                 continue;
             };
             let key = (
@@ -390,11 +383,7 @@ impl QuarryTable {
             );
             // Statistics that cannot be derived are simply left out: the scan reads the file.
             file.statistics = self.file_stats.get_or_compute(key, || {
-                DFParquetMetadata::statistics_from_parquet_metadata(
-                    md.parquet_metadata(),
-                    &self.file_schema,
-                )
-                .ok()
+                DFParquetMetadata::statistics_from_parquet_metadata(&md, &self.file_schema).ok()
             });
         }
     }
@@ -412,7 +401,7 @@ impl QuarryTable {
         let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
         let missing: Vec<&ObjectMeta> = files
             .iter()
-            .filter(|m| !cache.get(&m.location).is_some_and(|c| c.is_valid_for(m)))
+            .filter(|m| cached_footer(cache.as_ref(), m).is_none())
             .collect();
         let known = self.verified_bookmarks(store_key, &missing, true).await?;
         // Seeding more than the cache holds would only evict what was just decoded (and the
@@ -496,6 +485,12 @@ impl QuarryTable {
     }
 }
 
+/// The crawler's rule for an object at `below` (its path under a table or partition folder):
+/// no hidden names on the way, no empty objects.
+fn is_data_file(meta: &ObjectMeta, below: &str) -> bool {
+    meta.size > 0 && !is_hidden(&below.split('/').collect::<Vec<_>>())
+}
+
 /// Every data file below `prefix` (the crawler's rules: no hidden names, no empty objects).
 async fn list_files(store: &Arc<dyn ObjectStore>, prefix: &Path) -> Result<Vec<ObjectMeta>> {
     let mut files: Vec<ObjectMeta> = store
@@ -508,7 +503,7 @@ async fn list_files(store: &Arc<dyn ObjectStore>, prefix: &Path) -> Result<Vec<O
                 .unwrap_or(m.location.as_ref())
                 .trim_start_matches('/')
                 .to_string();
-            futures::future::ready(m.size > 0 && !is_hidden(&rel.split('/').collect::<Vec<_>>()))
+            futures::future::ready(is_data_file(m, &rel))
         })
         .try_collect()
         .await
@@ -583,15 +578,11 @@ async fn list_under_root(
         .await
         .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?
     {
-        if meta.size == 0 {
-            continue;
-        }
         let location = meta.location.as_ref();
         let mut end = location.len();
         while let Some(slash) = location[..end].rfind('/') {
             if let Some(&i) = index.get(&location[..slash]) {
-                let below: Vec<&str> = location[slash + 1..].split('/').collect();
-                if !is_hidden(&below) {
+                if is_data_file(&meta, &location[slash + 1..]) {
                     files[i].push(meta);
                 }
                 break;
@@ -710,11 +701,12 @@ impl TableProvider for QuarryTable {
             (selected, total)
         };
 
-        let listed = match whole_table
-            .then(|| under_one_root(&t.storage.location, &partitions))
-            .transpose()?
-            .flatten()
-        {
+        let one_root = if whole_table {
+            under_one_root(&t.storage.location, &partitions)?
+        } else {
+            None
+        };
+        let listed = match one_root {
             Some((root, prefixes)) => list_under_root(&store, &root, partitions, &prefixes).await?,
             None => {
                 stream::iter(partitions)
@@ -803,7 +795,7 @@ impl TableProvider for QuarryTable {
                 .parquet
                 .metadata_size_hint
                 .map(|h| h as u64),
-            metadata_cache: Some(state.runtime_env().cache_manager.get_file_metadata_cache()),
+            metadata_cache: state.runtime_env().cache_manager.get_file_metadata_cache(),
         }));
         self.scans.lock().unwrap_or_else(|p| p.into_inner())[scan_id] = info;
 
