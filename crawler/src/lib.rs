@@ -21,6 +21,7 @@ mod crawl;
 mod error;
 pub mod group;
 pub mod inspect;
+mod local;
 mod location;
 pub mod partition;
 mod report;
@@ -32,5 +33,6 @@ pub use crawl::{
 };
 pub use error::{Error, Result};
 pub use inspect::{Compression, CsvDialect, FileFormat, Inspected};
+pub use local::LocalStore;
 pub use location::{Location, folder_url};
 pub use report::{CrawlReport, SkipReason, Skipped, TableAction, TableReport, WidenedColumn};

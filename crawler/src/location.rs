@@ -4,11 +4,10 @@ use std::sync::Arc;
 
 use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
-use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 
-use crate::{Error, Result};
+use crate::{Error, LocalStore, Result};
 
 /// An object store plus the prefix of a crawl target within it.
 #[derive(Debug, Clone)]
@@ -94,7 +93,7 @@ impl Location {
         }
         let prefix = Path::from_filesystem_path(local).map_err(|e| bad(e.to_string()))?;
         Ok(Self::new(
-            Arc::new(LocalFileSystem::new()),
+            Arc::new(LocalStore::new()),
             "file:///".into(),
             prefix,
         ))
