@@ -600,6 +600,41 @@ async fn list_under_root(
         .collect())
 }
 
+/// `files` in at most `n` groups (one per thread), largest files first, cut where each group
+/// has about an equal share of the bytes. DataFusion lets idle threads take the next unopened
+/// file of any group, in group order, so the order is what balances the threads: a big file
+/// met last (the newest partition of a growing table, in path order) kept one thread reading
+/// while the others idled. Compressed files and CSV with line breaks in values cannot be split
+/// into byte ranges, so a file is the smallest piece of work. Where files are not shared
+/// (work stealing turned off), equal byte shares still balance the groups.
+fn balanced_groups(mut files: Vec<PartitionedFile>, n: usize) -> Vec<Vec<PartitionedFile>> {
+    files.sort_by(|a, b| {
+        b.object_meta
+            .size
+            .cmp(&a.object_meta.size)
+            .then_with(|| a.object_meta.location.cmp(&b.object_meta.location))
+    });
+    let n = n.max(1).min(files.len());
+    let total: u64 = files.iter().map(|f| f.object_meta.size).sum();
+    let mut groups: Vec<Vec<PartitionedFile>> = Vec::with_capacity(n);
+    let (mut bytes, mut left) = (0u64, files.len());
+    for f in files {
+        // A new group when the middle of this file lies past the bytes of the groups so far,
+        // or when every group still to fill needs one of the files left.
+        let share = (total as u128 * groups.len() as u128 / n as u128) as u64;
+        let middle = bytes + f.object_meta.size / 2;
+        if groups.is_empty() || (groups.len() < n && (middle > share || left <= n - groups.len())) {
+            groups.push(Vec::new());
+        }
+        bytes += f.object_meta.size;
+        left -= 1;
+        if let Some(g) = groups.last_mut() {
+            g.push(f);
+        }
+    }
+    groups
+}
+
 fn compression_type(c: &str) -> Option<FileCompressionType> {
     Some(match c {
         "none" => FileCompressionType::UNCOMPRESSED,
@@ -806,11 +841,7 @@ impl TableProvider for QuarryTable {
             let table_schema = TableSchema::builder(Arc::clone(&self.file_schema))
                 .with_table_partition_cols(self.partition_fields.clone())
                 .build();
-            let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); target.min(files.len())];
-            let n = groups.len();
-            for (i, f) in files.into_iter().enumerate() {
-                groups[i % n].push(f);
-            }
+            let groups = balanced_groups(files, target);
             let mut builder =
                 FileScanConfigBuilder::new(url.clone(), format.file_source(table_schema))
                     .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
@@ -891,6 +922,60 @@ mod tests {
         );
         assert!(cache.get_or_compute(key(3, 10), || None).is_none());
         assert_eq!(cache.len(), 3, "failures are not kept");
+    }
+
+    /// Files largest first, whatever their paths, in groups of equal byte shares; every file in
+    /// exactly one group, and never more groups than files.
+    #[test]
+    fn file_groups_put_big_files_first_and_share_bytes() {
+        let file = |name: &str, size: u64| {
+            PartitionedFile::new_from_meta(ObjectMeta {
+                location: Path::from(name),
+                last_modified: chrono::Utc::now(),
+                size,
+                e_tag: None,
+                version: None,
+            })
+        };
+        let sizes = |groups: &[Vec<PartitionedFile>]| -> Vec<Vec<u64>> {
+            groups
+                .iter()
+                .map(|g| g.iter().map(|f| f.object_meta.size).collect())
+                .collect()
+        };
+        // The newest partition of a growing table is the biggest and comes last by path.
+        let mut files: Vec<PartitionedFile> = (1..=20)
+            .map(|i| file(&format!("t/day={i:02}/f.csv.gz"), 50))
+            .collect();
+        files.push(file("t/day=21/f.csv.gz", 1000));
+        let groups = balanced_groups(files.clone(), 2);
+        assert_eq!(sizes(&groups), vec![vec![1000], vec![50; 20]]);
+        assert_eq!(
+            groups[1][0].object_meta.location.as_ref(),
+            "t/day=01/f.csv.gz"
+        );
+
+        let uneven: Vec<PartitionedFile> = [70, 10, 30, 20, 40, 50, 60]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| file(&format!("t/p={i}/f"), *s))
+            .collect();
+        assert_eq!(
+            sizes(&balanced_groups(uneven.clone(), 2)),
+            vec![vec![70, 60], vec![50, 40, 30, 20, 10]]
+        );
+        assert_eq!(
+            sizes(&balanced_groups(uneven.clone(), 3)),
+            vec![vec![70], vec![60, 50], vec![40, 30, 20, 10]]
+        );
+        // As many groups as files at most, each with a file; no files, no group.
+        assert_eq!(
+            sizes(&balanced_groups(uneven[..2].to_vec(), 4)),
+            vec![vec![70], vec![10]]
+        );
+        assert_eq!(sizes(&balanced_groups(uneven.clone(), 7)).len(), 7);
+        assert!(balanced_groups(Vec::new(), 4).is_empty());
+        assert_eq!(balanced_groups(files, 0).len(), 1);
     }
 
     #[test]
