@@ -753,3 +753,29 @@ async fn a_column_with_one_value_throughout_a_file_is_not_read_from_it() {
         );
     }
 }
+
+#[tokio::test]
+async fn scans_start_with_the_biggest_files_whatever_their_paths() {
+    for backend in BACKENDS {
+        let s = setup(backend).await;
+        // The newest partition of a growing table: the biggest file, and the last by path.
+        let mut body = String::from("id,qty,price\n");
+        for i in 0..5000 {
+            body.push_str(&format!("{},{},{}.25\n", 400 + i, i % 7, i));
+        }
+        s.lake
+            .put("orders/dt=2024-02-04/part-0.csv.gz", gzip(&body))
+            .await;
+        Crawler::new(s.catalog.clone(), CrawlConfig::new("demo"))
+            .crawl(&s.lake.location)
+            .await
+            .expect("re-crawl");
+        let plan = s.csv("EXPLAIN SELECT count(*) FROM orders").await;
+        let (newest, oldest) = (
+            plan.find("dt=2024-02-04").expect("newest file in the plan"),
+            plan.find("dt=2024-02-01").expect("oldest file in the plan"),
+        );
+        assert!(newest < oldest, "{backend:?}: {plan}");
+        assert_eq!(s.csv("SELECT count(*) AS n FROM orders").await, "n\n5150\n");
+    }
+}
