@@ -11,6 +11,7 @@ use datafusion::common::DataFusionError;
 use datafusion::execution::cache::cache_manager::{CacheManagerConfig, FileMetadataCache};
 use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::collect;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -206,6 +207,27 @@ fn is_limit(e: &DataFusionError) -> bool {
     }
     // DataFusion sometimes flattens errors from streams into text.
     e.to_string().contains("--max-bytes-scanned limit")
+}
+
+/// Whether `sql` reads `information_schema` (directly, or through `SHOW COLUMNS` and the other
+/// `SHOW` statements DataFusion rewrites into it). A statement that does not parse reads
+/// nothing: planning reports its error.
+fn reads_information_schema(state: &SessionState, sql: &str) -> bool {
+    let options = state.config_options();
+    let dialect = options.sql_parser.dialect;
+    let Ok(statement) = state.sql_to_statement(sql, &dialect) else {
+        return false;
+    };
+    let Ok(references) = state.resolve_table_references(&statement) else {
+        return false;
+    };
+    let (catalog, schema) = (
+        &options.catalog.default_catalog,
+        &options.catalog.default_schema,
+    );
+    references
+        .into_iter()
+        .any(|r| &*r.resolve(catalog, schema).schema == "information_schema")
 }
 
 fn string_batch(columns: &[(&str, Vec<String>)]) -> (SchemaRef, Vec<RecordBatch>) {
@@ -428,14 +450,17 @@ impl Engine {
         meter: &Arc<Meter>,
         scans: &ScanLog,
     ) -> Result<SessionContext, DataFusionError> {
-        Ok(self.build_context(database, meter, scans).await?.0)
+        Ok(self.build_context(database, meter, scans, None).await?.0)
     }
 
+    /// The context for `sql` (for any statement when `None`): only a statement that reads
+    /// `information_schema` needs every table listed; the others look up the tables they name.
     async fn build_context(
         &self,
         database: Option<&str>,
         meter: &Arc<Meter>,
         scans: &ScanLog,
+        sql: Option<&str>,
     ) -> Result<(SessionContext, Arc<MeteredRegistry>), DataFusionError> {
         let registry = Arc::new(MeteredRegistry::new(
             Arc::clone(&self.stores),
@@ -471,11 +496,13 @@ impl Engine {
         let view_types = config.options().execution.parquet.schema_force_view_types;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         ctx.add_optimizer_rule(Arc::new(RescaleDecimalLiterals));
+        let all_tables = sql.is_none_or(|sql| reads_information_schema(&ctx.state(), sql));
         let mut provider = QuarryCatalogProvider::load(
             Arc::clone(&self.catalog),
             Arc::clone(scans),
             view_types,
             Arc::clone(&self.file_stats),
+            all_tables,
         )
         .await?;
         if let Some(h) = &self.history {
@@ -510,7 +537,12 @@ impl Engine {
             )));
         }
         let (ctx, registry) = self
-            .build_context(request.database.as_deref(), meter, scans)
+            .build_context(
+                request.database.as_deref(),
+                meter,
+                scans,
+                Some(&request.sql),
+            )
             .await?;
         let state = ctx.state();
         let plan = state.create_logical_plan(&request.sql).await?;

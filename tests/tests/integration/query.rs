@@ -779,3 +779,134 @@ async fn scans_start_with_the_biggest_files_whatever_their_paths() {
         assert_eq!(s.csv("SELECT count(*) AS n FROM orders").await, "n\n5150\n");
     }
 }
+
+/// The embedded catalog, counting the table lookups a statement makes.
+#[derive(Debug)]
+struct CountingCatalog {
+    inner: Arc<SqliteCatalog>,
+    listed: std::sync::atomic::AtomicUsize,
+    looked_up: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl Catalog for CountingCatalog {
+    async fn list_databases(&self) -> quarry_catalog::Result<Vec<quarry_catalog::Database>> {
+        self.inner.list_databases().await
+    }
+    async fn get_database(
+        &self,
+        name: &str,
+    ) -> quarry_catalog::Result<Option<quarry_catalog::Database>> {
+        self.inner.get_database(name).await
+    }
+    async fn list_tables(
+        &self,
+        database: &str,
+    ) -> quarry_catalog::Result<Vec<quarry_catalog::Table>> {
+        self.listed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.list_tables(database).await
+    }
+    async fn get_table(
+        &self,
+        database: &str,
+        table: &str,
+    ) -> quarry_catalog::Result<Option<quarry_catalog::Table>> {
+        self.looked_up
+            .lock()
+            .expect("lock")
+            .push(format!("{database}.{table}"));
+        self.inner.get_table(database, table).await
+    }
+    async fn get_partitions(
+        &self,
+        database: &str,
+        table: &str,
+        filter: &quarry_catalog::PartitionFilter,
+    ) -> quarry_catalog::Result<Vec<quarry_catalog::Partition>> {
+        self.inner.get_partitions(database, table, filter).await
+    }
+    async fn count_partitions(&self, database: &str, table: &str) -> quarry_catalog::Result<u64> {
+        self.inner.count_partitions(database, table).await
+    }
+    fn counts_partitions_cheaply(&self) -> bool {
+        self.inner.counts_partitions_cheaply()
+    }
+    async fn seen_objects(
+        &self,
+        target: &str,
+    ) -> quarry_catalog::Result<Vec<quarry_catalog::SeenObject>> {
+        self.inner.seen_objects(target).await
+    }
+    async fn objects(
+        &self,
+        urls: &[String],
+    ) -> quarry_catalog::Result<Vec<quarry_catalog::SeenObject>> {
+        self.inner.objects(urls).await
+    }
+    async fn objects_with_footers(
+        &self,
+        urls: &[String],
+    ) -> quarry_catalog::Result<Vec<quarry_catalog::SeenObject>> {
+        self.inner.objects_with_footers(urls).await
+    }
+    async fn commit(&self, write: quarry_catalog::CatalogWrite) -> quarry_catalog::Result<()> {
+        self.inner.commit(write).await
+    }
+}
+
+#[tokio::test]
+async fn a_statement_looks_up_only_the_tables_it_names() {
+    let s = setup(Backend::Local).await;
+    let counting = Arc::new(CountingCatalog {
+        inner: s.catalog.clone(),
+        listed: Default::default(),
+        looked_up: Default::default(),
+    });
+    let engine = Engine::new(counting.clone(), s.stores.clone(), EngineConfig::default());
+    let run = |sql: &'static str| {
+        let engine = &engine;
+        async move {
+            let out = engine
+                .run(QueryRequest::new(sql).with_database(Some("demo".into())))
+                .await;
+            (out.succeeded(), out.record.error, out.batches)
+        }
+    };
+    let take = || std::mem::take(&mut *counting.looked_up.lock().expect("lock"));
+    let listed = || counting.listed.load(std::sync::atomic::Ordering::Relaxed);
+
+    let (ok, error, _) =
+        run("SELECT count(*) FROM orders o JOIN demo.sales s ON o.id = s.order_id").await;
+    assert!(ok, "{error:?}");
+    let mut names = take();
+    names.sort();
+    assert_eq!(names, ["demo.orders", "demo.sales"]);
+    assert_eq!(
+        listed(),
+        0,
+        "no table list for a query that names its tables"
+    );
+
+    let (ok, error, _) = run("SELECT * FROM no_such_table").await;
+    assert!(!ok);
+    assert!(error.expect("error").contains("no_such_table"));
+    assert_eq!(take(), ["demo.no_such_table"]);
+
+    // information_schema (and the SHOW statements DataFusion answers from it) lists every table.
+    let (ok, error, batches) =
+        run("SELECT table_name FROM information_schema.tables WHERE table_schema = 'demo'").await;
+    assert!(ok, "{error:?}");
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let tables = s.catalog.list_tables("demo").await.expect("tables").len();
+    assert!(tables >= 4, "{tables}");
+    assert_eq!(rows, tables);
+    assert!(listed() > 0);
+    let (ok, error, batches) = run("SHOW COLUMNS FROM orders").await;
+    assert!(ok, "{error:?}");
+    assert_eq!(
+        batches.iter().map(|b| b.num_rows()).sum::<usize>(),
+        4,
+        "id, qty, price, dt"
+    );
+}
