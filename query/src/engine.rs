@@ -1,6 +1,7 @@
 //! Running statements: one fresh DataFusion context and one byte meter per statement, billing,
 //! and a history record for every statement.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -209,25 +210,32 @@ fn is_limit(e: &DataFusionError) -> bool {
     e.to_string().contains("--max-bytes-scanned limit")
 }
 
-/// Whether `sql` reads `information_schema` (directly, or through `SHOW COLUMNS` and the other
-/// `SHOW` statements DataFusion rewrites into it). A statement that does not parse reads
-/// nothing: planning reports its error.
-fn reads_information_schema(state: &SessionState, sql: &str) -> bool {
+/// The databases `sql` names, or `None` when it reads `information_schema` (directly, or
+/// through `SHOW COLUMNS` and the other `SHOW` statements DataFusion rewrites into it), which
+/// lists every database and table. A statement that does not parse names nothing: planning
+/// reports its error.
+fn named_databases(state: &SessionState, sql: &str) -> Option<BTreeSet<String>> {
     let options = state.config_options();
     let dialect = options.sql_parser.dialect;
     let Ok(statement) = state.sql_to_statement(sql, &dialect) else {
-        return false;
+        return Some(BTreeSet::new());
     };
     let Ok(references) = state.resolve_table_references(&statement) else {
-        return false;
+        return Some(BTreeSet::new());
     };
     let (catalog, schema) = (
         &options.catalog.default_catalog,
         &options.catalog.default_schema,
     );
-    references
-        .into_iter()
-        .any(|r| &*r.resolve(catalog, schema).schema == "information_schema")
+    let mut names = BTreeSet::new();
+    for r in references {
+        let resolved = r.resolve(catalog, schema);
+        if &*resolved.schema == "information_schema" {
+            return None;
+        }
+        names.insert(resolved.schema.to_string());
+    }
+    Some(names)
 }
 
 fn string_batch(columns: &[(&str, Vec<String>)]) -> (SchemaRef, Vec<RecordBatch>) {
@@ -454,7 +462,8 @@ impl Engine {
     }
 
     /// The context for `sql` (for any statement when `None`): only a statement that reads
-    /// `information_schema` needs every table listed; the others look up the tables they name.
+    /// `information_schema` needs every database and table listed; the others look up the
+    /// databases and tables they name.
     async fn build_context(
         &self,
         database: Option<&str>,
@@ -496,13 +505,13 @@ impl Engine {
         let view_types = config.options().execution.parquet.schema_force_view_types;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         ctx.add_optimizer_rule(Arc::new(RescaleDecimalLiterals));
-        let all_tables = sql.is_none_or(|sql| reads_information_schema(&ctx.state(), sql));
+        let databases = sql.and_then(|sql| named_databases(&ctx.state(), sql));
         let mut provider = QuarryCatalogProvider::load(
             Arc::clone(&self.catalog),
             Arc::clone(scans),
             view_types,
             Arc::clone(&self.file_stats),
-            all_tables,
+            databases.as_ref(),
         )
         .await?;
         if let Some(h) = &self.history {

@@ -4,7 +4,7 @@
 //! indexed lookup), lists only those partitions' prefixes, and reads each table with the format
 //! and options the catalog records (never guessed from file names).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -131,38 +131,50 @@ impl QuarryCatalogProvider {
     /// read as Arrow's view types (DataFusion's `schema_force_view_types`): no copy out of
     /// Parquet pages, and short values compare inline when grouping and joining.
     ///
-    /// Tables are looked up one by one as the statement names them (one `get_table` each, one
-    /// Glue `GetTable`), except with `all_tables`, for statements that read
-    /// `information_schema` (`SHOW COLUMNS`, ...), which lists every table of every database.
-    /// Listing them all for every statement cost 7 ms a statement with 1,000 tables in the
-    /// embedded catalog, and a paged `GetTables` per database on Glue.
+    /// With `databases`, only those are looked up, and their tables one by one as the
+    /// statement names them (one `get_table` each, one Glue `GetTable`). Without, for
+    /// statements that read `information_schema` (`SHOW COLUMNS`, ...), every table of every
+    /// database is listed. Listing them all for every statement cost 7 ms a statement with
+    /// 1,000 tables in the embedded catalog, and paged `GetDatabases` and `GetTables` calls on
+    /// Glue.
     pub async fn load(
         catalog: Arc<dyn Catalog>,
         scans: ScanLog,
         view_types: bool,
         file_stats: Arc<FileStatsCache>,
-        all_tables: bool,
+        databases: Option<&BTreeSet<String>>,
     ) -> Result<Self> {
-        let mut schemas = HashMap::new();
-        for db in catalog.list_databases().await.map_err(external)? {
-            let tables = if all_tables {
-                let tables = catalog.list_tables(&db.name).await.map_err(external)?;
-                Some(tables.into_iter().map(|t| (t.name.clone(), t)).collect())
-            } else {
-                None
-            };
-            schemas.insert(
-                db.name.clone(),
-                Arc::new(QuarrySchemaProvider {
+        let mut found = Vec::new();
+        match databases {
+            None => {
+                for db in catalog.list_databases().await.map_err(external)? {
+                    let tables = catalog.list_tables(&db.name).await.map_err(external)?;
+                    let tables = tables.into_iter().map(|t| (t.name.clone(), t)).collect();
+                    found.push((db.name, Some(tables)));
+                }
+            }
+            Some(names) => {
+                for name in names {
+                    if let Some(db) = catalog.get_database(name).await.map_err(external)? {
+                        found.push((db.name, None));
+                    }
+                }
+            }
+        }
+        let schemas = found
+            .into_iter()
+            .map(|(database, tables)| {
+                let schema = QuarrySchemaProvider {
                     catalog: Arc::clone(&catalog),
-                    database: db.name,
+                    database: database.clone(),
                     tables,
                     scans: Arc::clone(&scans),
                     view_types,
                     file_stats: Arc::clone(&file_stats),
-                }),
-            );
-        }
+                };
+                (database, Arc::new(schema))
+            })
+            .collect();
         Ok(Self {
             schemas,
             extra: HashMap::new(),

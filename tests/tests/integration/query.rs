@@ -780,7 +780,7 @@ async fn scans_start_with_the_biggest_files_whatever_their_paths() {
     }
 }
 
-/// The embedded catalog, counting the table lookups a statement makes.
+/// The embedded catalog, counting the listings and table lookups a statement makes.
 #[derive(Debug)]
 struct CountingCatalog {
     inner: Arc<SqliteCatalog>,
@@ -791,6 +791,8 @@ struct CountingCatalog {
 #[async_trait::async_trait]
 impl Catalog for CountingCatalog {
     async fn list_databases(&self) -> quarry_catalog::Result<Vec<quarry_catalog::Database>> {
+        self.listed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.inner.list_databases().await
     }
     async fn get_database(
