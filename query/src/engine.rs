@@ -17,7 +17,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::collect;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
-use quarry_catalog::{Catalog, PartitionFilter, QueryRecord, QueryState, SqliteCatalog};
+use quarry_catalog::{Catalog, PartitionFilter, QueryRecord, QueryState, SqliteCatalog, Table};
 
 use crate::billing::{BillingPolicy, human_bytes};
 use crate::meter::{LimitExceeded, Meter};
@@ -657,33 +657,13 @@ impl Engine {
                 Ok(Some(string_batch(&[("tab_name", names)])))
             }
             ["SHOW", "PARTITIONS", _] => {
-                let name = words[2].replace('"', "");
-                let (db, table) = match name.rsplit_once('.') {
-                    Some((db, t)) => (
-                        db.rsplit('.').next().unwrap_or(db).to_string(),
-                        t.to_string(),
-                    ),
-                    None => (
-                        request.database.clone().ok_or_else(|| {
-                            DataFusionError::Plan(
-                                "no database selected: use SHOW PARTITIONS db.table or -d db"
-                                    .into(),
-                            )
-                        })?,
-                        name.clone(),
-                    ),
-                };
                 let t = self
-                    .catalog
-                    .get_table(&db, &table)
-                    .await
-                    .map_err(ext)?
-                    .ok_or_else(|| {
-                        DataFusionError::Plan(format!("table {db}.{table} does not exist"))
-                    })?;
+                    .named_table(words[2], request, "SHOW PARTITIONS db.table")
+                    .await?;
+                let (db, table) = (&t.database, &t.name);
                 let parts = self
                     .catalog
-                    .get_partitions(&db, &table, &PartitionFilter::all())
+                    .get_partitions(db, table, &PartitionFilter::all())
                     .await
                     .map_err(ext)?;
                 let names: Vec<String> = parts
@@ -708,7 +688,62 @@ impl Engine {
                 // Athena's shape: one `partition` column (`quarry partitions` shows statistics).
                 Ok(Some(string_batch(&[("partition", names)])))
             }
+            // Athena's DESCRIBE: the catalog's (Hive) types, partition keys marked. A query
+            // (`DESCRIBE SELECT ...`) is left to DataFusion, which describes its Arrow schema.
+            ["DESCRIBE" | "DESC", _] => {
+                let t = self
+                    .named_table(words[1], request, "DESCRIBE db.table")
+                    .await?;
+                let mut rows = (Vec::new(), Vec::new(), Vec::new());
+                let columns = t.storage.columns.iter().map(|c| (c, None));
+                let keys = t.partition_keys.iter().map(|k| (k, Some("partition key")));
+                for (c, key) in columns.chain(keys) {
+                    rows.0.push(c.name.clone());
+                    rows.1.push(c.data_type.clone());
+                    let comment = c.comment.as_deref().into_iter().chain(key);
+                    rows.2.push(comment.collect::<Vec<_>>().join("; "));
+                }
+                Ok(Some(string_batch(&[
+                    ("col_name", rows.0),
+                    ("data_type", rows.1),
+                    ("comment", rows.2),
+                ])))
+            }
             _ => Ok(None),
         }
+    }
+
+    /// The table a metadata statement names: `t`, `db.t` or `awsdatacatalog.db.t`, each part
+    /// folded to lower case unless double-quoted, as in queries; `t` is in the `-d` database.
+    async fn named_table(
+        &self,
+        name: &str,
+        request: &QueryRequest,
+        usage: &str,
+    ) -> Result<Table, DataFusionError> {
+        let parts: Vec<String> = name
+            .split('.')
+            .map(
+                |p| match p.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
+                    Some(quoted) => quoted.to_string(),
+                    None => p.to_lowercase(),
+                },
+            )
+            .collect();
+        let (db, table) = match parts.as_slice() {
+            [table] => (
+                request.database.clone().ok_or_else(|| {
+                    DataFusionError::Plan(format!("no database selected: use {usage} or -d db"))
+                })?,
+                table.clone(),
+            ),
+            [.., db, table] => (db.clone(), table.clone()),
+            [] => return Err(DataFusionError::Plan(format!("expected {usage}"))),
+        };
+        self.catalog
+            .get_table(&db, &table)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?
+            .ok_or_else(|| DataFusionError::Plan(format!("table {db}.{table} does not exist")))
     }
 }
