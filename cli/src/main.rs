@@ -447,8 +447,14 @@ async fn run(cli: Cli) -> Result<()> {
                     "rows",
                     "location",
                 ]);
+                // Glue has no partition count: counting would page through every partition
+                // of every table.
+                let count = catalog.counts_partitions_cheaply();
                 for t in &tables {
-                    let parts = catalog.count_partitions(&db, &t.name).await?;
+                    let parts = match count {
+                        true => catalog.count_partitions(&db, &t.name).await?.to_string(),
+                        false => "-".to_string(),
+                    };
                     g.add_row(vec![
                         t.name.clone(),
                         quarry_crawler::table_format_label(t),
@@ -457,7 +463,7 @@ async fn run(cli: Cli) -> Result<()> {
                             .map(|k| k.name.as_str())
                             .collect::<Vec<_>>()
                             .join(", "),
-                        parts.to_string(),
+                        parts,
                         param(t, keys::OBJECT_COUNT),
                         param(t, keys::SIZE_KEY),
                         param(t, keys::RECORD_COUNT),
@@ -465,6 +471,11 @@ async fn run(cli: Cli) -> Result<()> {
                     ]);
                 }
                 emit(&g)?;
+                if !count {
+                    emit(
+                        "partitions: not counted (Glue has no count; `quarry partitions db.table` lists them)",
+                    )?;
+                }
             }
         },
         Command::Describe { table, format } => {
