@@ -471,6 +471,18 @@ impl Engine {
         scans: &ScanLog,
         sql: Option<&str>,
     ) -> Result<(SessionContext, Arc<MeteredRegistry>), DataFusionError> {
+        if let Some(db) = database
+            && self
+                .catalog
+                .get_database(db)
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
+                .is_none()
+        {
+            return Err(DataFusionError::Plan(format!(
+                "database '{db}' does not exist; SHOW DATABASES lists them"
+            )));
+        }
         let registry = Arc::new(MeteredRegistry::new(
             Arc::clone(&self.stores),
             Arc::clone(meter),
@@ -512,6 +524,7 @@ impl Engine {
             view_types,
             Arc::clone(&self.file_stats),
             databases.as_ref(),
+            database,
         )
         .await?;
         if let Some(h) = &self.history {
@@ -532,18 +545,6 @@ impl Engine {
         if let Some((schema, batches)) = self.metadata_statement(request).await? {
             record.planning_ms = planning.elapsed().as_millis() as u64;
             return Ok((StatementKind::Metadata, schema, batches, None));
-        }
-        if let Some(db) = &request.database
-            && self
-                .catalog
-                .get_database(db)
-                .await
-                .map_err(|e| DataFusionError::External(Box::new(e)))?
-                .is_none()
-        {
-            return Err(DataFusionError::Plan(format!(
-                "database '{db}' does not exist; SHOW DATABASES lists them"
-            )));
         }
         let (ctx, registry) = self
             .build_context(

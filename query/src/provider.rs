@@ -131,18 +131,19 @@ impl QuarryCatalogProvider {
     /// read as Arrow's view types (DataFusion's `schema_force_view_types`): no copy out of
     /// Parquet pages, and short values compare inline when grouping and joining.
     ///
-    /// With `databases`, only those are looked up, and their tables one by one as the
-    /// statement names them (one `get_table` each, one Glue `GetTable`). Without, for
-    /// statements that read `information_schema` (`SHOW COLUMNS`, ...), every table of every
-    /// database is listed. Listing them all for every statement cost 7 ms a statement with
-    /// 1,000 tables in the embedded catalog, and paged `GetDatabases` and `GetTables` calls on
-    /// Glue.
+    /// With `databases`, only those are looked up (except `existing`, which the caller has
+    /// just found), and their tables one by one as the statement names them (one `get_table`
+    /// each, one Glue `GetTable`). Without, for statements that read `information_schema`
+    /// (`SHOW COLUMNS`, ...), every table of every database is listed. Listing them all for
+    /// every statement cost 7 ms a statement with 1,000 tables in the embedded catalog, and
+    /// paged `GetDatabases` and `GetTables` calls on Glue.
     pub async fn load(
         catalog: Arc<dyn Catalog>,
         scans: ScanLog,
         view_types: bool,
         file_stats: Arc<FileStatsCache>,
         databases: Option<&BTreeSet<String>>,
+        existing: Option<&str>,
     ) -> Result<Self> {
         let mut found = Vec::new();
         match databases {
@@ -155,8 +156,14 @@ impl QuarryCatalogProvider {
             }
             Some(names) => {
                 for name in names {
-                    if let Some(db) = catalog.get_database(name).await.map_err(external)? {
-                        found.push((db.name, None));
+                    let exists = existing == Some(name.as_str())
+                        || catalog
+                            .get_database(name)
+                            .await
+                            .map_err(external)?
+                            .is_some();
+                    if exists {
+                        found.push((name.clone(), None));
                     }
                 }
             }

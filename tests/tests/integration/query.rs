@@ -799,6 +799,10 @@ impl Catalog for CountingCatalog {
         &self,
         name: &str,
     ) -> quarry_catalog::Result<Option<quarry_catalog::Database>> {
+        self.looked_up
+            .lock()
+            .expect("lock")
+            .push(format!("database {name}"));
         self.inner.get_database(name).await
     }
     async fn list_tables(
@@ -883,7 +887,8 @@ async fn a_statement_looks_up_only_the_tables_it_names() {
     assert!(ok, "{error:?}");
     let mut names = take();
     names.sort();
-    assert_eq!(names, ["demo.orders", "demo.sales"]);
+    // The -d database once (it must exist), then each table.
+    assert_eq!(names, ["database demo", "demo.orders", "demo.sales"]);
     assert_eq!(
         listed(),
         0,
@@ -893,7 +898,11 @@ async fn a_statement_looks_up_only_the_tables_it_names() {
     let (ok, error, _) = run("SELECT * FROM no_such_table").await;
     assert!(!ok);
     assert!(error.expect("error").contains("no_such_table"));
-    assert_eq!(take(), ["demo.no_such_table"]);
+    assert_eq!(take(), ["database demo", "demo.no_such_table"]);
+    // Another database named in the statement is looked up too.
+    let (ok, _, _) = run("SELECT * FROM other_db.t").await;
+    assert!(!ok);
+    assert_eq!(take(), ["database demo", "database other_db"]);
 
     // information_schema (and the SHOW statements DataFusion answers from it) lists every table.
     let (ok, error, batches) =
