@@ -451,9 +451,10 @@ async fn run(cli: Cli) -> Result<()> {
                 // of every table.
                 let count = catalog.counts_partitions_cheaply();
                 for t in &tables {
-                    let parts = match count {
-                        true => catalog.count_partitions(&db, &t.name).await?.to_string(),
-                        false => "-".to_string(),
+                    let parts = if count {
+                        catalog.count_partitions(&db, &t.name).await?.to_string()
+                    } else {
+                        "-".to_string()
                     };
                     g.add_row(vec![
                         t.name.clone(),

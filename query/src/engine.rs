@@ -16,7 +16,7 @@ use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::collect;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::sql::parser::DFParser;
+use datafusion::sql::parser::{DFParser, Statement};
 use quarry_catalog::{Catalog, PartitionFilter, QueryRecord, QueryState, SqliteCatalog, Table};
 
 use crate::billing::{BillingPolicy, human_bytes};
@@ -210,17 +210,13 @@ fn is_limit(e: &DataFusionError) -> bool {
     e.to_string().contains("--max-bytes-scanned limit")
 }
 
-/// The databases `sql` names, or `None` when it reads `information_schema` (directly, or
-/// through `SHOW COLUMNS` and the other `SHOW` statements DataFusion rewrites into it), which
-/// lists every database and table. A statement that does not parse names nothing: planning
-/// reports its error.
-fn named_databases(state: &SessionState, sql: &str) -> Option<BTreeSet<String>> {
+/// The databases `statement` names, or `None` when it reads `information_schema` (directly,
+/// or through `SHOW COLUMNS` and the other `SHOW` statements DataFusion rewrites into it),
+/// which lists every database and table. References that do not resolve name nothing:
+/// planning reports them.
+fn named_databases(state: &SessionState, statement: &Statement) -> Option<BTreeSet<String>> {
     let options = state.config_options();
-    let dialect = options.sql_parser.dialect;
-    let Ok(statement) = state.sql_to_statement(sql, &dialect) else {
-        return Some(BTreeSet::new());
-    };
-    let Ok(references) = state.resolve_table_references(&statement) else {
+    let Ok(references) = state.resolve_table_references(statement) else {
         return Some(BTreeSet::new());
     };
     let (catalog, schema) = (
@@ -458,18 +454,16 @@ impl Engine {
         meter: &Arc<Meter>,
         scans: &ScanLog,
     ) -> Result<SessionContext, DataFusionError> {
-        Ok(self.build_context(database, meter, scans, None).await?.0)
+        let (ctx, _) = self.session(database, meter).await?;
+        self.register_catalog(&ctx, database, scans, None).await?;
+        Ok(ctx)
     }
 
-    /// The context for `sql` (for any statement when `None`): only a statement that reads
-    /// `information_schema` needs every database and table listed; the others look up the
-    /// databases and tables they name.
-    async fn build_context(
+    /// A fresh session reading through `meter`, with no catalog yet.
+    async fn session(
         &self,
         database: Option<&str>,
         meter: &Arc<Meter>,
-        scans: &ScanLog,
-        sql: Option<&str>,
     ) -> Result<(SessionContext, Arc<MeteredRegistry>), DataFusionError> {
         if let Some(db) = database
             && self
@@ -514,10 +508,29 @@ impl Engine {
             config.options_mut().execution.parquet.metadata_size_hint =
                 self.config.parquet_metadata_size_hint;
         }
-        let view_types = config.options().execution.parquet.schema_force_view_types;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         ctx.add_optimizer_rule(Arc::new(RescaleDecimalLiterals));
-        let databases = sql.and_then(|sql| named_databases(&ctx.state(), sql));
+        Ok((ctx, registry))
+    }
+
+    /// The catalog as `ctx` sees it, for `statement` (for any statement when `None`): only a
+    /// statement that reads `information_schema` needs every database and table listed; the
+    /// others look up the databases and tables they name. `database` (the `-d` one) has been
+    /// found by [`Engine::session`].
+    async fn register_catalog(
+        &self,
+        ctx: &SessionContext,
+        database: Option<&str>,
+        scans: &ScanLog,
+        statement: Option<&Statement>,
+    ) -> Result<(), DataFusionError> {
+        let state = ctx.state();
+        let view_types = state
+            .config_options()
+            .execution
+            .parquet
+            .schema_force_view_types;
+        let databases = statement.and_then(|s| named_databases(&state, s));
         let mut provider = QuarryCatalogProvider::load(
             Arc::clone(&self.catalog),
             Arc::clone(scans),
@@ -531,7 +544,7 @@ impl Engine {
             provider.add_schema("system", Arc::new(SystemSchema::new(Arc::clone(h))));
         }
         ctx.register_catalog(DEFAULT_CATALOG, Arc::new(provider));
-        Ok((ctx, registry))
+        Ok(())
     }
 
     async fn execute(
@@ -546,16 +559,15 @@ impl Engine {
             record.planning_ms = planning.elapsed().as_millis() as u64;
             return Ok((StatementKind::Metadata, schema, batches, None));
         }
-        let (ctx, registry) = self
-            .build_context(
-                request.database.as_deref(),
-                meter,
-                scans,
-                Some(&request.sql),
-            )
+        let database = request.database.as_deref();
+        let (ctx, registry) = self.session(database, meter).await?;
+        // Parsed once: the tables it names decide what the catalog looks up, then it is planned.
+        let dialect = ctx.state().config_options().sql_parser.dialect;
+        let statement = ctx.state().sql_to_statement(&request.sql, &dialect)?;
+        self.register_catalog(&ctx, database, scans, Some(&statement))
             .await?;
         let state = ctx.state();
-        let plan = state.create_logical_plan(&request.sql).await?;
+        let plan = state.statement_to_plan(statement).await?;
         let explain = match &plan {
             LogicalPlan::Explain(_) => Some(false),
             LogicalPlan::Analyze(_) => Some(true),
