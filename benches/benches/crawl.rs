@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use quarry_catalog::{Catalog, SqliteCatalog};
-use quarry_crawler::{CrawlConfig, Crawler, Location};
+use quarry_crawler::{CrawlConfig, Crawler};
+use quarry_lake::Location;
 
 const PARTITIONS: usize = 1_000;
 const FILES_PER_PARTITION: usize = 10;

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use quarry_catalog::SqliteCatalog;
-use quarry_crawler::{CrawlConfig, Crawler, Location};
+use quarry_crawler::{CrawlConfig, Crawler};
+use quarry_lake::Location;
 use quarry_query::{Engine, EngineConfig, ObjectStores, QueryRequest};
 
 /// 100,000 under `cargo bench`; a small smoke run under `cargo test --benches`.

@@ -12,7 +12,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use comfy_table::{Table as Grid, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use quarry_catalog::{Catalog, GlueCatalog, PartitionFilter, SqliteCatalog, Table, keys};
-use quarry_crawler::{CrawlConfig, Crawler, Location, Progress, SchemaPolicy};
+use quarry_crawler::{CrawlConfig, Crawler, Progress, SchemaPolicy};
+use quarry_lake::Location;
 use quarry_query::{Engine, EngineConfig, ObjectStores, OutputFormat};
 
 const AFTER_HELP: &str = "\
@@ -458,7 +459,7 @@ async fn run(cli: Cli) -> Result<()> {
                     };
                     g.add_row(vec![
                         t.name.clone(),
-                        quarry_crawler::table_format_label(t),
+                        quarry_lake::table_format_label(t),
                         t.partition_keys
                             .iter()
                             .map(|k| k.name.as_str())
@@ -499,7 +500,7 @@ async fn run(cli: Cli) -> Result<()> {
             emit(format!("location:    {}", t.storage.location))?;
             emit(format!(
                 "format:      {}",
-                quarry_crawler::table_format_label(&t)
+                quarry_lake::table_format_label(&t)
             ))?;
             emit(format!(
                 "serde:       {} {:?}",

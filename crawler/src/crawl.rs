@@ -17,12 +17,16 @@ use quarry_catalog::{
 };
 
 use crate::group::{Candidate, group_around};
-use crate::inspect::{FileFormat, InspectError, Inspected, inspect};
-use crate::location::{Location, folder_url};
-use crate::partition::{HIVE_DEFAULT_PARTITION, Segment, infer_type};
+use crate::inspect::{InspectError, Inspected, inspect};
 use crate::report::{CrawlReport, SkipReason, Skipped, TableAction, TableReport, WidenedColumn};
 use crate::schema::merge_fields;
 use crate::{Error, Result};
+use quarry_lake::format::{LAZY_SIMPLE_SERDE, OPEN_CSV_SERDE};
+use quarry_lake::hive::{HIVE_DEFAULT_PARTITION, Segment, infer_type};
+use quarry_lake::{
+    FileFormat, Location, fingerprint, folder_url, is_hidden, storage_for, table_file_format,
+    table_format_label,
+};
 
 /// What to do when a re-crawl finds a table's columns changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -101,26 +105,6 @@ struct NewFile {
 }
 
 const MAX_ATTEMPTS: usize = 8;
-
-const LAZY_SIMPLE_SERDE: &str = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe";
-const OPEN_CSV_SERDE: &str = "org.apache.hadoop.hive.serde2.OpenCSVSerde";
-
-/// What a crawl bookmark records to recognise an unchanged object: its ETag where the store has
-/// one, else its modification time (with the size, compared separately).
-pub fn fingerprint(meta: &ObjectMeta) -> String {
-    meta.e_tag
-        .clone()
-        .unwrap_or_else(|| meta.last_modified.to_rfc3339())
-}
-
-/// Spark/Hadoop markers and hidden files, never data: any path segment (folders included)
-/// starting with `_` or `.`, or a `$folder$` marker. The query engine applies the same rule.
-pub fn is_hidden<S: AsRef<str>>(parts: &[S]) -> bool {
-    parts
-        .iter()
-        .map(AsRef::as_ref)
-        .any(|p: &str| p.starts_with('_') || p.starts_with('.') || p.ends_with("$folder$"))
-}
 
 impl Crawler {
     pub fn new(catalog: Arc<dyn Catalog>, config: CrawlConfig) -> Self {
@@ -964,74 +948,6 @@ fn fits(table: &Table, format: &FileFormat, dirs: &[String]) -> Result<(), Strin
     Ok(())
 }
 
-/// The file format a table was catalogued with.
-pub fn table_file_format(table: &Table) -> Option<FileFormat> {
-    use quarry_catalog::Classification as C;
-    let serde = &table.storage.serde_info;
-    let lib = serde.serialization_library.to_ascii_lowercase();
-    // Tables written by Glue's crawler, Athena DDL or Spark may lack `classification`: the SerDe
-    // and input format say the same thing.
-    let classification = table.classification().or_else(|| {
-        let input = table.storage.input_format.to_ascii_lowercase();
-        if lib.contains("parquet") || input.contains("parquet") {
-            Some(C::Parquet)
-        } else if lib.contains("json") {
-            Some(C::Json)
-        } else if lib.contains("opencsvserde") || lib.contains("lazysimpleserde") {
-            Some(C::Csv)
-        } else {
-            None
-        }
-    })?;
-    Some(match classification {
-        C::Parquet => FileFormat::Parquet,
-        C::Json => FileFormat::Json,
-        C::Csv => {
-            let p = &serde.parameters;
-            let first = |keys: &[&str]| {
-                keys.iter()
-                    .find_map(|k| p.get(*k).and_then(|d| d.bytes().next()))
-            };
-            // OpenCSVSerde: separatorChar / quoteChar; LazySimpleSerDe: field.delim, falling
-            // back to serialization.format like Hive, then Hive's default ^A.
-            let delimiter = first(&["field.delim", "separatorChar", "serialization.format"])
-                .or_else(|| {
-                    table
-                        .parameters
-                        .get(keys::DELIMITER)
-                        .and_then(|d| d.bytes().next())
-                })
-                .unwrap_or(1);
-            let quote = first(&["quoteChar"]).unwrap_or(b'"');
-            let header = [
-                table.parameters.get(keys::SKIP_HEADER),
-                p.get(keys::SKIP_HEADER),
-            ]
-            .into_iter()
-            .flatten()
-            .any(|v| v.trim() == "1");
-            FileFormat::Csv(crate::inspect::CsvDialect {
-                delimiter,
-                quote,
-                header,
-            })
-        }
-    })
-}
-
-/// A short label of a table's format and compression, e.g. `csv (',' with header), bzip2`.
-pub fn table_format_label(table: &Table) -> String {
-    let f = table_file_format(table).map_or_else(|| "unknown".into(), |f| f.describe());
-    match table
-        .parameters
-        .get(keys::COMPRESSION_TYPE)
-        .map(String::as_str)
-    {
-        None | Some("none") => f,
-        Some(c) => format!("{f}, {c}"),
-    }
-}
-
 /// Widen a partition key type so that it also holds `value`.
 fn widen_key(current: &str, value: Option<&str>) -> String {
     let Some(v) = value else {
@@ -1166,52 +1082,9 @@ impl TablePlan {
             .collect();
         let now = Utc::now();
         let mut parameters = quarry_catalog::Parameters::new();
-        parameters.insert(
-            keys::CLASSIFICATION.into(),
-            format.classification().as_str().into(),
-        );
         parameters.insert(keys::TYPE_OF_DATA.into(), "file".into());
         parameters.insert("UPDATED_BY_CRAWLER".into(), "quarry".into());
-        let (input_format, output_format, serde_info) = match format {
-            FileFormat::Parquet => (
-                "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-                "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-                SerDeInfo {
-                    serialization_library:
-                        "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe".into(),
-                    parameters: [("serialization.format".to_string(), "1".to_string())].into(),
-                },
-            ),
-            FileFormat::Csv(d) => {
-                let delim = (d.delimiter as char).to_string();
-                parameters.insert(keys::DELIMITER.into(), delim.clone());
-                parameters.insert("columnsOrdered".into(), "true".into());
-                if d.header {
-                    parameters.insert(keys::SKIP_HEADER.into(), "1".into());
-                }
-                (
-                    "org.apache.hadoop.mapred.TextInputFormat",
-                    "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-                    SerDeInfo {
-                        serialization_library: LAZY_SIMPLE_SERDE.into(),
-                        parameters: [
-                            ("field.delim".to_string(), delim),
-                            ("quoteChar".to_string(), (d.quote as char).to_string()),
-                            ("serialization.format".to_string(), ",".to_string()),
-                        ]
-                        .into(),
-                    },
-                )
-            }
-            FileFormat::Json => (
-                "org.apache.hadoop.mapred.TextInputFormat",
-                "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-                SerDeInfo {
-                    serialization_library: "org.openx.data.jsonserde.JsonSerDe".into(),
-                    parameters: Default::default(),
-                },
-            ),
-        };
+        let (input_format, output_format, serde_info) = storage_for(format, &mut parameters);
         Self {
             table: Table {
                 database: database.into(),
@@ -1298,15 +1171,5 @@ mod tests {
         assert_eq!(widen_key("int", Some("9999999999")), "bigint");
         assert_eq!(widen_key("date", Some("2024-13-01")), "string");
         assert_eq!(widen_key("int", None), "int");
-    }
-
-    #[test]
-    fn hidden_paths() {
-        let p = |s: &str| s.split('/').map(str::to_string).collect::<Vec<_>>();
-        assert!(is_hidden(&p("t/_SUCCESS")));
-        assert!(is_hidden(&p("t/_temporary/0/x.csv")));
-        assert!(is_hidden(&p("t/.part.crc")));
-        assert!(is_hidden(&p("t/dt=1_$folder$")));
-        assert!(!is_hidden(&p("t/dt=1/part-0.csv")));
     }
 }

@@ -6,13 +6,9 @@ pub enum Error {
     #[error("cannot use crawl target '{target}': {reason}")]
     Target { target: String, reason: String },
 
-    #[error(
-        "cannot build an object store for '{target}'; check AWS_REGION, credentials and AWS_ENDPOINT_URL"
-    )]
-    Store {
-        target: String,
-        source: object_store::Error,
-    },
+    /// A location that cannot be resolved to a store.
+    #[error(transparent)]
+    Lake(#[from] quarry_lake::Error),
 
     #[error("listing {url} failed; check the path exists and your credentials can list it")]
     List {

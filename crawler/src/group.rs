@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::inspect::FileFormat;
-use crate::partition::Segment;
 use crate::schema::name_overlap;
+use quarry_lake::FileFormat;
+use quarry_lake::hive::Segment;
 
 /// What grouping needs to know about one file.
 #[derive(Debug, Clone)]
@@ -265,7 +265,7 @@ fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inspect::CsvDialect;
+    use quarry_lake::CsvDialect;
 
     fn cand(path: &str, format: FileFormat, cols: &[&str]) -> Candidate {
         let mut dirs: Vec<String> = path.split('/').map(str::to_string).collect();

@@ -7,12 +7,13 @@
 use std::io::Read;
 use std::sync::Arc;
 
+use quarry_lake::format::delimiter_name;
+use quarry_lake::{Compression, CsvDialect, FileFormat, KEPT_FOOTER_BYTES, read_parquet_footer};
+
 use arrow_schema::{DataType, Field};
 use bytes::Bytes;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use parquet::arrow::parquet_to_arrow_schema;
-use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
-use serde::{Deserialize, Serialize};
 
 use crate::schema::{finalize, infer_text, merge_fields, widen};
 
@@ -20,93 +21,6 @@ use crate::schema::{finalize, infer_text, merge_fields, widen};
 pub const SAMPLE_BYTES: usize = 1 << 20;
 /// Records examined per text object.
 pub const SAMPLE_RECORDS: usize = 2_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    None,
-    Gzip,
-    Bzip2,
-    Xz,
-    Zstd,
-}
-
-impl Compression {
-    pub fn detect(head: &[u8]) -> Self {
-        match head {
-            [0x1f, 0x8b, ..] => Self::Gzip,
-            [b'B', b'Z', b'h', ..] => Self::Bzip2,
-            [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Self::Xz,
-            [0x28, 0xb5, 0x2f, 0xfd, ..] => Self::Zstd,
-            _ => Self::None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Gzip => "gzip",
-            Self::Bzip2 => "bzip2",
-            Self::Xz => "xz",
-            Self::Zstd => "zstd",
-        }
-    }
-
-    /// A reader that decompresses `input` (all members / frames of it).
-    pub fn decoder<'a>(self, input: &'a [u8]) -> std::io::Result<Box<dyn Read + 'a>> {
-        Ok(match self {
-            Self::None => Box::new(input),
-            Self::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
-            Self::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(input)),
-            Self::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(input)),
-            Self::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
-        })
-    }
-}
-
-/// How a CSV/TSV file is laid out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct CsvDialect {
-    pub delimiter: u8,
-    pub quote: u8,
-    pub header: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum FileFormat {
-    Parquet,
-    Csv(CsvDialect),
-    Json,
-}
-
-impl FileFormat {
-    pub fn classification(&self) -> quarry_catalog::Classification {
-        match self {
-            Self::Parquet => quarry_catalog::Classification::Parquet,
-            Self::Csv(_) => quarry_catalog::Classification::Csv,
-            Self::Json => quarry_catalog::Classification::Json,
-        }
-    }
-
-    /// A short description for reports: `parquet`, `csv (',' header)`, `json`.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Csv(d) => format!(
-                "csv ({} {})",
-                delimiter_name(d.delimiter),
-                if d.header { "with header" } else { "no header" }
-            ),
-            other => other.classification().as_str().to_string(),
-        }
-    }
-}
-
-pub fn delimiter_name(d: u8) -> String {
-    match d {
-        b'\t' => "tab".into(),
-        other => format!("'{}'", other as char),
-    }
-}
 
 /// What inspecting one object found.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,24 +37,6 @@ pub struct Inspected {
     /// A Parquet footer of at most [`KEPT_FOOTER_BYTES`], kept in the crawl's bookmark so queries
     /// do not read it again.
     pub footer: Option<Bytes>,
-}
-
-/// Larger Parquet footers (thousands of row groups or columns) are not kept in bookmarks.
-pub const KEPT_FOOTER_BYTES: usize = 256 << 10;
-
-/// A Parquet footer as read from the end of an object.
-#[derive(Debug, Clone)]
-pub struct ParquetFooter {
-    pub metadata: ParquetMetaData,
-    /// The thrift-encoded metadata, without the 8-byte trailer.
-    pub raw: Bytes,
-}
-
-impl ParquetFooter {
-    /// Bytes the footer occupies at the end of the object (metadata plus trailer).
-    pub fn len_at_end(&self) -> u64 {
-        self.raw.len() as u64 + 8
-    }
 }
 
 /// Why an object could not be inspected.
@@ -209,49 +105,6 @@ fn decompress_sample(
         // The sample ends mid-stream: what was decoded so far is a valid prefix.
         Err(_) => Ok((out, false)),
     }
-}
-
-/// Read a Parquet object's footer and nothing else: one suffix read of up to 64 KiB, and a
-/// second one when the footer is larger. Errors say what is wrong with the object.
-pub async fn read_parquet_footer(
-    store: &Arc<dyn ObjectStore>,
-    meta: &ObjectMeta,
-) -> Result<ParquetFooter, String> {
-    const GUESS: u64 = 64 * 1024;
-    let size = meta.size;
-    let read = |range: std::ops::Range<u64>| async move {
-        store
-            .get_range(&meta.location, range)
-            .await
-            .map_err(|e| format!("cannot read the Parquet footer: {e}"))
-    };
-    let invalid = |why: String| format!("not a valid Parquet file: {why}");
-    if size < 12 {
-        return Err(invalid(format!("only {size} bytes")));
-    }
-    let mut tail = read(size - size.min(GUESS)..size).await?;
-    let n = tail.len();
-    if &tail[n - 4..] != b"PAR1" {
-        return Err(invalid(
-            "no PAR1 magic at the end (truncated or still being written?)".into(),
-        ));
-    }
-    let footer_len =
-        u32::from_le_bytes([tail[n - 8], tail[n - 7], tail[n - 6], tail[n - 5]]) as u64;
-    let needed = footer_len + 8;
-    if needed + 4 > size {
-        return Err(invalid(format!(
-            "footer length {footer_len} exceeds the file size {size}"
-        )));
-    }
-    if needed > n as u64 {
-        tail = read(size - needed..size).await?;
-    }
-    let n = tail.len();
-    let raw = tail.slice(n - needed as usize..n - 8);
-    let metadata =
-        ParquetMetaDataReader::decode_metadata(&raw).map_err(|e| invalid(e.to_string()))?;
-    Ok(ParquetFooter { metadata, raw })
 }
 
 async fn inspect_parquet(

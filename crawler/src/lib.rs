@@ -8,7 +8,8 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! use quarry_catalog::SqliteCatalog;
-//! use quarry_crawler::{CrawlConfig, Crawler, Location};
+//! use quarry_crawler::{CrawlConfig, Crawler};
+//! use quarry_lake::Location;
 //!
 //! let catalog = Arc::new(SqliteCatalog::open("catalog.db")?);
 //! let crawler = Crawler::new(catalog, CrawlConfig::new("lake"));
@@ -21,18 +22,10 @@ mod crawl;
 mod error;
 pub mod group;
 pub mod inspect;
-mod local;
-mod location;
-pub mod partition;
 mod report;
 pub mod schema;
 
-pub use crawl::{
-    CrawlConfig, Crawler, Progress, SchemaPolicy, fingerprint, is_hidden, table_file_format,
-    table_format_label, table_name,
-};
+pub use crawl::{CrawlConfig, Crawler, Progress, SchemaPolicy, table_name};
 pub use error::{Error, Result};
-pub use inspect::{Compression, CsvDialect, FileFormat, Inspected};
-pub use local::LocalStore;
-pub use location::{Location, folder_url};
+pub use inspect::Inspected;
 pub use report::{CrawlReport, SkipReason, Skipped, TableAction, TableReport, WidenedColumn};

@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 
 use aws_lambda_events::event::s3::S3Event;
 use object_store::path::Path as ObjectPath;
-use quarry_crawler::{CrawlConfig, CrawlReport, Crawler, Location};
+use quarry_crawler::{CrawlConfig, CrawlReport, Crawler};
+use quarry_lake::Location;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -119,7 +120,8 @@ async fn crawl_one(
     target: &CrawlTarget,
     folders: Option<&[String]>,
 ) -> Result<CrawlReport, FunctionError> {
-    let loc = Location::parse_with(&target.target, res.stores.s3_options().to_vec())?;
+    let loc = Location::parse_with(&target.target, res.stores.s3_options().to_vec())
+        .map_err(quarry_crawler::Error::from)?;
     let mut config = CrawlConfig::new(&target.database);
     config.exclude = target.exclude.clone();
     let crawler = Crawler::new(res.catalog.clone(), config);

@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use lambda_runtime::Diagnostic;
 use quarry_catalog::{Catalog, GlueCatalog, SqliteCatalog};
-use quarry_crawler::Location;
+use quarry_lake::Location;
 use quarry_query::{Engine, EngineConfig, ObjectStores};
 use serde::de::DeserializeOwned;
 

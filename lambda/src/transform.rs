@@ -29,9 +29,10 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use quarry_catalog::SqliteCatalog;
-use quarry_crawler::{CrawlConfig, Crawler, Location, SkipReason, table_name};
+use quarry_crawler::{CrawlConfig, Crawler, SkipReason, table_name};
+use quarry_lake::Location;
+use quarry_lake::hive::partition_path;
 use quarry_query::stores::split_location;
 use quarry_query::{Engine, EngineConfig, ObjectStores, QueryRequest};
 use serde::{Deserialize, Serialize};
@@ -92,26 +93,6 @@ pub struct WrittenFile {
     pub rows: u64,
     pub bytes: u64,
 }
-
-/// Hive's escaping of partition values in folder names.
-const HIVE_ESCAPE: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'\'')
-    .add(b'*')
-    .add(b'/')
-    .add(b':')
-    .add(b'=')
-    .add(b'?')
-    .add(b'\\')
-    .add(b'{')
-    .add(b'[')
-    .add(b']')
-    .add(b'^');
-
-const HIVE_DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
 /// A stable short hash (FNV-1a, 64 bit) naming output files after their source version.
 fn fnv(parts: &[&str]) -> String {
@@ -323,14 +304,10 @@ async fn transform_object(
         if rows == 0 {
             continue;
         }
-        let mut folder = table_url.clone();
-        for (k, v) in config.partition_by.iter().zip(&values) {
-            let v = v.as_deref().map_or_else(
-                || HIVE_DEFAULT_PARTITION.to_string(),
-                |v| utf8_percent_encode(v, HIVE_ESCAPE).to_string(),
-            );
-            folder.push_str(&format!("{k}={v}/"));
-        }
+        let folder = format!(
+            "{table_url}{}",
+            partition_path(&config.partition_by, &values)
+        );
         let file_url = format!("{folder}{file_name}");
         let body = parquet_bytes(&part, url)?;
         let size = body.len() as u64;
@@ -452,17 +429,5 @@ mod tests {
         assert_eq!(fnv(&["s3://b/k", "e1"]), fnv(&["s3://b/k", "e1"]));
         assert_ne!(fnv(&["s3://b/k", "e1"]), fnv(&["s3://b/k", "e2"]));
         assert_ne!(fnv(&["s3://b/k", "e1"]), fnv(&["s3://b/ke", "1"]));
-    }
-
-    #[test]
-    fn partition_values_are_hive_escaped() {
-        assert_eq!(
-            utf8_percent_encode("eu west/1:2=3", HIVE_ESCAPE).to_string(),
-            "eu%20west%2F1%3A2%3D3"
-        );
-        assert_eq!(
-            utf8_percent_encode("2024-01-02", HIVE_ESCAPE).to_string(),
-            "2024-01-02"
-        );
     }
 }

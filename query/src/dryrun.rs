@@ -16,7 +16,7 @@ use object_store::{ObjectMeta, ObjectStore};
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::parquet_to_arrow_schema;
 use parquet::file::metadata::ParquetMetaData;
-use quarry_crawler::inspect::read_parquet_footer;
+use quarry_lake::read_parquet_footer;
 
 /// What a dry run needs to re-examine one scan.
 #[derive(Debug)]

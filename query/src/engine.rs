@@ -689,9 +689,7 @@ impl Engine {
                                 format!(
                                     "{}={}",
                                     k.name,
-                                    v.as_deref().unwrap_or(
-                                        quarry_crawler::partition::HIVE_DEFAULT_PARTITION
-                                    )
+                                    v.as_deref().unwrap_or(quarry_lake::HIVE_DEFAULT_PARTITION)
                                 )
                             })
                             .collect::<Vec<_>>()

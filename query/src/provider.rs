@@ -39,7 +39,7 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use quarry_catalog::types::from_hive;
 use quarry_catalog::{Catalog, Partition, SeenObject, Table, keys};
-use quarry_crawler::{
+use quarry_lake::{
     Compression, FileFormat as CrawledFormat, fingerprint, is_hidden, table_file_format,
 };
 

@@ -2,85 +2,23 @@
 //! hands DataFusion metered views of them.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use datafusion::common::DataFusionError;
 use datafusion::execution::object_store::ObjectStoreRegistry;
 use object_store::ObjectStore;
 use object_store::path::Path;
-use quarry_crawler::Location;
 use url::Url;
 
 use crate::meter::{Meter, MeteredStore};
 
-/// `s3://bucket`, `file://` or `memory://`: the part of a URL that names a store.
-pub fn store_key(url: &Url) -> String {
-    format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""))
-}
+pub use quarry_lake::{ObjectStores, store_key};
 
-/// Split a catalog location (`s3://b/lake/t/region=eu%20west/`) into its store key and the
-/// object path inside the store. Names are taken verbatim, as the crawler recorded them.
+/// [`quarry_lake::split_location`] for the engine: a catalog location that is not a URL is a
+/// planning error naming the table's location.
 pub fn split_location(location: &str) -> Result<(String, Path), DataFusionError> {
-    let bad = || {
-        DataFusionError::Plan(format!(
-            "catalog location '{location}' is not a URL; re-crawl the table"
-        ))
-    };
-    let (scheme, rest) = location.split_once("://").ok_or_else(bad)?;
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let path = Path::parse(path).map_err(|e| {
-        DataFusionError::Plan(format!("catalog location '{location}' has a bad path: {e}"))
-    })?;
-    Ok((format!("{scheme}://{host}"), path))
-}
-
-/// Stores by key, created on first use from the standard AWS environment (plus overrides).
-#[derive(Debug, Default)]
-pub struct ObjectStores {
-    stores: RwLock<HashMap<String, Arc<dyn ObjectStore>>>,
-    s3_options: Vec<(String, String)>,
-}
-
-impl ObjectStores {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// S3 settings (`aws_endpoint`, ...) applied over the environment's.
-    pub fn with_s3_options(mut self, options: Vec<(String, String)>) -> Self {
-        self.s3_options = options;
-        self
-    }
-
-    /// The S3 settings applied over the environment's.
-    pub fn s3_options(&self) -> &[(String, String)] {
-        &self.s3_options
-    }
-
-    /// Use `store` for every URL under `url` (`s3://bucket`, `file://`, `memory://`, or any
-    /// URL inside them).
-    pub fn register(&self, url: &str, store: Arc<dyn ObjectStore>) {
-        let key = Url::parse(url).map_or_else(|_| url.to_string(), |u| store_key(&u));
-        self.stores
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, store);
-    }
-
-    pub fn get(&self, key: &str) -> Result<Arc<dyn ObjectStore>, DataFusionError> {
-        if let Some(s) = self
-            .stores
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-        {
-            return Ok(Arc::clone(s));
-        }
-        let location = Location::parse_with(&format!("{key}/"), self.s3_options.clone())
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        self.register(key, Arc::clone(&location.store));
-        Ok(location.store)
-    }
+    quarry_lake::split_location(location)
+        .map_err(|e| DataFusionError::Plan(format!("{e}; fix the table's location")))
 }
 
 /// The URL a table scan reads through: the store's URL with the scan's number in the scheme
@@ -153,7 +91,10 @@ impl ObjectStoreRegistry for MeteredRegistry {
         if let Some(s) = wrapped.get(&cache_key) {
             return Ok(Arc::clone(s));
         }
-        let inner = self.stores.get(&key)?;
+        let inner = self
+            .stores
+            .get(&key)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let meter = match scan {
             Some(n) => Arc::clone(
                 self.scans

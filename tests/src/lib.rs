@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
-use quarry_crawler::Location;
+use quarry_lake::Location;
 
 /// The committed sample lake.
 pub fn sample_data() -> PathBuf {

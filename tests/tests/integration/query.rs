@@ -695,7 +695,7 @@ async fn a_column_with_one_value_throughout_a_file_is_not_read_from_it() {
         s.lake
             .put(mixed, parquet_file(&[4, 5, 6], &["F", "O", "O"]))
             .await;
-        let table = quarry_crawler::Location {
+        let table = quarry_lake::Location {
             store: s.lake.location.store.clone(),
             base: s.lake.location.base.clone(),
             prefix: object_store::path::Path::from(format!("{}/shipments", s.lake.location.prefix)),
@@ -723,7 +723,7 @@ async fn a_column_with_one_value_throughout_a_file_is_not_read_from_it() {
                 )
                 .await
                 .expect("head");
-                let footer = quarry_crawler::inspect::read_parquet_footer(&store, &meta)
+                let footer = quarry_lake::read_parquet_footer(&store, &meta)
                     .await
                     .expect("footer");
                 let (start, len) = footer.metadata.row_group(0).column(1).byte_range();

@@ -1,6 +1,7 @@
-//! Hive-style partition folders (`key=value`) and unnamed folders (`partition_0..n`).
+//! The Hive path codec: partition folders (`key=value`, values escaped as Hive escapes them,
+//! NULL as `__HIVE_DEFAULT_PARTITION__`) and unnamed folders (`partition_0..n`).
 
-use percent_encoding::percent_decode_str;
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
 /// The value Hive writes for a NULL partition value.
 pub const HIVE_DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
@@ -48,8 +49,66 @@ impl Segment {
     }
 }
 
-fn decode(s: &str) -> String {
+/// Undo Hive's escaping of a folder name (`eu%20west` -> `eu west`).
+pub fn unescape(s: &str) -> String {
     percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+fn decode(s: &str) -> String {
+    unescape(s)
+}
+
+/// The characters Hive escapes in partition folder names (`FileUtils.escapePathName`).
+const HIVE_ESCAPE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'\'')
+    .add(b'*')
+    .add(b'/')
+    .add(b':')
+    .add(b'=')
+    .add(b'?')
+    .add(b'\\')
+    .add(b'{')
+    .add(b'[')
+    .add(b']')
+    .add(b'^');
+
+/// Escape a partition value (or key) for a folder name, as Hive does.
+pub fn escape(value: &str) -> String {
+    utf8_percent_encode(value, HIVE_ESCAPE).to_string()
+}
+
+/// The folder of a partition below its table, `k1=v1/k2=v2/` (escaped; NULL as
+/// [`HIVE_DEFAULT_PARTITION`]).
+pub fn partition_path<K: AsRef<str>>(keys: &[K], values: &[Option<String>]) -> String {
+    keys.iter()
+        .zip(values)
+        .map(|(k, v)| {
+            let v = v
+                .as_deref()
+                .map_or_else(|| HIVE_DEFAULT_PARTITION.to_string(), escape);
+            format!("{}={v}/", escape(k.as_ref()))
+        })
+        .collect()
+}
+
+/// A partition as people read it, `k1=v1/k2=v2` (unescaped; NULL as
+/// [`HIVE_DEFAULT_PARTITION`]), as `SHOW PARTITIONS` prints it.
+pub fn partition_label<K: AsRef<str>>(keys: &[K], values: &[Option<String>]) -> String {
+    keys.iter()
+        .zip(values)
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                k.as_ref(),
+                v.as_deref().unwrap_or(HIVE_DEFAULT_PARTITION)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The Hive type of a partition column, inferred over all its values: `int`, `bigint`, `date`
@@ -99,6 +158,25 @@ mod tests {
         assert_eq!(Segment::parse("=x"), Segment::Plain("=x".into()));
         assert_eq!(Segment::parse("k=a=b").value(), Some("a=b"));
         assert_eq!(Segment::parse("2024").key(2), "partition_2");
+    }
+
+    #[test]
+    fn escapes_partition_values_as_hive_does() {
+        assert_eq!(escape("eu west/1:2=3"), "eu%20west%2F1%3A2%3D3");
+        assert_eq!(escape("2024-01-02"), "2024-01-02");
+        let values = [Some("eu west".to_string()), None];
+        let path = partition_path(&["region", "dt"], &values);
+        assert_eq!(path, "region=eu%20west/dt=__HIVE_DEFAULT_PARTITION__/");
+        let back: Vec<_> = path
+            .trim_end_matches('/')
+            .split('/')
+            .map(|s| Segment::parse(s).value().map(str::to_string))
+            .collect();
+        assert_eq!(back, values);
+        assert_eq!(
+            partition_label(&["region", "dt"], &values),
+            "region=eu west/dt=__HIVE_DEFAULT_PARTITION__"
+        );
     }
 
     #[test]

@@ -1,0 +1,64 @@
+//! Lake conventions and I/O shared by every Quarry producer and consumer (the crawler, the
+//! query engine, the Lambda functions): locations and the object-store registry, table formats
+//! and compressions and their catalog (SerDe) descriptions, the one hidden-file rule, the Hive
+//! path codec, Parquet footers, and the streaming writer that stages files under hidden names
+//! and publishes them at commit.
+//!
+//! ```
+//! use quarry_lake::{hive, is_hidden};
+//! let folder = hive::partition_path(&["region", "dt"], &[Some("eu west".into()), None]);
+//! assert_eq!(folder, "region=eu%20west/dt=__HIVE_DEFAULT_PARTITION__/");
+//! assert!(is_hidden(&["t", "_SUCCESS"]));
+//! ```
+
+mod error;
+pub mod footer;
+pub mod format;
+pub mod hive;
+mod local;
+mod location;
+mod stores;
+
+use object_store::ObjectMeta;
+
+pub use error::{Error, Result};
+pub use footer::{KEPT_FOOTER_BYTES, ParquetFooter, read_parquet_footer};
+pub use format::{
+    Compression, CsvDialect, FileFormat, storage_for, table_file_format, table_format_label,
+};
+pub use hive::HIVE_DEFAULT_PARTITION;
+pub use local::LocalStore;
+pub use location::{Location, folder_url};
+pub use stores::{ObjectStores, split_location, store_key};
+
+/// What a crawl bookmark records to recognise an unchanged object: its ETag where the store has
+/// one, else its modification time (with the size, compared separately).
+pub fn fingerprint(meta: &ObjectMeta) -> String {
+    meta.e_tag
+        .clone()
+        .unwrap_or_else(|| meta.last_modified.to_rfc3339())
+}
+
+/// Spark/Hadoop markers and hidden files, never data: any path segment (folders included)
+/// starting with `_` or `.`, or a `$folder$` marker. The query engine applies the same rule.
+pub fn is_hidden<S: AsRef<str>>(parts: &[S]) -> bool {
+    parts
+        .iter()
+        .map(AsRef::as_ref)
+        .any(|p: &str| p.starts_with('_') || p.starts_with('.') || p.ends_with("$folder$"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_paths() {
+        let p = |s: &str| s.split('/').map(str::to_string).collect::<Vec<_>>();
+        assert!(is_hidden(&p("t/_SUCCESS")));
+        assert!(is_hidden(&p("t/_temporary/0/x.csv")));
+        assert!(is_hidden(&p("t/.part.crc")));
+        assert!(is_hidden(&p("t/dt=1_$folder$")));
+        assert!(!is_hidden(&p("t/dt=1/part-0.csv")));
+    }
+}
