@@ -18,6 +18,7 @@ pub mod hive;
 mod local;
 mod location;
 mod stores;
+pub mod writer;
 
 use object_store::ObjectMeta;
 
@@ -30,6 +31,7 @@ pub use hive::HIVE_DEFAULT_PARTITION;
 pub use local::LocalStore;
 pub use location::{Location, folder_url};
 pub use stores::{ObjectStores, split_location, store_key};
+pub use writer::{StagedFiles, TableWriter, WriteCompression, WriteOptions, WrittenFile};
 
 /// What a crawl bookmark records to recognise an unchanged object: its ETag where the store has
 /// one, else its modification time (with the size, compared separately).
