@@ -33,6 +33,28 @@ pub enum Error {
     TableNotFound { database: String, table: String },
 
     #[error(
+        "partition {partition} of table '{table}' does not exist; list them with SHOW PARTITIONS {table}"
+    )]
+    PartitionNotFound {
+        /// `db.table`.
+        table: String,
+        /// `(k='v', ...)` when the table's keys are known, else the values.
+        partition: String,
+    },
+
+    #[error(
+        "database '{database}' is not empty: it holds {}; drop those tables first or use DROP DATABASE {database} CASCADE",
+        some_tables(.tables, .count)
+    )]
+    DatabaseNotEmpty {
+        database: String,
+        /// The first few tables, by name.
+        tables: Vec<String>,
+        /// How many tables it holds.
+        count: usize,
+    },
+
+    #[error(
         "{what} was changed by another writer (expected version {expected:?}, found {found:?}); re-read and retry"
     )]
     Conflict {
@@ -74,6 +96,32 @@ pub enum Error {
         expected: usize,
         found: usize,
     },
+}
+
+/// "3 tables (a, b, c)" or "12 tables (a, b, c, ...)".
+fn some_tables(tables: &[String], count: &usize) -> String {
+    let count = *count;
+    let noun = if count == 1 { "table" } else { "tables" };
+    let more = if count > tables.len() { ", ..." } else { "" };
+    format!("{count} {noun} ({}{more})", tables.join(", "))
+}
+
+/// A partition as `(k='v', k2=NULL)` when `keys` fit `values`, else its values alone
+/// (`('v', NULL)`), for messages.
+pub(crate) fn partition_spec(keys: &[crate::Column], values: &[Option<String>]) -> String {
+    let value = |v: &Option<String>| match v {
+        Some(v) => format!("'{}'", v.replace('\'', "''")),
+        None => "NULL".to_string(),
+    };
+    let parts: Vec<String> = if keys.len() == values.len() {
+        keys.iter()
+            .zip(values)
+            .map(|(k, v)| format!("{}={}", k.name, value(v)))
+            .collect()
+    } else {
+        values.iter().map(value).collect()
+    };
+    format!("({})", parts.join(", "))
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

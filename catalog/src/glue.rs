@@ -12,8 +12,18 @@
 //! a commit writes databases, then tables (`UpdateTable` with the expected `VersionId`), then
 //! partitions, then the bookmarks, so a failure part-way leaves every applied step valid and the
 //! next crawl redoes the rest.
+//!
+//! Deletes are checked first, all of them (existence, versions, empty databases), before
+//! anything is changed. Then the bookmarks of dropped tables are forgotten, before the tables
+//! go: should a delete fail after that, the table is still there and retrying the drop
+//! completes it (the other order could leave bookmarks that make every re-crawl skip the
+//! objects of a table that no longer exists). Then `BatchDeletePartition`, `DeleteTable` and
+//! `DeleteDatabase` run, and the creates and updates follow. Glue's `DeleteTable` takes no
+//! version, so a table's version is checked by reading it just before; Glue partitions have no
+//! version (they read as 0). Without a bookmark store ([`GlueCatalog::with_bookmarks`]) drops
+//! still work and no bookmarks are forgotten: this process cannot see any.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::ops::Bound;
 use std::sync::Arc;
@@ -22,14 +32,16 @@ use aws_sdk_glue::Client;
 use aws_sdk_glue::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_glue::types as glue;
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
 
+use crate::error::partition_spec;
 use crate::{
-    Catalog, CatalogWrite, Column, Database, Error, KeyPredicate, Partition, PartitionFilter,
-    PartitionWrite, Result, SeenObject, SerDeInfo, StorageDescriptor, Table, TableWrite,
-    ValueOrder,
+    Catalog, CatalogWrite, Column, Database, DatabaseDrop, Error, KeyPredicate, Partition,
+    PartitionDrop, PartitionFilter, PartitionWrite, Result, SeenObject, SerDeInfo,
+    StorageDescriptor, Table, TableDrop, TableWrite, ValueOrder,
 };
 
 /// Hive's name for the partition holding NULL keys; Glue stores NULL partition values this way.
@@ -37,6 +49,16 @@ pub const HIVE_DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
 /// Glue accepts at most this many partitions per `BatchCreatePartition` call.
 const BATCH: usize = 100;
+/// ... per `BatchDeletePartition` call.
+const DELETE_BATCH: usize = 25;
+/// ... per `BatchGetPartition` call.
+const GET_BATCH: usize = 1000;
+/// How often `BatchGetPartition` is asked again for the keys it left unprocessed.
+const GET_ATTEMPTS: usize = 5;
+/// How often forgetting a dropped table's bookmarks re-reads a file another writer changed.
+const FORGET_ATTEMPTS: usize = 5;
+/// How many of a non-empty database's tables an error names.
+const TABLES_NAMED: usize = 5;
 
 /// Connection settings that override the standard AWS environment; `None` keeps the default.
 #[derive(Debug, Clone, Default)]
@@ -186,13 +208,7 @@ impl GlueCatalog {
         if self.get_database(&db.name).await?.is_some() {
             return Ok(());
         }
-        let input = glue::DatabaseInput::builder()
-            .name(&db.name)
-            .set_description(db.description.clone())
-            .set_location_uri(db.location.clone())
-            .set_parameters(Some(hash(&db.parameters)))
-            .build()
-            .map_err(|e| invalid("database", &e))?;
+        let input = database_input(db)?;
         match self
             .client
             .create_database()
@@ -330,6 +346,282 @@ impl GlueCatalog {
             }
         }
         Ok(())
+    }
+}
+
+/// The deletes of one write, checked against Glue before anything changes.
+#[derive(Default)]
+struct Drops<'a> {
+    /// Partition deletes by table, leaving out tables the write drops anyway.
+    partitions: Vec<(Table, Vec<&'a PartitionDrop>)>,
+    tables: Vec<&'a TableDrop>,
+    databases: Vec<&'a DatabaseDrop>,
+    /// Every table gone after the deletes, as `db.table`, its database's included.
+    tables_gone: HashSet<String>,
+    databases_gone: BTreeSet<String>,
+}
+
+impl Drops<'_> {
+    fn is_gone(&self, database: &str, table: &str) -> bool {
+        self.tables_gone.contains(&format!("{database}.{table}"))
+    }
+}
+
+impl GlueCatalog {
+    /// Check every delete of `write` as the embedded catalog applies them (partitions, then
+    /// tables, then databases, each seeing the ones before), without changing anything.
+    async fn check_drops<'a>(&self, write: &'a CatalogWrite) -> Result<Drops<'a>> {
+        let mut drops = Drops::default();
+        let mut by_table: BTreeMap<(&str, &str), Vec<&PartitionDrop>> = BTreeMap::new();
+        for d in &write.drop_partitions {
+            by_table
+                .entry((d.database.as_str(), d.table.as_str()))
+                .or_default()
+                .push(d);
+        }
+        for ((db, name), ds) in by_table {
+            let table = self.table_or_missing(db, name).await?;
+            for d in &ds {
+                if d.values.len() != table.partition_keys.len() {
+                    return Err(Error::PartitionArity {
+                        table: table.qualified_name(),
+                        expected: table.partition_keys.len(),
+                        found: d.values.len(),
+                    });
+                }
+            }
+            let mut existing = self.existing_partitions(&table, &ds).await?;
+            for d in &ds {
+                // Each partition once: a second drop of it in the same write finds nothing.
+                if !existing.remove(&glue_values(&d.values)) {
+                    return Err(Error::PartitionNotFound {
+                        table: table.qualified_name(),
+                        partition: partition_spec(&table.partition_keys, &d.values),
+                    });
+                }
+                if let Some(expected) = d.expected_version
+                    && expected != 0
+                {
+                    return Err(Error::Conflict {
+                        what: format!(
+                            "partition {} of {}",
+                            partition_spec(&table.partition_keys, &d.values),
+                            table.qualified_name()
+                        ),
+                        expected: Some(expected),
+                        found: Some(0),
+                    });
+                }
+            }
+            drops.partitions.push((table, ds));
+        }
+        for d in &write.drop_tables {
+            let qualified = format!("{}.{}", d.database, d.table);
+            let found = if drops.tables_gone.contains(&qualified) {
+                None
+            } else {
+                self.raw_table(&d.database, &d.table)
+                    .await?
+                    .map(|t| version(t.version_id()))
+            };
+            let Some(found) = found else {
+                return Err(Error::TableNotFound {
+                    database: d.database.clone(),
+                    table: d.table.clone(),
+                });
+            };
+            if let Some(expected) = d.expected_version
+                && expected != found
+            {
+                return Err(Error::Conflict {
+                    what: format!("table {qualified}"),
+                    expected: Some(expected),
+                    found: Some(found),
+                });
+            }
+            drops.tables_gone.insert(qualified);
+            drops.tables.push(d);
+        }
+        for d in &write.drop_databases {
+            if drops.databases_gone.contains(&d.name) || self.get_database(&d.name).await?.is_none()
+            {
+                return Err(Error::DatabaseNotFound {
+                    database: d.name.clone(),
+                });
+            }
+            let remaining: Vec<String> = self
+                .list_tables(&d.name)
+                .await?
+                .into_iter()
+                .map(|t| t.name)
+                .filter(|name| !drops.is_gone(&d.name, name))
+                .collect();
+            if !remaining.is_empty() && !d.cascade {
+                return Err(Error::DatabaseNotEmpty {
+                    database: d.name.clone(),
+                    tables: remaining.iter().take(TABLES_NAMED).cloned().collect(),
+                    count: remaining.len(),
+                });
+            }
+            drops
+                .tables_gone
+                .extend(remaining.iter().map(|name| format!("{}.{name}", d.name)));
+            drops.databases_gone.insert(d.name.clone());
+            drops.databases.push(d);
+        }
+        let gone = &drops.tables_gone;
+        drops
+            .partitions
+            .retain(|(t, _)| !gone.contains(&t.qualified_name()));
+        Ok(drops)
+    }
+
+    /// Which of the partitions `drops` names exist, as Glue values (`BatchGetPartition`).
+    async fn existing_partitions(
+        &self,
+        table: &Table,
+        drops: &[&PartitionDrop],
+    ) -> Result<HashSet<Vec<String>>> {
+        let what = format!("reading partitions of {}", table.qualified_name());
+        let mut found = HashSet::new();
+        let keys = drops
+            .iter()
+            .map(|d| value_list(&d.values))
+            .collect::<Result<Vec<_>>>()?;
+        for chunk in keys.chunks(GET_BATCH) {
+            let mut todo = chunk.to_vec();
+            let mut attempt = 0;
+            while !todo.is_empty() {
+                attempt += 1;
+                if attempt > GET_ATTEMPTS {
+                    return Err(Error::Remote {
+                        action: what,
+                        message: format!(
+                            "Glue left {} partitions unprocessed {GET_ATTEMPTS} times; retry later",
+                            todo.len()
+                        ),
+                    });
+                }
+                let out = self
+                    .client
+                    .batch_get_partition()
+                    .set_catalog_id(self.catalog_id.clone())
+                    .database_name(&table.database)
+                    .table_name(&table.name)
+                    .set_partitions_to_get(Some(todo))
+                    .send()
+                    .await
+                    .map_err(|e| remote(&what, &e))?;
+                found.extend(out.partitions().iter().map(|p| p.values().to_vec()));
+                todo = out.unprocessed_keys().to_vec();
+            }
+        }
+        Ok(found)
+    }
+
+    async fn delete_partitions(&self, table: &Table, drops: &[&PartitionDrop]) -> Result<()> {
+        let what = format!("partitions of {}", table.qualified_name());
+        for chunk in drops.chunks(DELETE_BATCH) {
+            let keys = chunk
+                .iter()
+                .map(|d| value_list(&d.values))
+                .collect::<Result<Vec<_>>>()?;
+            let out = self
+                .client
+                .batch_delete_partition()
+                .set_catalog_id(self.catalog_id.clone())
+                .database_name(&table.database)
+                .table_name(&table.name)
+                .set_partitions_to_delete(Some(keys))
+                .send()
+                .await
+                .map_err(|e| remote(&format!("deleting {what}"), &e))?;
+            if let Some(err) = out.errors().first() {
+                let detail = err.error_detail();
+                // Checked just before: another writer deleted it in between.
+                if detail.and_then(|d| d.error_code()) == Some("EntityNotFoundException") {
+                    let values: Vec<Option<String>> = err
+                        .partition_values()
+                        .iter()
+                        .map(|v| (v != HIVE_DEFAULT_PARTITION).then(|| v.clone()))
+                        .collect();
+                    return Err(Error::PartitionNotFound {
+                        table: table.qualified_name(),
+                        partition: partition_spec(&table.partition_keys, &values),
+                    });
+                }
+                return Err(partition_error(
+                    "deleting",
+                    table,
+                    err.partition_values(),
+                    detail,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_table(&self, d: &TableDrop) -> Result<()> {
+        match self
+            .client
+            .delete_table()
+            .set_catalog_id(self.catalog_id.clone())
+            .database_name(&d.database)
+            .name(&d.table)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("EntityNotFoundException") => Err(Error::TableNotFound {
+                database: d.database.clone(),
+                table: d.table.clone(),
+            }),
+            Err(e) if e.code() == Some("ConcurrentModificationException") => Err(Error::Conflict {
+                what: format!("table {}.{}", d.database, d.table),
+                expected: d.expected_version,
+                found: None,
+            }),
+            Err(e) => Err(remote(
+                &format!("deleting table {}.{}", d.database, d.table),
+                &e,
+            )),
+        }
+    }
+
+    /// `DeleteDatabase`; Glue deletes the tables (and their partitions) of a database with it.
+    async fn delete_database(&self, d: &DatabaseDrop) -> Result<()> {
+        match self
+            .client
+            .delete_database()
+            .set_catalog_id(self.catalog_id.clone())
+            .name(&d.name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("EntityNotFoundException") => Err(Error::DatabaseNotFound {
+                database: d.name.clone(),
+            }),
+            Err(e) => Err(remote(&format!("deleting database {}", d.name), &e)),
+        }
+    }
+
+    async fn update_database(&self, db: &Database) -> Result<()> {
+        match self
+            .client
+            .update_database()
+            .set_catalog_id(self.catalog_id.clone())
+            .name(&db.name)
+            .database_input(database_input(db)?)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("EntityNotFoundException") => Err(Error::DatabaseNotFound {
+                database: db.name.clone(),
+            }),
+            Err(e) => Err(remote(&format!("updating database {}", db.name), &e)),
+        }
     }
 }
 
@@ -478,6 +770,33 @@ impl Catalog for GlueCatalog {
         if has_bookmarks {
             self.bookmarks()?;
         }
+        let drops = self.check_drops(&write).await?;
+        let created = |db: &str| write.databases.iter().any(|d| d.name == db);
+        for db in &write.update_databases {
+            let exists = created(&db.name)
+                || (!drops.databases_gone.contains(&db.name)
+                    && self.get_database(&db.name).await?.is_some());
+            if !exists {
+                return Err(Error::DatabaseNotFound {
+                    database: db.name.clone(),
+                });
+            }
+        }
+        for tw in &write.tables {
+            let t = &tw.table;
+            if drops.databases_gone.contains(&t.database) && !created(&t.database) {
+                return Err(Error::DatabaseNotFound {
+                    database: t.database.clone(),
+                });
+            }
+            if drops.is_gone(&t.database, &t.name) && tw.expected_version.is_some() {
+                return Err(Error::Conflict {
+                    what: format!("table {}", t.qualified_name()),
+                    expected: tw.expected_version,
+                    found: None,
+                });
+            }
+        }
         // Every partition's table, checked before anything is written.
         let mut by_table: BTreeMap<(&str, &str), Vec<&PartitionWrite>> = BTreeMap::new();
         for p in &write.partitions {
@@ -488,12 +807,19 @@ impl Catalog for GlueCatalog {
         }
         let mut partition_writes = Vec::with_capacity(by_table.len());
         for ((db, name), writes) in by_table {
+            let gone = drops.is_gone(db, name);
             let table = match write
                 .tables
                 .iter()
                 .find(|t| t.table.database == db && t.table.name == name)
             {
                 Some(t) => t.table.clone(),
+                None if gone => {
+                    return Err(Error::TableNotFound {
+                        database: db.into(),
+                        table: name.into(),
+                    });
+                }
                 None => self.table_or_missing(db, name).await?,
             };
             for w in &writes {
@@ -504,11 +830,49 @@ impl Catalog for GlueCatalog {
                         found: w.partition.values.len(),
                     });
                 }
+                if gone && w.expected_version.is_some() {
+                    return Err(Error::Conflict {
+                        what: format!(
+                            "partition {} of {}",
+                            partition_spec(&table.partition_keys, &w.partition.values),
+                            table.qualified_name()
+                        ),
+                        expected: w.expected_version,
+                        found: None,
+                    });
+                }
             }
             partition_writes.push((table, writes));
         }
+
+        if let Some(bookmarks) = &self.bookmarks
+            && (!drops.tables_gone.is_empty() || !drops.databases_gone.is_empty())
+        {
+            bookmarks
+                .forget(|qualified| {
+                    drops.tables_gone.contains(qualified)
+                        || drops.databases_gone.iter().any(|db| {
+                            qualified
+                                .strip_prefix(db.as_str())
+                                .is_some_and(|rest| rest.starts_with('.'))
+                        })
+                })
+                .await?;
+        }
+        for (table, ds) in &drops.partitions {
+            self.delete_partitions(table, ds).await?;
+        }
+        for d in &drops.tables {
+            self.delete_table(d).await?;
+        }
+        for d in &drops.databases {
+            self.delete_database(d).await?;
+        }
         for db in &write.databases {
             self.ensure_database(db).await?;
+        }
+        for db in &write.update_databases {
+            self.update_database(db).await?;
         }
         for t in &write.tables {
             self.write_table(t).await?;
@@ -546,42 +910,51 @@ struct BookmarkFile {
 }
 
 impl Bookmarks {
+    /// Where every bookmark file lives.
+    fn folder(&self) -> ObjectPath {
+        self.prefix.clone().join("crawl-bookmarks")
+    }
+
     fn path(&self, target: &str) -> ObjectPath {
         let name =
             percent_encoding::utf8_percent_encode(target, percent_encoding::NON_ALPHANUMERIC)
                 .to_string();
-        self.prefix
-            .clone()
-            .join("crawl-bookmarks")
-            .join(format!("{name}.json"))
+        self.folder().join(format!("{name}.json"))
     }
 
     async fn load(
         &self,
         target: &str,
     ) -> Result<(BTreeMap<String, SeenObject>, Option<UpdateVersion>)> {
-        let path = self.path(target);
-        let got = match self.store.get(&path).await {
-            Ok(g) => g,
-            Err(object_store::Error::NotFound { .. }) => return Ok((BTreeMap::new(), None)),
-            Err(e) => return Err(state_error(&path, &e)),
-        };
-        let version = UpdateVersion {
-            e_tag: got.meta.e_tag.clone(),
-            version: got.meta.version.clone(),
-        };
-        let bytes = got.bytes().await.map_err(|e| state_error(&path, &e))?;
-        let file: BookmarkFile =
-            serde_json::from_slice(&bytes).map_err(|source| Error::Corrupt {
-                what: format!("crawl bookmarks {path}"),
-                source,
-            })?;
+        let (file, version) = self.read(&self.path(target)).await?;
         let map = file
             .objects
             .into_iter()
             .map(|o| (o.path.clone(), o))
             .collect();
-        Ok((map, Some(version)))
+        Ok((map, version))
+    }
+
+    /// One bookmark file and the version to update it at (`None`: it does not exist).
+    async fn read(&self, path: &ObjectPath) -> Result<(BookmarkFile, Option<UpdateVersion>)> {
+        let got = match self.store.get(path).await {
+            Ok(g) => g,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Ok((BookmarkFile::default(), None));
+            }
+            Err(e) => return Err(state_error(path, &e)),
+        };
+        let version = UpdateVersion {
+            e_tag: got.meta.e_tag.clone(),
+            version: got.meta.version.clone(),
+        };
+        let bytes = got.bytes().await.map_err(|e| state_error(path, &e))?;
+        let file: BookmarkFile =
+            serde_json::from_slice(&bytes).map_err(|source| Error::Corrupt {
+                what: format!("crawl bookmarks {path}"),
+                source,
+            })?;
+        Ok((file, Some(version)))
     }
 
     /// Merge `seen` and drop `unseen`; a concurrent update of the same file is a conflict.
@@ -597,11 +970,51 @@ impl Bookmarks {
             target: target.into(),
             objects: objects.into_values().collect(),
         };
-        let body = serde_json::to_vec(&file).map_err(|source| Error::Corrupt {
+        self.write(&self.path(target), &file, version).await
+    }
+
+    /// Forget, in every bookmark file, the objects recorded for a table `gone` says is dropped
+    /// (given its `db.table` name), so that a re-crawl inspects them again.
+    async fn forget(&self, gone: impl Fn(&str) -> bool) -> Result<()> {
+        let folder = self.folder();
+        let files: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&folder))
+            .try_collect()
+            .await
+            .map_err(|e| state_error(&folder, &e))?;
+        for meta in files {
+            // Forgetting is idempotent: on a concurrent update, re-read and forget again.
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let (mut file, version) = self.read(&meta.location).await?;
+                let before = file.objects.len();
+                file.objects
+                    .retain(|o| !o.table.as_deref().is_some_and(&gone));
+                if file.objects.len() == before {
+                    break;
+                }
+                match self.write(&meta.location, &file, version).await {
+                    Err(Error::Conflict { .. }) if attempt < FORGET_ATTEMPTS => continue,
+                    other => break other?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Write `file` at `path` if it is still at `version` (`None`: if it does not exist yet).
+    async fn write(
+        &self,
+        path: &ObjectPath,
+        file: &BookmarkFile,
+        version: Option<UpdateVersion>,
+    ) -> Result<()> {
+        let body = serde_json::to_vec(file).map_err(|source| Error::Corrupt {
             what: "crawl bookmarks".into(),
             source,
         })?;
-        let path = self.path(target);
         let mode = match version {
             None => PutMode::Create,
             Some(v) => PutMode::Update(v),
@@ -609,13 +1022,13 @@ impl Bookmarks {
         let payload = PutPayload::from(body);
         let result = match self
             .store
-            .put_opts(&path, payload.clone(), mode.into())
+            .put_opts(path, payload.clone(), mode.into())
             .await
         {
             // Stores without conditional writes (local files for updates) overwrite; a single
             // PUT of the whole file is still atomic.
             Err(object_store::Error::NotImplemented { .. }) => {
-                self.store.put(&path, payload).await.map(|_| ())
+                self.store.put(path, payload).await.map(|_| ())
             }
             other => other.map(|_| ()),
         };
@@ -629,7 +1042,7 @@ impl Bookmarks {
                 expected: None,
                 found: None,
             }),
-            Err(e) => Err(state_error(&path, &e)),
+            Err(e) => Err(state_error(path, &e)),
         }
     }
 }
@@ -758,6 +1171,23 @@ fn storage_descriptor(sd: &StorageDescriptor, location: &str) -> Result<glue::St
         )
         .set_parameters(Some(hash(&sd.parameters)))
         .build())
+}
+
+fn database_input(db: &Database) -> Result<glue::DatabaseInput> {
+    glue::DatabaseInput::builder()
+        .name(&db.name)
+        .set_description(db.description.clone())
+        .set_location_uri(db.location.clone())
+        .set_parameters(Some(hash(&db.parameters)))
+        .build()
+        .map_err(|e| invalid("database", &e))
+}
+
+fn value_list(values: &[Option<String>]) -> Result<glue::PartitionValueList> {
+    glue::PartitionValueList::builder()
+        .set_values(Some(glue_values(values)))
+        .build()
+        .map_err(|e| invalid("partition values", &e))
 }
 
 fn table_input(t: &Table) -> Result<glue::TableInput> {

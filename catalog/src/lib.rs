@@ -53,11 +53,48 @@ pub struct PartitionWrite {
     pub expected_version: Option<u64>,
 }
 
+/// A table to delete, with its partitions. `expected_version`: `Some(v)` fails with
+/// [`Error::Conflict`] unless the table is at version v; `None` deletes whatever version is there.
+#[derive(Debug, Clone)]
+pub struct TableDrop {
+    pub database: String,
+    pub table: String,
+    pub expected_version: Option<u64>,
+}
+
+/// A partition to delete, by its values in key order.
+#[derive(Debug, Clone)]
+pub struct PartitionDrop {
+    pub database: String,
+    pub table: String,
+    pub values: Vec<Option<String>>,
+    pub expected_version: Option<u64>,
+}
+
+/// A database to delete; without `cascade` it must hold no tables
+/// ([`Error::DatabaseNotEmpty`]); with `cascade` its tables and partitions go too.
+#[derive(Debug, Clone)]
+pub struct DatabaseDrop {
+    pub name: String,
+    pub cascade: bool,
+}
+
 /// One atomic change to the catalog: everything is applied, or nothing is.
+///
+/// Deletes come first (partitions, then tables, then databases), then creates and updates, so
+/// one write can drop and re-create a table. Deleting something that does not exist fails the
+/// write. Dropping a table, or a database with its tables, also forgets the crawl bookmarks
+/// recorded for those tables, so that a re-crawl inspects their objects again.
 #[derive(Debug, Clone, Default)]
 pub struct CatalogWrite {
+    pub drop_databases: Vec<DatabaseDrop>,
+    pub drop_tables: Vec<TableDrop>,
+    pub drop_partitions: Vec<PartitionDrop>,
     /// Databases to create when missing (existing ones are left as they are).
     pub databases: Vec<Database>,
+    /// Databases to update: each must exist (after this write's drops and creates) and gets
+    /// this description, location and parameters; its creation time is kept.
+    pub update_databases: Vec<Database>,
     pub tables: Vec<TableWrite>,
     pub partitions: Vec<PartitionWrite>,
     /// Crawl bookmarks: the target whose objects are recorded below.
@@ -68,7 +105,11 @@ pub struct CatalogWrite {
 
 impl CatalogWrite {
     pub fn is_empty(&self) -> bool {
-        self.databases.is_empty()
+        self.drop_databases.is_empty()
+            && self.drop_tables.is_empty()
+            && self.drop_partitions.is_empty()
+            && self.databases.is_empty()
+            && self.update_databases.is_empty()
             && self.tables.is_empty()
             && self.partitions.is_empty()
             && self.seen.is_empty()

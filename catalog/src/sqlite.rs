@@ -10,11 +10,14 @@ use std::time::Duration;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::error::StoreContext;
+use crate::error::{StoreContext, partition_spec};
 use crate::{
-    Catalog, CatalogWrite, Database, Error, KeyPredicate, Partition, PartitionFilter, Result,
-    SeenObject, Table, ValueOrder,
+    Catalog, CatalogWrite, Database, DatabaseDrop, Error, KeyPredicate, Partition, PartitionDrop,
+    PartitionFilter, Result, SeenObject, Table, TableDrop, ValueOrder,
 };
+
+/// How many of a non-empty database's tables an error names.
+const TABLES_NAMED: usize = 5;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS databases (
@@ -58,6 +61,8 @@ CREATE TABLE IF NOT EXISTS crawl_objects (
     PRIMARY KEY (target, path)
 );
 CREATE INDEX IF NOT EXISTS crawl_objects_by_path ON crawl_objects (path);
+-- Dropping a table forgets its bookmarks without scanning every crawled object.
+CREATE INDEX IF NOT EXISTS crawl_objects_by_table ON crawl_objects (tbl);
 "#;
 
 /// The embedded catalog store. Safe to share between tasks and between processes: SQLite's
@@ -228,10 +233,189 @@ fn index_partition(
     Ok(())
 }
 
+fn database_exists(conn: &Connection, name: &str) -> Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM databases WHERE name = ?1",
+            params![name],
+            |_| Ok(()),
+        )
+        .optional()
+        .ctx("reading a database")?
+        .is_some())
+}
+
+/// Delete a table's rows and its partitions' (their index entries included).
+fn delete_table_rows(conn: &Connection, table_id: i64) -> Result<()> {
+    conn.execute(
+        "DELETE FROM partition_values WHERE table_id = ?1",
+        params![table_id],
+    )
+    .ctx("dropping a table's partition index")?;
+    conn.execute(
+        "DELETE FROM partitions WHERE table_id = ?1",
+        params![table_id],
+    )
+    .ctx("dropping a table's partitions")?;
+    conn.execute("DELETE FROM tables WHERE id = ?1", params![table_id])
+        .ctx("dropping a table")?;
+    Ok(())
+}
+
+fn drop_partition(conn: &Connection, d: &PartitionDrop) -> Result<()> {
+    let (table_id, table) =
+        table_row(conn, &d.database, &d.table)?.ok_or_else(|| Error::TableNotFound {
+            database: d.database.clone(),
+            table: d.table.clone(),
+        })?;
+    if d.values.len() != table.partition_keys.len() {
+        return Err(Error::PartitionArity {
+            table: table.qualified_name(),
+            expected: table.partition_keys.len(),
+            found: d.values.len(),
+        });
+    }
+    let values_key = to_json("partition values", &d.values)?;
+    let current: Option<(i64, i64)> = conn
+        .query_row(
+            "SELECT id, version FROM partitions WHERE table_id = ?1 AND values_key = ?2",
+            params![table_id, values_key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .ctx("reading a partition")?;
+    let spec = partition_spec(&table.partition_keys, &d.values);
+    let Some((id, found)) = current else {
+        return Err(Error::PartitionNotFound {
+            table: table.qualified_name(),
+            partition: spec,
+        });
+    };
+    if let Some(expected) = d.expected_version
+        && expected != found as u64
+    {
+        return Err(Error::Conflict {
+            what: format!("partition {spec} of {}", table.qualified_name()),
+            expected: Some(expected),
+            found: Some(found as u64),
+        });
+    }
+    conn.execute(
+        "DELETE FROM partition_values WHERE partition_id = ?1",
+        params![id],
+    )
+    .ctx("dropping a partition's index")?;
+    conn.execute("DELETE FROM partitions WHERE id = ?1", params![id])
+        .ctx("dropping a partition")?;
+    Ok(())
+}
+
+fn drop_table(conn: &Connection, d: &TableDrop) -> Result<()> {
+    let (id, table) =
+        table_row(conn, &d.database, &d.table)?.ok_or_else(|| Error::TableNotFound {
+            database: d.database.clone(),
+            table: d.table.clone(),
+        })?;
+    if let Some(expected) = d.expected_version
+        && expected != table.version
+    {
+        return Err(Error::Conflict {
+            what: format!("table {}", table.qualified_name()),
+            expected: Some(expected),
+            found: Some(table.version),
+        });
+    }
+    delete_table_rows(conn, id)?;
+    // Otherwise a re-crawl would skip the table's objects as seen and never re-create it.
+    conn.execute(
+        "DELETE FROM crawl_objects WHERE tbl = ?1",
+        params![table.qualified_name()],
+    )
+    .ctx("forgetting a dropped table's crawl bookmarks")?;
+    Ok(())
+}
+
+fn drop_database(conn: &Connection, d: &DatabaseDrop) -> Result<()> {
+    if !database_exists(conn, &d.name)? {
+        return Err(Error::DatabaseNotFound {
+            database: d.name.clone(),
+        });
+    }
+    let tables: Vec<(i64, String)> = {
+        let mut stmt = conn
+            .prepare("SELECT id, name FROM tables WHERE database = ?1 ORDER BY name")
+            .ctx("listing a database's tables")?;
+        stmt.query_map(params![d.name], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ctx("listing a database's tables")?
+            .collect::<rusqlite::Result<_>>()
+            .ctx("listing a database's tables")?
+    };
+    if !tables.is_empty() && !d.cascade {
+        return Err(Error::DatabaseNotEmpty {
+            database: d.name.clone(),
+            tables: tables
+                .iter()
+                .take(TABLES_NAMED)
+                .map(|(_, n)| n.clone())
+                .collect(),
+            count: tables.len(),
+        });
+    }
+    for (id, _) in &tables {
+        delete_table_rows(conn, *id)?;
+    }
+    // Bookmarks of every `db.*` table: '/' sorts right after '.', so this is a prefix range
+    // over crawl_objects_by_table.
+    conn.execute(
+        "DELETE FROM crawl_objects WHERE tbl >= ?1 AND tbl < ?2",
+        params![format!("{}.", d.name), format!("{}/", d.name)],
+    )
+    .ctx("forgetting a dropped database's crawl bookmarks")?;
+    conn.execute("DELETE FROM databases WHERE name = ?1", params![d.name])
+        .ctx("dropping a database")?;
+    Ok(())
+}
+
+fn update_database(conn: &Connection, db: &Database) -> Result<()> {
+    let body: Option<String> = conn
+        .query_row(
+            "SELECT body FROM databases WHERE name = ?1",
+            params![db.name],
+            |r| r.get(0),
+        )
+        .optional()
+        .ctx("reading a database")?;
+    let Some(body) = body else {
+        return Err(Error::DatabaseNotFound {
+            database: db.name.clone(),
+        });
+    };
+    let current: Database = from_json(&format!("database {}", db.name), &body)?;
+    let stored = Database {
+        create_time: current.create_time,
+        ..db.clone()
+    };
+    conn.execute(
+        "UPDATE databases SET body = ?1 WHERE name = ?2",
+        params![to_json("database", &stored)?, db.name],
+    )
+    .ctx("updating a database")?;
+    Ok(())
+}
+
 fn apply(conn: &mut Connection, write: CatalogWrite) -> Result<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx("starting a catalog transaction")?;
+    for d in &write.drop_partitions {
+        drop_partition(&tx, d)?;
+    }
+    for d in &write.drop_tables {
+        drop_table(&tx, d)?;
+    }
+    for d in &write.drop_databases {
+        drop_database(&tx, d)?;
+    }
     for db in &write.databases {
         tx.execute(
             "INSERT INTO databases (name, body) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
@@ -239,18 +423,12 @@ fn apply(conn: &mut Connection, write: CatalogWrite) -> Result<()> {
         )
         .ctx("creating a database")?;
     }
+    for db in &write.update_databases {
+        update_database(&tx, db)?;
+    }
     for tw in &write.tables {
         let t = &tw.table;
-        let exists: bool = tx
-            .query_row(
-                "SELECT 1 FROM databases WHERE name = ?1",
-                params![t.database],
-                |_| Ok(()),
-            )
-            .optional()
-            .ctx("reading a database")?
-            .is_some();
-        if !exists {
+        if !database_exists(&tx, &t.database)? {
             return Err(Error::DatabaseNotFound {
                 database: t.database.clone(),
             });
@@ -644,6 +822,91 @@ mod tests {
     use super::*;
     use crate::{Column, PartitionWrite, StorageDescriptor, TableWrite};
 
+    fn bookmark(path: &str, table: Option<&str>) -> SeenObject {
+        SeenObject {
+            path: format!("s3://b/{path}"),
+            size: 10,
+            fingerprint: "e1".into(),
+            table: table.map(str::to_string),
+            rows: Some(3),
+            footer: Some(vec![1, 2, 3]),
+        }
+    }
+
+    /// `seeded()`, plus a second table `db.u`, a table in another database `dbx.t` (whose
+    /// name starts like `db.`'s tables) and crawl bookmarks for all of them and for a skipped
+    /// object.
+    async fn seeded_with_bookmarks() -> SqliteCatalog {
+        let c = seeded().await;
+        let mut other = table("t", &[]);
+        other.database = "dbx".into();
+        c.commit(CatalogWrite {
+            databases: vec![Database::new("dbx")],
+            tables: vec![
+                TableWrite {
+                    table: table("u", &[]),
+                    expected_version: None,
+                },
+                TableWrite {
+                    table: other,
+                    expected_version: None,
+                },
+            ],
+            crawl_target: Some("s3://b/".into()),
+            seen: vec![
+                bookmark("t/a.parquet", Some("db.t")),
+                bookmark("t/b.parquet", Some("db.t")),
+                bookmark("u/a.parquet", Some("db.u")),
+                bookmark("x/a.parquet", Some("dbx.t")),
+                bookmark("skipped.txt", None),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        c
+    }
+
+    /// The bookmarks left under `s3://b/`, as `path -> table`, and how many rows of each
+    /// kind the store holds (tables, partitions, partition index entries).
+    async fn state(c: &SqliteCatalog) -> (Vec<(String, Option<String>)>, [i64; 3]) {
+        let mut seen: Vec<_> = c
+            .seen_objects("s3://b/")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| (o.path.trim_start_matches("s3://b/").to_string(), o.table))
+            .collect();
+        seen.sort();
+        let counts = c
+            .with_conn(|conn| {
+                let n = |t: &str| {
+                    conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+                        .unwrap()
+                };
+                Ok([n("tables"), n("partitions"), n("partition_values")])
+            })
+            .unwrap();
+        (seen, counts)
+    }
+
+    fn drop_table(name: &str, expected_version: Option<u64>) -> TableDrop {
+        TableDrop {
+            database: "db".into(),
+            table: name.into(),
+            expected_version,
+        }
+    }
+
+    fn drop_partition(values: &[Option<&str>], expected_version: Option<u64>) -> PartitionDrop {
+        PartitionDrop {
+            database: "db".into(),
+            table: "t".into(),
+            values: values.iter().map(|v| v.map(str::to_string)).collect(),
+            expected_version,
+        }
+    }
+
     fn table(name: &str, keys: &[(&str, &str)]) -> Table {
         Table {
             database: "db".into(),
@@ -910,5 +1173,318 @@ mod tests {
         let t = setup.get_table("db", "t").await.unwrap().unwrap();
         assert_eq!(t.parameters.len(), 40);
         assert_eq!(setup.count_partitions("db", "t").await.unwrap(), 40);
+    }
+
+    #[tokio::test]
+    async fn dropping_a_table_takes_its_partitions_and_bookmarks() {
+        let c = seeded_with_bookmarks().await;
+        let (_, [tables, partitions, values]) = state(&c).await;
+        assert_eq!((tables, partitions, values), (3, 27, 81));
+        let t = c.get_table("db", "t").await.unwrap().unwrap();
+        c.commit(CatalogWrite {
+            drop_tables: vec![drop_table("t", Some(t.version))],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(c.get_table("db", "t").await.unwrap(), None);
+        assert!(matches!(
+            c.count_partitions("db", "t").await,
+            Err(Error::TableNotFound { .. })
+        ));
+        let (seen, counts) = state(&c).await;
+        assert_eq!(counts, [2, 0, 0]);
+        // A re-crawl inspects t's objects again (and creates the table again).
+        let tables: Vec<_> = seen
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_deref()))
+            .collect();
+        assert_eq!(
+            tables,
+            [
+                ("skipped.txt", None),
+                ("u/a.parquet", Some("db.u")),
+                ("x/a.parquet", Some("dbx.t"))
+            ]
+        );
+        let footers = c
+            .objects_with_footers(&["s3://b/t/a.parquet".to_string()])
+            .await
+            .unwrap();
+        assert!(footers.is_empty(), "{footers:?}");
+
+        let again = c
+            .commit(CatalogWrite {
+                drop_tables: vec![drop_table("t", None)],
+                ..Default::default()
+            })
+            .await;
+        assert!(
+            matches!(again, Err(Error::TableNotFound { .. })),
+            "{again:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn dropping_a_partition_checks_its_version_and_that_it_exists() {
+        let c = seeded().await;
+        let null_region = [Some("2024-01-02"), Some("10"), None];
+        let eu = PartitionFilter::all().eq("dt", "2024-01-02").eq("hr", "10");
+        let before = c.get_partitions("db", "t", &eu).await.unwrap();
+        assert_eq!(before.len(), 3);
+        let stale = c
+            .commit(CatalogWrite {
+                drop_partitions: vec![drop_partition(&null_region, Some(before[0].version + 1))],
+                ..Default::default()
+            })
+            .await;
+        assert!(matches!(stale, Err(Error::Conflict { .. })), "{stale:?}");
+        c.commit(CatalogWrite {
+            drop_partitions: vec![drop_partition(&null_region, Some(before[0].version))],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let after = c.get_partitions("db", "t", &eu).await.unwrap();
+        let regions: Vec<_> = after.iter().map(|p| p.values[2].as_deref()).collect();
+        assert_eq!(regions, [Some("eu"), Some("us")]);
+        assert_eq!(c.count_partitions("db", "t").await.unwrap(), 26);
+        let nulls = PartitionFilter::all().and("region", KeyPredicate::IsNull);
+        assert_eq!(c.get_partitions("db", "t", &nulls).await.unwrap().len(), 8);
+
+        let err = c
+            .commit(CatalogWrite {
+                drop_partitions: vec![drop_partition(&null_region, None)],
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::PartitionNotFound { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "partition (dt='2024-01-02', hr='10', region=NULL) of table 'db.t' does not exist; \
+             list them with SHOW PARTITIONS db.t"
+        );
+        let short = c
+            .commit(CatalogWrite {
+                drop_partitions: vec![drop_partition(&[Some("2024-01-01")], None)],
+                ..Default::default()
+            })
+            .await;
+        assert!(
+            matches!(short, Err(Error::PartitionArity { .. })),
+            "{short:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_database_with_tables_is_dropped_only_with_cascade() {
+        let c = seeded_with_bookmarks().await;
+        let drop_db = |cascade| CatalogWrite {
+            drop_databases: vec![DatabaseDrop {
+                name: "db".into(),
+                cascade,
+            }],
+            ..Default::default()
+        };
+        let err = c.commit(drop_db(false)).await.unwrap_err();
+        assert!(matches!(err, Error::DatabaseNotEmpty { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "database 'db' is not empty: it holds 2 tables (t, u); drop those tables first or use \
+             DROP DATABASE db CASCADE"
+        );
+        assert!(c.get_database("db").await.unwrap().is_some());
+        assert_eq!(state(&c).await.1, [3, 27, 81]);
+
+        c.commit(drop_db(true)).await.unwrap();
+        assert_eq!(c.get_database("db").await.unwrap(), None);
+        assert!(c.list_tables("db").await.unwrap().is_empty());
+        let (seen, counts) = state(&c).await;
+        assert_eq!(counts, [1, 0, 0], "dbx.t stays");
+        let paths: Vec<_> = seen.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, ["skipped.txt", "x/a.parquet"]);
+
+        let missing = c.commit(drop_db(true)).await;
+        assert!(
+            matches!(missing, Err(Error::DatabaseNotFound { .. })),
+            "{missing:?}"
+        );
+        // Dropping its tables first, in the same write, empties it.
+        c.commit(CatalogWrite {
+            drop_tables: vec![TableDrop {
+                database: "dbx".into(),
+                table: "t".into(),
+                expected_version: None,
+            }],
+            drop_databases: vec![DatabaseDrop {
+                name: "dbx".into(),
+                cascade: false,
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        assert!(c.list_databases().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_non_empty_database_error_names_a_few_tables() {
+        let c = SqliteCatalog::open_in_memory().unwrap();
+        c.commit(CatalogWrite {
+            databases: vec![Database::new("db")],
+            tables: (0..7)
+                .map(|i| TableWrite {
+                    table: table(&format!("t{i}"), &[]),
+                    expected_version: None,
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let err = c
+            .commit(CatalogWrite {
+                drop_databases: vec![DatabaseDrop {
+                    name: "db".into(),
+                    cascade: false,
+                }],
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("it holds 7 tables (t0, t1, t2, t3, t4, ...)"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_with_one_bad_drop_applies_nothing() {
+        let c = seeded_with_bookmarks().await;
+        let before = state(&c).await;
+        let t = c.get_table("db", "t").await.unwrap().unwrap();
+        let bad = [
+            // the table was changed since it was read
+            drop_table("u", Some(t.version + 1)),
+            // it does not exist
+            drop_table("nope", None),
+        ];
+        for bad in bad {
+            let write = CatalogWrite {
+                drop_partitions: vec![drop_partition(
+                    &[Some("2024-01-01"), Some("1"), Some("eu")],
+                    None,
+                )],
+                drop_tables: vec![drop_table("t", Some(t.version)), bad],
+                databases: vec![Database::new("db2")],
+                ..Default::default()
+            };
+            assert!(c.commit(write).await.is_err());
+            assert_eq!(state(&c).await, before);
+            assert_eq!(c.get_table("db", "t").await.unwrap().unwrap(), t);
+            assert_eq!(c.get_database("db2").await.unwrap(), None);
+        }
+        // A table created in a database this write drops.
+        let write = CatalogWrite {
+            drop_databases: vec![DatabaseDrop {
+                name: "db".into(),
+                cascade: true,
+            }],
+            tables: vec![TableWrite {
+                table: table("v", &[]),
+                expected_version: None,
+            }],
+            ..Default::default()
+        };
+        let err = c.commit(write).await;
+        assert!(
+            matches!(err, Err(Error::DatabaseNotFound { .. })),
+            "{err:?}"
+        );
+        assert_eq!(state(&c).await, before);
+    }
+
+    #[tokio::test]
+    async fn one_write_drops_and_recreates_a_table() {
+        let c = seeded_with_bookmarks().await;
+        let old = c.get_table("db", "t").await.unwrap().unwrap();
+        let new = table("t", &[("year", "int")]);
+        c.commit(CatalogWrite {
+            drop_tables: vec![drop_table("t", Some(old.version))],
+            tables: vec![TableWrite {
+                table: new.clone(),
+                expected_version: None,
+            }],
+            partitions: vec![PartitionWrite {
+                database: "db".into(),
+                table: "t".into(),
+                partition: partition(&[Some("2024")]),
+                expected_version: None,
+            }],
+            crawl_target: Some("s3://b/".into()),
+            seen: vec![bookmark("t/year=2024/c.csv", Some("db.t"))],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let t = c.get_table("db", "t").await.unwrap().unwrap();
+        assert_eq!(t.partition_keys, new.partition_keys);
+        assert_eq!(t.version, 1);
+        let parts = c
+            .get_partitions("db", "t", &PartitionFilter::all().eq("year", "2024"))
+            .await
+            .unwrap();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(c.count_partitions("db", "t").await.unwrap(), 1);
+        let (seen, counts) = state(&c).await;
+        assert_eq!(counts, [3, 1, 1]);
+        let of_t: Vec<_> = seen
+            .iter()
+            .filter(|(_, t)| t.as_deref() == Some("db.t"))
+            .map(|(p, _)| p.as_str())
+            .collect();
+        assert_eq!(
+            of_t,
+            ["t/year=2024/c.csv"],
+            "old bookmarks go, new ones stay"
+        );
+    }
+
+    #[tokio::test]
+    async fn databases_are_created_when_missing_and_updated_on_request() {
+        let c = seeded().await;
+        let created = c.get_database("db").await.unwrap().unwrap();
+        let mut changed = Database::new("db");
+        changed.description = Some("sales".into());
+        changed.location = Some("s3://b/db/".into());
+        c.commit(CatalogWrite {
+            databases: vec![changed.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(c.get_database("db").await.unwrap().unwrap(), created);
+        c.commit(CatalogWrite {
+            update_databases: vec![changed.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let updated = c.get_database("db").await.unwrap().unwrap();
+        assert_eq!(updated.description.as_deref(), Some("sales"));
+        assert_eq!(updated.location.as_deref(), Some("s3://b/db/"));
+        assert_eq!(updated.create_time, created.create_time);
+        let missing = c
+            .commit(CatalogWrite {
+                update_databases: vec![Database::new("nope")],
+                ..Default::default()
+            })
+            .await;
+        assert!(
+            matches!(missing, Err(Error::DatabaseNotFound { .. })),
+            "{missing:?}"
+        );
     }
 }

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use aws_sdk_glue::types as g;
 use chrono::Utc;
 use quarry_catalog::{
-    Catalog, CatalogWrite, Column, Database, Error, GlueCatalog, KeyPredicate, Partition,
-    PartitionFilter, PartitionWrite, SqliteCatalog, StorageDescriptor, Table, TableWrite,
+    Catalog, CatalogWrite, Column, Database, DatabaseDrop, Error, GlueCatalog, KeyPredicate,
+    Partition, PartitionDrop, PartitionFilter, PartitionWrite, SeenObject, SqliteCatalog,
+    StorageDescriptor, Table, TableDrop, TableWrite,
 };
 use quarry_crawler::{CrawlConfig, Crawler};
 use quarry_query::{Engine, EngineConfig, ObjectStores, OutputFormat, QueryRequest, render};
@@ -284,6 +285,172 @@ async fn stale_and_duplicate_writes_are_conflicts() {
     };
     let e = glue.commit(duplicate).await;
     assert!(matches!(e, Err(Error::Conflict { .. })), "{e:?}");
+}
+
+#[tokio::test]
+async fn drops_are_checked_before_anything_changes_and_forget_the_tables_bookmarks() {
+    let db = unique_name("glue_drop");
+    let glue = glue().await;
+    seed(&glue, &db, "t").await;
+    seed(&glue, &db, "u").await;
+    let bookmark = |name: &str, table: Option<&str>| SeenObject {
+        path: format!("s3://lake/{name}"),
+        size: 10,
+        fingerprint: "e1".into(),
+        table: table.map(|t| format!("{db}.{t}")),
+        rows: Some(1),
+        footer: None,
+    };
+    glue.commit(CatalogWrite {
+        crawl_target: Some("s3://lake/".into()),
+        seen: vec![
+            bookmark("t/a.csv", Some("t")),
+            bookmark("u/a.csv", Some("u")),
+            bookmark("notes.txt", None),
+        ],
+        ..Default::default()
+    })
+    .await
+    .expect("bookmarks");
+    let bookmarked = || async {
+        let mut paths: Vec<String> = glue
+            .seen_objects("s3://lake/")
+            .await
+            .expect("bookmarks")
+            .into_iter()
+            .map(|o| o.path.trim_start_matches("s3://lake/").to_string())
+            .collect();
+        paths.sort();
+        paths
+    };
+    let count = |name: &'static str| {
+        let (glue, db) = (&glue, &db);
+        async move { glue.count_partitions(db, name).await.expect("count") }
+    };
+    let t = glue.get_table(&db, "t").await.expect("get").expect("t");
+    let drop_table = |name: &str, expected_version| TableDrop {
+        database: db.clone(),
+        table: name.into(),
+        expected_version,
+    };
+    let drop_partition = |dt: &str, hr: Option<&str>, expected_version| PartitionDrop {
+        database: db.clone(),
+        table: "t".into(),
+        values: vec![Some(dt.into()), hr.map(Into::into)],
+        expected_version,
+    };
+
+    // One stale version, one missing partition: nothing is deleted.
+    let stale = CatalogWrite {
+        drop_partitions: vec![drop_partition("2024-01-01", Some("2"), None)],
+        drop_tables: vec![
+            drop_table("t", Some(t.version)),
+            drop_table("u", Some(t.version + 7)),
+        ],
+        ..Default::default()
+    };
+    let e = glue.commit(stale).await;
+    assert!(matches!(e, Err(Error::Conflict { .. })), "{e:?}");
+    let missing = CatalogWrite {
+        drop_partitions: vec![
+            drop_partition("2024-01-01", Some("2"), None),
+            drop_partition("2024-01-09", None, None),
+        ],
+        ..Default::default()
+    };
+    let e = glue.commit(missing).await.expect_err("no such partition");
+    assert!(matches!(e, Error::PartitionNotFound { .. }), "{e:?}");
+    assert!(e.to_string().contains("(dt='2024-01-09', hr=NULL)"), "{e}");
+    assert_eq!((count("t").await, count("u").await), (9, 9));
+    assert_eq!(bookmarked().await, ["notes.txt", "t/a.csv", "u/a.csv"]);
+
+    // A partition, including the NULL (default) one.
+    glue.commit(CatalogWrite {
+        drop_partitions: vec![
+            drop_partition("2024-01-01", Some("2"), Some(0)),
+            drop_partition("2024-01-01", None, None),
+        ],
+        ..Default::default()
+    })
+    .await
+    .expect("drop partitions");
+    let left = glue
+        .get_partitions(&db, "t", &PartitionFilter::all().eq("dt", "2024-01-01"))
+        .await
+        .expect("partitions");
+    let hours: Vec<_> = left.iter().map(|p| p.values[1].as_deref()).collect();
+    assert_eq!(hours, [Some("10")]);
+    assert_eq!(count("t").await, 7);
+
+    // Not empty without CASCADE.
+    let drop_db = |cascade| CatalogWrite {
+        drop_databases: vec![DatabaseDrop {
+            name: db.clone(),
+            cascade,
+        }],
+        ..Default::default()
+    };
+    let e = glue.commit(drop_db(false)).await.expect_err("not empty");
+    assert!(matches!(e, Error::DatabaseNotEmpty { .. }), "{e:?}");
+    assert!(e.to_string().contains("2 tables (t, u)"), "{e}");
+    assert!(e.to_string().contains("CASCADE"), "{e}");
+
+    // Dropped and re-created in one write: its partitions and bookmarks are gone.
+    let mut recreated = table(&db, "t");
+    recreated.partition_keys.truncate(1);
+    glue.commit(CatalogWrite {
+        drop_tables: vec![drop_table("t", Some(t.version))],
+        tables: vec![TableWrite {
+            table: recreated,
+            expected_version: None,
+        }],
+        partitions: vec![PartitionWrite {
+            database: db.clone(),
+            table: "t".into(),
+            partition: Partition {
+                values: vec![Some("2025-01-01".into())],
+                location: "s3://lake/t/dt=2025-01-01/".into(),
+                ..partition("t", "2025-01-01", None)
+            },
+            expected_version: None,
+        }],
+        ..Default::default()
+    })
+    .await
+    .expect("drop and re-create");
+    let t2 = glue.get_table(&db, "t").await.expect("get").expect("t");
+    assert_eq!(t2.partition_keys.len(), 1);
+    assert_eq!(count("t").await, 1);
+    assert_eq!(bookmarked().await, ["notes.txt", "u/a.csv"]);
+
+    // The database, its tables and their bookmarks; the skipped object's stays.
+    glue.commit(drop_db(true)).await.expect("drop database");
+    assert_eq!(glue.get_database(&db).await.expect("get"), None);
+    assert_eq!(bookmarked().await, ["notes.txt"]);
+    let e = glue.commit(drop_db(true)).await;
+    assert!(matches!(e, Err(Error::DatabaseNotFound { .. })), "{e:?}");
+    let e = glue
+        .commit(CatalogWrite {
+            drop_tables: vec![drop_table("u", None)],
+            ..Default::default()
+        })
+        .await;
+    assert!(matches!(e, Err(Error::TableNotFound { .. })), "{e:?}");
+
+    // Created when missing, updated on request.
+    let mut described = Database::new(&db);
+    described.description = Some("sales".into());
+    described.location = Some("s3://lake/".into());
+    glue.commit(CatalogWrite {
+        databases: vec![Database::new(&db)],
+        update_databases: vec![described],
+        ..Default::default()
+    })
+    .await
+    .expect("create and update");
+    let d = glue.get_database(&db).await.expect("get").expect("db");
+    assert_eq!(d.description.as_deref(), Some("sales"));
+    assert_eq!(d.location.as_deref(), Some("s3://lake/"));
 }
 
 async fn engine_csv(catalog: Arc<dyn Catalog>, lake: &Lake, db: &str, sql: &str) -> (String, u64) {
