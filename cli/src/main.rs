@@ -129,12 +129,19 @@ AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ALLOW_HTTP=true quarry crawl s3://tes
     /// billed like Athena (rounded up to the MB, 10 MB minimum, $5 per TB); metadata
     /// statements, plain EXPLAIN and failed queries are free. SHOW DATABASES, SHOW TABLES [IN db],
     /// SHOW PARTITIONS t and DESCRIBE t work as in Athena.
+    ///
+    /// Writing: CREATE TABLE db.t WITH (format = 'PARQUET', partitioned_by = ARRAY['dt']) AS
+    /// SELECT .., INSERT INTO db.t SELECT .. | VALUES .., UNLOAD (SELECT ..) TO 'url' WITH
+    /// (format = 'JSON'), and Athena's DDL: CREATE DATABASE, CREATE EXTERNAL TABLE, DROP TABLE,
+    /// ALTER TABLE .. ADD / DROP PARTITION, MSCK REPAIR TABLE, SHOW CREATE TABLE. Writes are
+    /// atomic: a failed statement leaves no table, partition or file behind.
     #[command(
         after_help = "Examples:\n  quarry sql -d demo -c \"SELECT count(*) FROM sales WHERE region = 'eu west'\"\n  \
 quarry sql -d demo -f report.sql --format csv --stats json\n  \
 quarry sql -d demo --dry-run -c \"SELECT * FROM events\"        bytes it would scan, and the price\n  \
 quarry sql -d demo --max-bytes-scanned 1GB -c \"SELECT ...\"   cancel past 1 GB\n  \
-quarry sql -d demo --output s3://bucket/results/ -c \"SELECT ...\"  Athena-style result files"
+quarry sql -d demo --output s3://bucket/results/ -c \"SELECT ...\"  Athena-style result files\n  \
+quarry sql --warehouse ./warehouse -c \"CREATE TABLE demo.eu WITH (format = 'PARQUET') AS SELECT * FROM demo.sales WHERE region = 'eu'\""
     )]
     Sql {
         /// Default database for unqualified table names
@@ -166,6 +173,13 @@ quarry sql -d demo --output s3://bucket/results/ -c \"SELECT ...\"  Athena-style
         /// Price per TB scanned, in USD
         #[arg(long, default_value_t = 5.0, value_name = "USD")]
         price_per_tb: f64,
+        /// Where CREATE TABLE .. AS SELECT puts a table without external_location:
+        /// <warehouse>/<db>/<table>/ (an s3:// URL or a local folder; Athena's workgroup location)
+        #[arg(long, env = "QUARRY_WAREHOUSE", value_name = "URL")]
+        warehouse: Option<String>,
+        /// Files written by CTAS / INSERT / UNLOAD roll at this size (e.g. 128MB)
+        #[arg(long, default_value = "128MB", value_name = "SIZE", value_parser = sql::parse_bytes)]
+        target_file_size: u64,
     },
     /// Show recent queries: state, timing, bytes scanned and cost (also `system.query_history`).
     History {
@@ -326,10 +340,23 @@ async fn run(cli: Cli) -> Result<()> {
             dry_run,
             stats,
             price_per_tb,
+            warehouse,
+            target_file_size,
         } => {
             let stores = Arc::new(ObjectStores::new());
             let mut config = EngineConfig::default();
             config.billing.usd_per_tib = price_per_tb;
+            config.target_file_size = target_file_size;
+            config.warehouse = match warehouse {
+                Some(w) if !w.contains("://") => {
+                    std::fs::create_dir_all(&w)
+                        .with_context(|| format!("creating the warehouse folder {w}"))?;
+                    let abs = std::fs::canonicalize(&w)
+                        .with_context(|| format!("resolving the warehouse folder {w}"))?;
+                    Some(format!("file://{}/", abs.display()))
+                }
+                other => other,
+            };
             let engine = Engine::new(catalog, stores.clone(), config).with_history(sqlite);
             let options = sql::SqlOptions {
                 database,

@@ -75,6 +75,14 @@ pub fn footer(out: &QueryOutput, timing: bool) -> String {
     if timing {
         parts.push(format!("{:.2} s", out.elapsed_ms() as f64 / 1000.0));
     }
+    if let Some(w) = &out.written {
+        parts.push(format!(
+            "wrote {} file{} ({})",
+            w.files,
+            if w.files == 1 { "" } else { "s" },
+            human_bytes(w.bytes)
+        ));
+    }
     if let Some(b) = out.dry_run_bytes {
         parts.push(format!("dry run: would scan at most {}", human_bytes(b)));
     } else if out.kind == StatementKind::Metadata {

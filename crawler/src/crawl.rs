@@ -23,6 +23,7 @@ use crate::schema::merge_fields;
 use crate::{Error, Result};
 use quarry_lake::format::{LAZY_SIMPLE_SERDE, OPEN_CSV_SERDE};
 use quarry_lake::hive::{HIVE_DEFAULT_PARTITION, Segment, infer_type};
+use quarry_lake::stats::Stats;
 use quarry_lake::{
     FileFormat, Location, fingerprint, folder_url, is_hidden, storage_for, table_file_format,
     table_format_label,
@@ -965,74 +966,6 @@ fn widen_key(current: &str, value: Option<&str>) -> String {
     match (current, infer_type([Some(v)])) {
         ("int", "bigint") => "bigint".into(),
         _ => "string".into(),
-    }
-}
-
-/// Per-table and per-partition statistics, kept as Glue parameters.
-#[derive(Debug, Clone, Copy, Default)]
-struct Stats {
-    objects: i64,
-    bytes: i64,
-    rows: i64,
-    /// Objects whose row count is unknown; `recordCount` is only published when zero.
-    unknown_rows: i64,
-}
-
-const UNKNOWN_ROWS: &str = "quarry.objectsWithUnknownRowCount";
-const KNOWN_ROWS: &str = "quarry.knownRowCount";
-
-impl Stats {
-    fn of(bytes: u64, rows: Option<u64>, objects: i64) -> Self {
-        Self {
-            objects,
-            bytes: bytes as i64,
-            rows: rows.unwrap_or(0) as i64,
-            unknown_rows: i64::from(rows.is_none()),
-        }
-    }
-
-    fn add(&mut self, o: &Self) {
-        self.objects += o.objects;
-        self.bytes += o.bytes;
-        self.rows += o.rows;
-        self.unknown_rows += o.unknown_rows;
-    }
-
-    fn sub(&mut self, o: &Self) {
-        self.objects -= o.objects;
-        self.bytes -= o.bytes;
-        self.rows -= o.rows;
-        self.unknown_rows -= o.unknown_rows;
-    }
-
-    fn read(p: &quarry_catalog::Parameters) -> Self {
-        let get = |k: &str| p.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-        Self {
-            objects: get(keys::OBJECT_COUNT),
-            bytes: get(keys::SIZE_KEY),
-            rows: get(KNOWN_ROWS),
-            unknown_rows: get(UNKNOWN_ROWS),
-        }
-    }
-
-    fn write(&self, p: &mut quarry_catalog::Parameters) {
-        p.insert(keys::OBJECT_COUNT.into(), self.objects.max(0).to_string());
-        p.insert(keys::SIZE_KEY.into(), self.bytes.max(0).to_string());
-        p.insert(KNOWN_ROWS.into(), self.rows.max(0).to_string());
-        if self.unknown_rows > 0 {
-            p.insert(UNKNOWN_ROWS.into(), self.unknown_rows.to_string());
-            p.remove(keys::RECORD_COUNT);
-            p.remove(keys::AVERAGE_RECORD_SIZE);
-        } else {
-            p.remove(UNKNOWN_ROWS);
-            p.insert(keys::RECORD_COUNT.into(), self.rows.max(0).to_string());
-            if self.rows > 0 {
-                p.insert(
-                    keys::AVERAGE_RECORD_SIZE.into(),
-                    (self.bytes / self.rows).to_string(),
-                );
-            }
-        }
     }
 }
 

@@ -17,6 +17,7 @@ pub mod format;
 pub mod hive;
 mod local;
 mod location;
+pub mod stats;
 mod stores;
 pub mod writer;
 

@@ -213,12 +213,14 @@ impl TextEncoder {
 
 enum Sink {
     Parquet(Box<AsyncArrowWriter<BufWriter>>),
-    Text {
-        encoder: TextEncoder,
-        upload: BufWriter,
-        written: u64,
-        first: bool,
-    },
+    Text(Box<TextSink>),
+}
+
+struct TextSink {
+    encoder: TextEncoder,
+    upload: BufWriter,
+    written: u64,
+    first: bool,
 }
 
 struct OpenFile {
@@ -232,14 +234,14 @@ impl OpenFile {
     fn size(&self) -> u64 {
         match &self.sink {
             Sink::Parquet(w) => (w.bytes_written() + w.in_progress_size()) as u64,
-            Sink::Text { written, .. } => *written,
+            Sink::Text(t) => t.written,
         }
     }
 
     fn buffered(&self) -> usize {
         match &self.sink {
             Sink::Parquet(w) => w.in_progress_size(),
-            Sink::Text { .. } => 0,
+            Sink::Text(_) => 0,
         }
     }
 }
@@ -260,6 +262,23 @@ pub struct TableWriter {
     done: Vec<WrittenFile>,
     files_started: usize,
     clock: u64,
+    /// Until finished or aborted, dropping the writer (a cancelled statement) deletes the staged
+    /// files in the background.
+    armed: bool,
+}
+
+impl Drop for TableWriter {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let store = Arc::clone(&self.store);
+            let staging = self.staging.clone();
+            let base = self.base.clone();
+            handle.spawn(async move { delete_prefix(&store, &base, &staging).await });
+        }
+    }
 }
 
 impl std::fmt::Debug for TableWriter {
@@ -329,6 +348,7 @@ impl TableWriter {
             done: Vec::new(),
             files_started: 0,
             clock: 0,
+            armed: true,
         })
     }
 
@@ -429,12 +449,13 @@ impl TableWriter {
                 url,
                 reason: e.to_string(),
             })?,
-            Sink::Text {
-                encoder,
-                upload,
-                written,
-                first,
-            } => {
+            Sink::Text(sink) => {
+                let TextSink {
+                    encoder,
+                    upload,
+                    written,
+                    first,
+                } = sink.as_mut();
                 let text =
                     encode_text(&self.options.format, batch, *first).map_err(|e| Error::Write {
                         url: url.clone(),
@@ -520,7 +541,7 @@ impl TableWriter {
                     })?;
                 Sink::Parquet(Box::new(w))
             }
-            _ => Sink::Text {
+            _ => Sink::Text(Box::new(TextSink {
                 encoder: TextEncoder::new(self.options.compression).map_err(|e| Error::Write {
                     url: self.url(&staged),
                     reason: e.to_string(),
@@ -528,7 +549,7 @@ impl TableWriter {
                 upload: BufWriter::new(Arc::clone(&self.store), staged.clone()),
                 written: 0,
                 first: true,
-            },
+            })),
         };
         Ok(OpenFile {
             file: WrittenFile {
@@ -560,12 +581,13 @@ impl TableWriter {
                 w.finish().await.map_err(|e| werr(&e))?;
                 file.bytes = w.bytes_written() as u64;
             }
-            Sink::Text {
-                encoder,
-                mut upload,
-                written,
-                ..
-            } => {
+            Sink::Text(sink) => {
+                let TextSink {
+                    encoder,
+                    mut upload,
+                    written,
+                    ..
+                } = *sink;
                 let rest = encoder.finish().map_err(|e| werr(&e))?;
                 file.bytes = written + rest.len() as u64;
                 if !rest.is_empty() {
@@ -594,6 +616,7 @@ impl TableWriter {
                 return Err(e);
             }
         }
+        self.armed = false;
         let mut files = std::mem::take(&mut self.done);
         files.sort_by(|a, b| a.path.as_ref().cmp(b.path.as_ref()));
         Ok(StagedFiles {
@@ -607,12 +630,13 @@ impl TableWriter {
     /// Give up: abort open uploads and delete everything staged (best effort; what remains is
     /// hidden from readers).
     pub async fn abort(mut self) {
+        self.armed = false;
         for (_, open) in self.open.drain() {
-            if let Sink::Text { mut upload, .. } = open.sink {
-                let _ = upload.abort().await;
+            if let Sink::Text(mut sink) = open.sink {
+                let _ = sink.upload.abort().await;
             }
         }
-        delete_prefix(&self.store, &self.staging).await;
+        delete_prefix(&self.store, &self.base, &self.staging).await;
     }
 }
 
@@ -654,7 +678,7 @@ impl StagedFiles {
                 return Err(err);
             }
         }
-        delete_prefix(&self.store, &self.staging).await;
+        delete_prefix(&self.store, &self.base, &self.staging).await;
         Ok(())
     }
 
@@ -671,16 +695,18 @@ impl StagedFiles {
 
     /// Delete the staged files (the write is abandoned before publishing).
     pub async fn discard(&self) {
-        delete_prefix(&self.store, &self.staging).await;
+        delete_prefix(&self.store, &self.base, &self.staging).await;
     }
 }
 
 /// Delete everything under `prefix`, ignoring errors: used to clean up hidden staging folders.
-async fn delete_prefix(store: &Arc<dyn ObjectStore>, prefix: &Path) {
+/// On local disk (`base` is `file:///`) the emptied folders go too.
+async fn delete_prefix(store: &Arc<dyn ObjectStore>, base: &str, prefix: &Path) {
     let paths = store.list(Some(prefix)).map_ok(|m| m.location).boxed();
     let _ = store.delete_stream(paths).try_collect::<Vec<_>>().await;
-    // Local folders stay behind as empty directories; remove what is left.
-    let _ = store.delete(prefix).await;
+    if base == "file:///" {
+        let _ = tokio::fs::remove_dir_all(format!("/{prefix}")).await;
+    }
 }
 
 /// The folder-name value of every row of a partition column (`None` for NULL): dates as

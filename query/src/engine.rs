@@ -16,15 +16,18 @@ use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::collect;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::sql::parser::{DFParser, Statement};
-use quarry_catalog::{Catalog, PartitionFilter, QueryRecord, QueryState, SqliteCatalog, Table};
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use quarry_catalog::{Catalog, PartitionFilter, QueryRecord, QueryState, SqliteCatalog};
 
 use crate::billing::{BillingPolicy, human_bytes};
+use crate::error::{Error, ErrorCategory};
 use crate::meter::{LimitExceeded, Meter};
 use crate::provider::{DEFAULT_CATALOG, FileStatsCache, QuarryCatalogProvider, ScanInfo, ScanLog};
 use crate::rules::RescaleDecimalLiterals;
+use crate::statement::Statement;
 use crate::stores::{MeteredRegistry, ObjectStores};
 use crate::system::SystemSchema;
+use crate::write::WriteSummary;
 
 /// Engine-wide settings.
 #[derive(Debug, Clone)]
@@ -39,6 +42,11 @@ pub struct EngineConfig {
     pub parquet_metadata_size_hint: Option<usize>,
     /// Memory for cached Parquet footers and page indexes, shared by all statements.
     pub metadata_cache_bytes: usize,
+    /// Where CTAS tables without `external_location` (and CREATE TABLE without LOCATION) go:
+    /// `<warehouse>/<db>/<table>/`, an S3 URL or a folder (Athena's workgroup location).
+    pub warehouse: Option<String>,
+    /// Files written by CTAS / INSERT / UNLOAD roll at this size.
+    pub target_file_size: u64,
 }
 
 impl Default for EngineConfig {
@@ -49,6 +57,8 @@ impl Default for EngineConfig {
             target_partitions: None,
             parquet_metadata_size_hint: None,
             metadata_cache_bytes: 64 << 20,
+            warehouse: None,
+            target_file_size: 128 << 20,
         }
     }
 }
@@ -84,8 +94,10 @@ impl QueryRequest {
 pub enum StatementKind {
     /// Reads data: billed.
     Query,
-    /// Metadata, plain EXPLAIN, SHOW, DESCRIBE: free.
+    /// Metadata, plain EXPLAIN, SHOW, DESCRIBE, DDL: free.
     Metadata,
+    /// CTAS, INSERT INTO, UNLOAD: billed for what their query reads.
+    Write,
 }
 
 /// The outcome of one statement. Errors are part of the outcome (state FAILED / CANCELLED).
@@ -101,6 +113,10 @@ pub struct QueryOutput {
     /// Planning plus execution in microseconds (`elapsed_ms` truncates each part to whole ms,
     /// too coarse for statements answered from metadata).
     pub elapsed_us: u64,
+    /// What a CTAS / INSERT / UNLOAD wrote.
+    pub written: Option<WriteSummary>,
+    /// Athena's category of the error, when the statement failed.
+    pub error_category: Option<ErrorCategory>,
 }
 
 impl QueryOutput {
@@ -129,6 +145,10 @@ impl QueryOutput {
             "cost_usd": r.cost_usd,
             "error": r.error,
             "dry_run_bytes": self.dry_run_bytes,
+            "error_category": self.error_category.map(ErrorCategory::as_str),
+            "rows_written": self.written.as_ref().map(|w| w.rows),
+            "files_written": self.written.as_ref().map(|w| w.files),
+            "bytes_written": self.written.as_ref().map(|w| w.bytes),
             "scans": self.scans.iter().map(|s| serde_json::json!({
                 "table": s.table,
                 "partitions_total": s.partitions_total,
@@ -194,27 +214,30 @@ impl std::fmt::Display for Cancelled {
 
 impl std::error::Error for Cancelled {}
 
-fn is_cancelled(e: &DataFusionError) -> bool {
-    matches!(e, DataFusionError::External(inner) if inner.downcast_ref::<Cancelled>().is_some())
-}
-
-fn is_limit(e: &DataFusionError) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if err.downcast_ref::<LimitExceeded>().is_some() {
-            return true;
-        }
-        source = err.source();
+/// The message a user reads: the limit's own words for a byte limit, else the error and the
+/// causes its text does not already include.
+fn error_message(e: &Error) -> String {
+    if let Error::DataFusion(e) = e {
+        return root_message(e);
     }
-    // DataFusion sometimes flattens errors from streams into text.
-    e.to_string().contains("--max-bytes-scanned limit")
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// The databases `statement` names, or `None` when it reads `information_schema` (directly,
 /// or through `SHOW COLUMNS` and the other `SHOW` statements DataFusion rewrites into it),
 /// which lists every database and table. References that do not resolve name nothing:
 /// planning reports them.
-fn named_databases(state: &SessionState, statement: &Statement) -> Option<BTreeSet<String>> {
+fn named_databases(state: &SessionState, statement: &DFStatement) -> Option<BTreeSet<String>> {
     let options = state.config_options();
     let Ok(references) = state.resolve_table_references(statement) else {
         return Some(BTreeSet::new());
@@ -387,28 +410,39 @@ impl Engine {
         let started = Instant::now();
         let result = tokio::select! {
             r = self.execute(&request, &meter, &scans, &mut record) => r,
-            () = cancel => Err(DataFusionError::External(Box::new(Cancelled))),
+            () = cancel => Err(Error::from(DataFusionError::External(Box::new(Cancelled)))),
         };
         let elapsed_us = started.elapsed().as_micros() as u64;
         let scans = scans.lock().unwrap_or_else(|p| p.into_inner()).clone();
         record.bytes_scanned = meter.bytes();
         record.ended_at = Some(Utc::now());
-        let (kind, schema, batches, dry) = match result {
-            Ok((kind, schema, batches, dry)) => {
+        let mut error_category = None;
+        let (kind, schema, batches, dry, written) = match result {
+            Ok(Outcome {
+                kind,
+                schema,
+                batches,
+                dry_run,
+                written,
+            }) => {
                 record.state = QueryState::Succeeded;
-                (kind, schema, batches, dry)
+                (kind, schema, batches, dry_run, written)
             }
             Err(e) => {
-                record.state = if is_limit(&e) || is_cancelled(&e) {
-                    QueryState::Cancelled
-                } else {
-                    QueryState::Failed
+                let category = e.category();
+                error_category = Some(category);
+                record.state = match category {
+                    ErrorCategory::LimitExceeded | ErrorCategory::Cancelled => {
+                        QueryState::Cancelled
+                    }
+                    _ => QueryState::Failed,
                 };
-                record.error = Some(root_message(&e));
+                record.error = Some(error_message(&e));
                 (
                     StatementKind::Query,
                     Arc::new(Schema::empty()),
                     Vec::new(),
+                    None,
                     None,
                 )
             }
@@ -417,7 +451,7 @@ impl Engine {
         // ones for what they read; failed queries, metadata and dry runs are free.
         // A statement that read no catalogued table (constants, system.query_history) scans
         // no storage and is free.
-        let billable = kind == StatementKind::Query
+        let billable = matches!(kind, StatementKind::Query | StatementKind::Write)
             && !scans.is_empty()
             && !request.dry_run
             && matches!(record.state, QueryState::Succeeded | QueryState::Cancelled);
@@ -425,7 +459,10 @@ impl Engine {
             record.billed_bytes = self.config.billing.billed_bytes(record.bytes_scanned);
             record.cost_usd = self.config.billing.cost_usd(record.billed_bytes);
         }
-        record.rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        record.rows = match &written {
+            Some(w) => w.rows,
+            None => batches.iter().map(|b| b.num_rows() as u64).sum(),
+        };
         self.save(&record);
         QueryOutput {
             record,
@@ -435,6 +472,8 @@ impl Engine {
             scans,
             dry_run_bytes: dry,
             elapsed_us,
+            written,
+            error_category,
         }
     }
 
@@ -522,7 +561,7 @@ impl Engine {
         ctx: &SessionContext,
         database: Option<&str>,
         scans: &ScanLog,
-        statement: Option<&Statement>,
+        statement: Option<&DFStatement>,
     ) -> Result<(), DataFusionError> {
         let state = ctx.state();
         let view_types = state
@@ -553,17 +592,47 @@ impl Engine {
         meter: &Arc<Meter>,
         scans: &ScanLog,
         record: &mut QueryRecord,
-    ) -> Result<(StatementKind, SchemaRef, Vec<RecordBatch>, Option<u64>), DataFusionError> {
+    ) -> Result<Outcome, Error> {
         let planning = Instant::now();
-        if let Some((schema, batches)) = self.metadata_statement(request).await? {
-            record.planning_ms = planning.elapsed().as_millis() as u64;
-            return Ok((StatementKind::Metadata, schema, batches, None));
-        }
+        let dialect = self.base_config.options().sql_parser.dialect.to_string();
+        // Parsed once, into a typed statement: DDL and writes are Quarry's, queries DataFusion's.
+        let statement = crate::statement::parse(&request.sql, &dialect)?;
         let database = request.database.as_deref();
+        let statement = match statement {
+            Statement::Query(s) => s,
+            Statement::CreateTableAs(_) | Statement::Insert(_) | Statement::Unload(_) => {
+                return self
+                    .execute_write(statement, request, meter, scans, record, planning)
+                    .await;
+            }
+            Statement::ShowDatabases { .. }
+            | Statement::ShowTables { .. }
+            | Statement::ShowPartitions { .. }
+            | Statement::Describe { .. } => {
+                let (schema, batches) = self.metadata_statement(statement, request).await?;
+                record.planning_ms = planning.elapsed().as_millis() as u64;
+                return Ok(Outcome::new(StatementKind::Metadata, schema, batches));
+            }
+            ddl => {
+                if request.dry_run {
+                    return Err(Error::user(
+                        "--dry-run estimates the bytes a query reads; DDL reads none",
+                    ));
+                }
+                let (schema, batches) = crate::ddl::run(
+                    &self.catalog,
+                    &self.stores,
+                    ddl,
+                    database,
+                    self.config.warehouse.as_deref(),
+                )
+                .await?;
+                record.planning_ms = planning.elapsed().as_millis() as u64;
+                return Ok(Outcome::new(StatementKind::Metadata, schema, batches));
+            }
+        };
         let (ctx, registry) = self.session(database, meter).await?;
-        // Parsed once: the tables it names decide what the catalog looks up, then it is planned.
-        let dialect = ctx.state().config_options().sql_parser.dialect;
-        let statement = ctx.state().sql_to_statement(&request.sql, &dialect)?;
+        // The tables it names decide what the catalog looks up, then it is planned.
         self.register_catalog(&ctx, database, scans, Some(&statement))
             .await?;
         let state = ctx.state();
@@ -578,8 +647,8 @@ impl Engine {
                 StatementKind::Metadata
             }
             LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) => {
-                return Err(DataFusionError::Plan(
-                    "Quarry's catalog is written by `quarry crawl`; DDL and DML statements are not supported".into(),
+                return Err(Error::user(
+                    "this statement is not supported; Quarry writes with CREATE TABLE .. AS SELECT, INSERT INTO, UNLOAD and Athena's DDL (CREATE EXTERNAL TABLE, ALTER TABLE .. ADD PARTITION, MSCK REPAIR TABLE, DROP TABLE)",
                 ));
             }
             _ => StatementKind::Query,
@@ -607,7 +676,9 @@ impl Engine {
                 ),
                 ("cost_usd", vec![format!("{price:.8}")]),
             ]);
-            return Ok((kind, schema, batches, Some(bytes)));
+            let mut out = Outcome::new(kind, schema, batches);
+            out.dry_run = Some(bytes);
+            return Ok(out);
         }
         let execution = Instant::now();
         let schema = physical.schema();
@@ -625,86 +696,122 @@ impl Engine {
                 batches.push(scan_explain_batch(&schema, &log, analyze)?);
             }
         }
-        Ok((kind, schema, batches, None))
+        Ok(Outcome::new(kind, schema, batches))
     }
 
-    /// SHOW DATABASES, SHOW TABLES [IN db], SHOW PARTITIONS t: answered from the catalog.
+    /// CTAS, INSERT INTO, UNLOAD: the query runs in a metered session like any other, its
+    /// result goes through the lake's staging writer.
+    async fn execute_write(
+        &self,
+        statement: Statement,
+        request: &QueryRequest,
+        meter: &Arc<Meter>,
+        scans: &ScanLog,
+        record: &mut QueryRecord,
+        planning: Instant,
+    ) -> Result<Outcome, Error> {
+        if request.dry_run {
+            return Err(Error::user(
+                "--dry-run applies to queries: run the statement's SELECT with --dry-run to see what it would read",
+            ));
+        }
+        let database = request.database.as_deref();
+        let (ctx, registry) = self.session(database, meter).await?;
+        let query = match &statement {
+            Statement::CreateTableAs(c) => &c.query,
+            Statement::Insert(i) => &i.query,
+            Statement::Unload(u) => &u.query,
+            _ => return Err(Error::internal("not a write statement")),
+        };
+        let query_statement = crate::write::query_statement(query);
+        self.register_catalog(&ctx, database, scans, Some(&query_statement))
+            .await?;
+        record.planning_ms = planning.elapsed().as_millis() as u64;
+        let execution = Instant::now();
+        let w = crate::write::WriteContext {
+            catalog: &self.catalog,
+            stores: &self.stores,
+            ctx: &ctx,
+            default_db: database,
+            warehouse: self.config.warehouse.as_deref(),
+            target_file_size: self.config.target_file_size,
+            query_id: &record.query_id,
+        };
+        let result = match statement {
+            Statement::CreateTableAs(c) => crate::write::ctas(&w, *c).await,
+            Statement::Insert(i) => crate::write::insert(&w, *i).await,
+            Statement::Unload(u) => crate::write::unload(&w, *u).await,
+            _ => Err(Error::internal("not a write statement")),
+        };
+        record.execution_ms = execution.elapsed().as_millis() as u64;
+        {
+            let mut log = scans.lock().unwrap_or_else(|p| p.into_inner());
+            for s in log.iter_mut() {
+                s.bytes_scanned = registry.scan_bytes(s.scan_id);
+            }
+        }
+        let ((schema, batches), summary) = result?;
+        let mut out = Outcome::new(StatementKind::Write, schema, batches);
+        out.written = Some(summary);
+        Ok(out)
+    }
+
+    /// SHOW DATABASES, SHOW TABLES [IN db], SHOW PARTITIONS t, DESCRIBE t: answered from the
+    /// catalog.
     async fn metadata_statement(
         &self,
+        statement: Statement,
         request: &QueryRequest,
-    ) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>, DataFusionError> {
-        let ext = |e: quarry_catalog::Error| DataFusionError::External(Box::new(e));
-        let text = request.sql.trim().trim_end_matches(';').trim();
-        let words: Vec<&str> = text.split_whitespace().collect();
-        let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
-        let u: Vec<&str> = upper.iter().map(String::as_str).collect();
-        match u.as_slice() {
-            ["SHOW", "DATABASES" | "SCHEMAS"] => {
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
+        let database = request.database.as_deref();
+        match statement {
+            Statement::ShowDatabases { like } => {
                 let names = self
                     .catalog
                     .list_databases()
-                    .await
-                    .map_err(ext)?
+                    .await?
                     .into_iter()
                     .map(|d| d.name)
+                    .filter(|n| like.as_deref().is_none_or(|p| athena_like(p, n)))
                     .collect();
-                Ok(Some(string_batch(&[("database_name", names)])))
+                Ok(string_batch(&[("database_name", names)]))
             }
-            ["SHOW", "TABLES"] | ["SHOW", "TABLES", "IN" | "FROM", _] => {
-                let db = match words.get(3) {
-                    Some(db) => db.trim_matches('"').to_string(),
-                    None => request.database.clone().ok_or_else(|| {
-                        DataFusionError::Plan(
-                            "no database selected: use SHOW TABLES IN db or -d db".into(),
-                        )
-                    })?,
+            Statement::ShowTables { database: db, like } => {
+                let db = match db.or_else(|| request.database.clone()) {
+                    Some(db) => db,
+                    None => {
+                        return Err(Error::user(
+                            "no database selected: use SHOW TABLES IN db or -d db",
+                        ));
+                    }
                 };
                 let names = self
                     .catalog
                     .list_tables(&db)
-                    .await
-                    .map_err(ext)?
+                    .await?
                     .into_iter()
                     .map(|t| t.name)
+                    .filter(|n| like.as_deref().is_none_or(|p| athena_like(p, n)))
                     .collect();
-                Ok(Some(string_batch(&[("tab_name", names)])))
+                Ok(string_batch(&[("tab_name", names)]))
             }
-            ["SHOW", "PARTITIONS", _] => {
-                let t = self
-                    .named_table(words[2], request, "SHOW PARTITIONS db.table")
-                    .await?;
-                let (db, table) = (&t.database, &t.name);
+            Statement::ShowPartitions { table } => {
+                let t = crate::ddl::existing_table(&self.catalog, &table, database).await?;
                 let parts = self
                     .catalog
-                    .get_partitions(db, table, &PartitionFilter::all())
-                    .await
-                    .map_err(ext)?;
+                    .get_partitions(&t.database, &t.name, &PartitionFilter::all())
+                    .await?;
+                let keys: Vec<&str> = t.partition_keys.iter().map(|k| k.name.as_str()).collect();
                 let names: Vec<String> = parts
                     .iter()
-                    .map(|p| {
-                        t.partition_keys
-                            .iter()
-                            .zip(&p.values)
-                            .map(|(k, v)| {
-                                format!(
-                                    "{}={}",
-                                    k.name,
-                                    v.as_deref().unwrap_or(quarry_lake::HIVE_DEFAULT_PARTITION)
-                                )
-                            })
-                            .collect::<Vec<_>>()
-                            .join("/")
-                    })
+                    .map(|p| quarry_lake::hive::partition_label(&keys, &p.values))
                     .collect();
                 // Athena's shape: one `partition` column (`quarry partitions` shows statistics).
-                Ok(Some(string_batch(&[("partition", names)])))
+                Ok(string_batch(&[("partition", names)]))
             }
-            // Athena's DESCRIBE: the catalog's (Hive) types, partition keys marked. A query
-            // (`DESCRIBE SELECT ...`) is left to DataFusion, which describes its Arrow schema.
-            ["DESCRIBE" | "DESC", _] => {
-                let t = self
-                    .named_table(words[1], request, "DESCRIBE db.table")
-                    .await?;
+            // Athena's DESCRIBE: the catalog's (Hive) types, partition keys marked.
+            Statement::Describe { table } => {
+                let t = crate::ddl::existing_table(&self.catalog, &table, database).await?;
                 let mut rows = (Vec::new(), Vec::new(), Vec::new());
                 let columns = t.storage.columns.iter().map(|c| (c, None));
                 let keys = t.partition_keys.iter().map(|k| (k, Some("partition key")));
@@ -714,47 +821,66 @@ impl Engine {
                     let comment = c.comment.as_deref().into_iter().chain(key);
                     rows.2.push(comment.collect::<Vec<_>>().join("; "));
                 }
-                Ok(Some(string_batch(&[
+                Ok(string_batch(&[
                     ("col_name", rows.0),
                     ("data_type", rows.1),
                     ("comment", rows.2),
-                ])))
+                ]))
             }
-            _ => Ok(None),
+            other => Err(Error::internal(format!(
+                "not a metadata statement: {other:?}"
+            ))),
         }
     }
+}
 
-    /// The table a metadata statement names: `t`, `db.t` or `awsdatacatalog.db.t`, each part
-    /// folded to lower case unless double-quoted, as in queries; `t` is in the `-d` database.
-    async fn named_table(
-        &self,
-        name: &str,
-        request: &QueryRequest,
-        usage: &str,
-    ) -> Result<Table, DataFusionError> {
-        let parts: Vec<String> = name
-            .split('.')
-            .map(
-                |p| match p.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
-                    Some(quoted) => quoted.to_string(),
-                    None => p.to_lowercase(),
-                },
-            )
-            .collect();
-        let (db, table) = match parts.as_slice() {
-            [table] => (
-                request.database.clone().ok_or_else(|| {
-                    DataFusionError::Plan(format!("no database selected: use {usage} or -d db"))
-                })?,
-                table.clone(),
-            ),
-            [.., db, table] => (db.clone(), table.clone()),
-            [] => return Err(DataFusionError::Plan(format!("expected {usage}"))),
-        };
-        self.catalog
-            .get_table(&db, &table)
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?
-            .ok_or_else(|| DataFusionError::Plan(format!("table {db}.{table} does not exist")))
+/// Athena's `SHOW TABLES 'pattern'` / `LIKE 'pattern'`: `*` matches any run of characters and
+/// `|` separates alternatives, case-insensitively.
+fn athena_like(pattern: &str, name: &str) -> bool {
+    fn glob(p: &[u8], n: &[u8]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some((b'*', rest)) => (0..=n.len()).any(|i| glob(rest, &n[i..])),
+            Some((c, rest)) => n
+                .split_first()
+                .is_some_and(|(d, nrest)| c.eq_ignore_ascii_case(d) && glob(rest, nrest)),
+        }
+    }
+    pattern
+        .split('|')
+        .any(|alt| glob(alt.trim().as_bytes(), name.as_bytes()))
+}
+
+/// What a statement produced.
+struct Outcome {
+    kind: StatementKind,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    dry_run: Option<u64>,
+    written: Option<WriteSummary>,
+}
+
+impl Outcome {
+    fn new(kind: StatementKind, schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
+        Self {
+            kind,
+            schema,
+            batches,
+            dry_run: None,
+            written: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::athena_like;
+
+    #[test]
+    fn athena_patterns() {
+        assert!(athena_like("sales*", "sales_2024"));
+        assert!(athena_like("*2024|orders", "orders"));
+        assert!(!athena_like("sales", "sales_2024"));
+        assert!(athena_like("S*", "sales"));
     }
 }

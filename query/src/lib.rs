@@ -22,22 +22,28 @@
 //! ```
 
 pub mod billing;
+mod ddl;
 pub mod dryrun;
 mod engine;
+mod error;
 pub mod format;
 pub mod meter;
 pub mod provider;
 pub mod prune;
 pub mod results;
 pub mod rules;
+pub mod statement;
 pub mod stores;
 pub mod system;
+mod write;
 
 pub use billing::BillingPolicy;
 pub use engine::{
     Engine, EngineConfig, QueryOutput, QueryRequest, StatementKind, split_statements,
 };
+pub use error::{Error, ErrorCategory, Result};
 pub use format::{OutputFormat, render};
 pub use meter::{Meter, MeteredStore};
 pub use provider::{DEFAULT_CATALOG, ScanInfo};
 pub use stores::ObjectStores;
+pub use write::WriteSummary;

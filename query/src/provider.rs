@@ -500,6 +500,9 @@ impl QuarryTable {
                     .with_quote(d.quote)
                     .with_has_header(d.header)
                     .with_newlines_in_values(true)
+                    // Hive's text SerDes read missing trailing fields as NULL (columns added
+                    // with ALTER TABLE .. ADD COLUMNS after the files were written).
+                    .with_truncated_rows(true)
                     .with_file_compression_type(compression),
             ),
             None => {

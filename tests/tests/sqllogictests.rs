@@ -3,6 +3,10 @@
 //!
 //!     cargo test -p quarry-tests --test sqllogictests               # run
 //!     cargo test -p quarry-tests --test sqllogictests -- --complete # rewrite expected output
+//!
+//! In the SQL, `${LAKE}` is the sample lake's URL (`file:///tmp/../lake/` or `s3://bucket/lake/`)
+//! and `${OUT}` an empty folder beside it, in the same store, for tables and UNLOADs to write
+//! to; the engine's warehouse is `${OUT}warehouse/`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +33,8 @@ impl std::error::Error for SqlError {}
 
 struct QuarryDb {
     engine: Engine,
+    lake_url: String,
+    out_url: String,
     _lake: Arc<Lake>,
 }
 
@@ -55,6 +61,9 @@ impl sqllogictest::AsyncDB for QuarryDb {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SqlError> {
+        let sql = sql
+            .replace("${LAKE}", &self.lake_url)
+            .replace("${OUT}", &self.out_url);
         let out = self
             .engine
             .run(QueryRequest::new(sql).with_database(Some("demo".into())))
@@ -82,7 +91,12 @@ impl sqllogictest::AsyncDB for QuarryDb {
                     formatters
                         .iter()
                         .map(|f| {
-                            let v = f.value(row).to_string();
+                            // Locations print as the placeholders they were written with.
+                            let v = f
+                                .value(row)
+                                .to_string()
+                                .replace(&self.out_url, "${OUT}")
+                                .replace(&self.lake_url, "${LAKE}");
                             if v.is_empty() {
                                 "(empty)".to_string()
                             } else {
@@ -112,8 +126,19 @@ async fn connect(backend: Backend) -> QuarryDb {
         .expect("crawl");
     let stores = Arc::new(ObjectStores::new());
     stores.register(&lake.location.base, lake.location.store.clone());
+    let lake_url = lake.location.root_url();
+    let out_url = format!(
+        "{}out/",
+        lake_url.trim_end_matches('/').trim_end_matches("lake")
+    );
+    let config = EngineConfig {
+        warehouse: Some(format!("{out_url}warehouse/")),
+        ..EngineConfig::default()
+    };
     QuarryDb {
-        engine: Engine::new(catalog.clone(), stores, EngineConfig::default()).with_history(catalog),
+        engine: Engine::new(catalog.clone(), stores, config).with_history(catalog),
+        lake_url,
+        out_url,
         _lake: Arc::new(lake),
     }
 }

@@ -1,0 +1,751 @@
+//! CTAS, INSERT INTO and UNLOAD: a query's result written as files through the lake's staging
+//! writer, published by rename, then catalogued in one atomic catalog write.
+//!
+//! Guarantees: nothing is visible to a query until the statement commits. Files are written
+//! under a hidden staging folder; a failure before the commit (bad cast, byte limit, store
+//! error, cancellation) deletes them. New tables and new partitions appear only with the
+//! catalog write; a reader of an existing partition may see the new files of an INSERT once they
+//! are renamed into place, never a partial file. If the catalog write fails, the published files
+//! are deleted again.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::Utc;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::{DFSchemaRef, ScalarValue};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, lit};
+use datafusion::physical_plan::execute_stream;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{Query, Statement as SqlStatement};
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStore;
+use object_store::path::Path;
+use quarry_catalog::types::{from_hive, to_hive};
+use quarry_catalog::{
+    Catalog, CatalogWrite, Column, Partition, PartitionFilter, PartitionWrite, StorageDescriptor,
+    Table, TableWrite, keys,
+};
+use quarry_lake::stats::Stats;
+use quarry_lake::{
+    CsvDialect, FileFormat, StagedFiles, TableWriter, WriteCompression, WriteOptions, folder_url,
+    is_hidden, split_location, storage_for, table_file_format,
+};
+
+use crate::ddl::{Rows, existing_table, require_database, resolve, string_rows};
+use crate::error::{Error, Result};
+use crate::statement::{CreateTableAs, Insert, PropertyValue, Unload};
+
+/// What a write statement wrote, for its output, `--stats json` and the history.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct WriteSummary {
+    pub rows: u64,
+    pub files: u64,
+    pub bytes: u64,
+    /// The table or UNLOAD location written.
+    pub location: String,
+    /// Partitions the statement created.
+    pub partitions_added: u64,
+}
+
+impl WriteSummary {
+    fn rows(&self) -> Rows {
+        string_rows(&[
+            ("rows", vec![self.rows.to_string()]),
+            ("files", vec![self.files.to_string()]),
+            ("bytes", vec![self.bytes.to_string()]),
+            ("location", vec![self.location.clone()]),
+        ])
+    }
+}
+
+/// What a write statement needs from the engine for its query.
+pub(crate) struct WriteContext<'a> {
+    pub catalog: &'a Arc<dyn Catalog>,
+    pub stores: &'a quarry_lake::ObjectStores,
+    pub ctx: &'a SessionContext,
+    pub default_db: Option<&'a str>,
+    pub warehouse: Option<&'a str>,
+    pub target_file_size: u64,
+    pub query_id: &'a str,
+}
+
+/// A property list as a map with lower-case keys; each key once.
+fn properties(
+    props: &[(String, PropertyValue)],
+    allowed: &[&str],
+    statement: &str,
+) -> Result<BTreeMap<String, PropertyValue>> {
+    let mut out = BTreeMap::new();
+    for (k, v) in props {
+        let key = k.to_ascii_lowercase();
+        if key == "bucketed_by" || key == "bucket_count" {
+            return Err(Error::user(format!(
+                "{statement}: bucketed tables ({key}) are not supported yet; remove bucketed_by and bucket_count"
+            )));
+        }
+        if !allowed.contains(&key.as_str()) {
+            return Err(Error::user(format!(
+                "{statement}: unknown property '{k}'; known: {}",
+                allowed.join(", ")
+            )));
+        }
+        if out.insert(key, v.clone()).is_some() {
+            return Err(Error::user(format!(
+                "{statement}: property '{k}' is given twice"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+fn text(
+    props: &BTreeMap<String, PropertyValue>,
+    key: &str,
+    statement: &str,
+) -> Result<Option<String>> {
+    match props.get(key) {
+        None => Ok(None),
+        Some(PropertyValue::Text(t)) => Ok(Some(t.clone())),
+        Some(PropertyValue::List(_)) => Err(Error::user(format!(
+            "{statement}: property {key} takes a single value, not an ARRAY"
+        ))),
+    }
+}
+
+fn list(
+    props: &BTreeMap<String, PropertyValue>,
+    key: &str,
+    statement: &str,
+) -> Result<Vec<String>> {
+    match props.get(key) {
+        None => Ok(Vec::new()),
+        Some(PropertyValue::List(l)) => Ok(l.iter().map(|s| s.to_ascii_lowercase()).collect()),
+        Some(PropertyValue::Text(_)) => Err(Error::user(format!(
+            "{statement}: property {key} takes ARRAY['col', ...]"
+        ))),
+    }
+}
+
+/// `format`, `write_compression` / `compression`, `compression_level`, `field_delimiter` as
+/// writer options. Athena's defaults: Parquet, GZIP, `\x01` between text fields.
+fn write_options(
+    props: &BTreeMap<String, PropertyValue>,
+    compression_key: &str,
+    default_format: Option<&str>,
+    statement: &str,
+    target_file_size: u64,
+) -> Result<WriteOptions> {
+    let format_name = match (text(props, "format", statement)?, default_format) {
+        (Some(f), _) => f,
+        (None, Some(d)) => d.to_string(),
+        (None, None) => {
+            return Err(Error::user(format!(
+                "{statement}: the format property is required, e.g. WITH (format = 'PARQUET')"
+            )));
+        }
+    };
+    let delimiter = match text(props, "field_delimiter", statement)? {
+        None => b'\x01',
+        Some(d) => match unescape_delimiter(&d) {
+            Some(b) => b,
+            None => {
+                return Err(Error::user(format!(
+                    "{statement}: field_delimiter must be one character, got '{d}'"
+                )));
+            }
+        },
+    };
+    let format = match format_name.to_ascii_uppercase().as_str() {
+        "PARQUET" => FileFormat::Parquet,
+        "JSON" => FileFormat::Json,
+        "TEXTFILE" | "CSV" => FileFormat::Csv(CsvDialect {
+            delimiter,
+            quote: b'"',
+            header: false,
+        }),
+        "ORC" | "AVRO" | "ION" => {
+            return Err(Error::user(format!(
+                "{statement}: format {format_name} is not supported; use PARQUET, JSON or TEXTFILE"
+            )));
+        }
+        other => {
+            return Err(Error::user(format!(
+                "{statement}: unknown format '{other}'; use PARQUET, JSON or TEXTFILE"
+            )));
+        }
+    };
+    if props.contains_key("field_delimiter") && !matches!(format, FileFormat::Csv(_)) {
+        return Err(Error::user(format!(
+            "{statement}: field_delimiter applies to TEXTFILE only"
+        )));
+    }
+    let level = match text(props, "compression_level", statement)? {
+        None => None,
+        Some(l) => Some(l.parse::<i32>().map_err(|_| {
+            Error::user(format!(
+                "{statement}: compression_level must be a number, got '{l}'"
+            ))
+        })?),
+    };
+    let name = text(props, compression_key, statement)?.unwrap_or_else(|| "GZIP".into());
+    let compression = WriteCompression::parse(&name, &format, level)
+        .map_err(|e| Error::user(format!("{statement}: {e}")))?;
+    Ok(WriteOptions::new(format, compression).with_target_file_size(target_file_size))
+}
+
+fn unescape_delimiter(d: &str) -> Option<u8> {
+    match d {
+        "\\t" => Some(b'\t'),
+        "\\001" | "\\u0001" => Some(1),
+        _ if d.len() == 1 => d.bytes().next(),
+        _ => None,
+    }
+}
+
+/// Plan `query` in `ctx` (the catalog already registered for it).
+async fn plan_query(w: &WriteContext<'_>, query: Query) -> Result<LogicalPlan> {
+    let statement = DFStatement::Statement(Box::new(SqlStatement::Query(Box::new(query))));
+    Ok(w.ctx.state().statement_to_plan(statement).await?)
+}
+
+/// The statement's query wrapped as DataFusion's statement, so the engine can register the
+/// tables it names.
+pub(crate) fn query_statement(query: &Query) -> DFStatement {
+    DFStatement::Statement(Box::new(SqlStatement::Query(Box::new(query.clone()))))
+}
+
+/// Project `plan` onto `columns` (name, Hive type), position by position, with casts that fail
+/// on values that do not fit (no silent NULLs).
+fn conform(plan: LogicalPlan, columns: &[(String, String)], what: &str) -> Result<LogicalPlan> {
+    let schema: DFSchemaRef = Arc::clone(plan.schema());
+    if schema.fields().len() != columns.len() {
+        return Err(Error::user(format!(
+            "{what}: the query has {} columns but {} are expected ({})",
+            schema.fields().len(),
+            columns.len(),
+            columns
+                .iter()
+                .map(|c| c.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let mut exprs = Vec::with_capacity(columns.len());
+    for (i, (name, hive)) in columns.iter().enumerate() {
+        let target = from_hive(hive)?;
+        let (qualifier, field) = schema.qualified_field(i);
+        let source = Expr::Column(datafusion::common::Column::new(
+            qualifier.cloned(),
+            field.name(),
+        ));
+        let e = if field.data_type() == &target {
+            source
+        } else if matches!(field.data_type(), DataType::Null) {
+            lit(ScalarValue::try_from(&target)?)
+        } else {
+            cast(source, target)
+        };
+        exprs.push(e.alias(name));
+    }
+    Ok(LogicalPlanBuilder::from(plan).project(exprs)?.build()?)
+}
+
+/// Run `plan` and write its batches; on any failure (or cancellation, through the writer's
+/// drop) the staged files are deleted.
+async fn write_plan(
+    w: &WriteContext<'_>,
+    plan: LogicalPlan,
+    store: Arc<dyn ObjectStore>,
+    base: &str,
+    root: Path,
+    keys: Vec<String>,
+    options: WriteOptions,
+) -> Result<StagedFiles> {
+    let physical = w.ctx.state().create_physical_plan(&plan).await?;
+    let schema: SchemaRef = physical.schema();
+    let mut writer = TableWriter::try_new(store, base, root, &schema, keys, options, w.query_id)?;
+    let mut stream = match execute_stream(physical, w.ctx.task_ctx()) {
+        Ok(s) => s,
+        Err(e) => {
+            writer.abort().await;
+            return Err(e.into());
+        }
+    };
+    while let Some(batch) = stream.next().await {
+        let written = match batch {
+            Ok(b) => writer.write(&b).await,
+            Err(e) => {
+                writer.abort().await;
+                return Err(e.into());
+            }
+        };
+        if let Err(e) = written {
+            writer.abort().await;
+            return Err(e.into());
+        }
+    }
+    Ok(writer.finish().await?)
+}
+
+/// A new table or UNLOAD location must hold no data (Athena never overwrites).
+async fn require_empty(
+    store: &Arc<dyn ObjectStore>,
+    root: &Path,
+    url: &str,
+    what: &str,
+) -> Result<()> {
+    let skip = root.parts().count();
+    let mut listing = store.list(Some(root));
+    while let Some(meta) = listing.try_next().await.map_err(|source| {
+        Error::Lake(quarry_lake::Error::Object {
+            operation: "listing",
+            url: url.to_string(),
+            source,
+        })
+    })? {
+        let parts: Vec<String> = meta
+            .location
+            .parts()
+            .skip(skip)
+            .map(|p| p.as_ref().to_string())
+            .collect();
+        if !is_hidden(&parts) {
+            return Err(Error::user(format!(
+                "{what} location {url} is not empty (it holds {}); write to an empty location",
+                parts.join("/")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn valid_column_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Catalog statistics per written partition (and for the whole write).
+fn written_stats(staged: &StagedFiles) -> (BTreeMap<Vec<Option<String>>, Stats>, Stats) {
+    let mut per: BTreeMap<Vec<Option<String>>, Stats> = BTreeMap::new();
+    let mut total = Stats::default();
+    for f in &staged.files {
+        let s = Stats::of(f.bytes, Some(f.rows), 1);
+        per.entry(f.partition.clone()).or_default().add(&s);
+        total.add(&s);
+    }
+    (per, total)
+}
+
+fn summary(staged: &StagedFiles, location: String, partitions_added: u64) -> WriteSummary {
+    WriteSummary {
+        rows: staged.rows(),
+        files: staged.files.len() as u64,
+        bytes: staged.bytes(),
+        location,
+        partitions_added,
+    }
+}
+
+/// Publish the staged files, then commit `write`; on a failed commit the files go again. This
+/// runs to its end as a task of its own, so a cancellation cannot stop it half-way.
+async fn publish_and_commit(
+    catalog: &Arc<dyn Catalog>,
+    staged: &StagedFiles,
+    write: Option<CatalogWrite>,
+) -> Result<()> {
+    let catalog = Arc::clone(catalog);
+    let staged = staged.clone();
+    let task = tokio::spawn(async move {
+        staged.publish().await?;
+        if let Some(write) = write
+            && let Err(e) = catalog.commit(write).await
+        {
+            staged.unpublish().await;
+            return Err(Error::from(e));
+        }
+        Ok(())
+    });
+    task.await
+        .map_err(|e| Error::internal(format!("the commit task failed: {e}")))?
+}
+
+/// CREATE TABLE .. WITH (..) AS SELECT ..
+pub(crate) async fn ctas(w: &WriteContext<'_>, c: CreateTableAs) -> Result<(Rows, WriteSummary)> {
+    const WHAT: &str = "CREATE TABLE AS";
+    let (db, name) = resolve(&c.name, w.default_db)?;
+    require_database(w.catalog, &db).await?;
+    if w.catalog.get_table(&db, &name).await?.is_some() {
+        if c.if_not_exists {
+            let s = WriteSummary::default();
+            return Ok((s.rows(), s));
+        }
+        return Err(Error::user(format!("table {db}.{name} already exists")));
+    }
+    let props = properties(
+        &c.properties,
+        &[
+            "format",
+            "write_compression",
+            "parquet_compression",
+            "compression_level",
+            "external_location",
+            "partitioned_by",
+            "field_delimiter",
+            "is_external",
+            "table_type",
+        ],
+        WHAT,
+    )?;
+    if let Some(t) = text(&props, "table_type", WHAT)?
+        && !t.eq_ignore_ascii_case("HIVE")
+    {
+        return Err(Error::user(format!(
+            "{WHAT}: table_type '{t}' is not supported; Quarry writes Hive tables"
+        )));
+    }
+    let compression_key = if props.contains_key("parquet_compression") {
+        "parquet_compression"
+    } else {
+        "write_compression"
+    };
+    let options = write_options(
+        &props,
+        compression_key,
+        Some("PARQUET"),
+        WHAT,
+        w.target_file_size,
+    )?;
+    let keys = list(&props, "partitioned_by", WHAT)?;
+    let location = match (text(&props, "external_location", WHAT)?, w.warehouse) {
+        (Some(l), _) => folder_url(&l),
+        (None, Some(wh)) => format!("{}{db}/{name}/", folder_url(wh)),
+        (None, None) => {
+            return Err(Error::user(format!(
+                "{WHAT}: give the table a place: WITH (external_location = 's3://bucket/path/'), or set QUARRY_WAREHOUSE / --warehouse"
+            )));
+        }
+    };
+    let plan = plan_query(w, c.query).await?;
+    // Column names and Hive types from the query; partition columns last, in order.
+    let fields = plan.schema().fields().clone();
+    let mut columns = Vec::with_capacity(fields.len());
+    let mut seen = BTreeSet::new();
+    for f in fields.iter() {
+        let n = f.name().to_ascii_lowercase();
+        if !valid_column_name(&n) {
+            return Err(Error::user(format!(
+                "{WHAT}: column '{}' needs a plain name (letters, digits, _): add AS name",
+                f.name()
+            )));
+        }
+        if !seen.insert(n.clone()) {
+            return Err(Error::user(format!("{WHAT}: column '{n}' appears twice")));
+        }
+        columns.push((n, to_hive(f.data_type())));
+    }
+    for k in &keys {
+        if !seen.contains(k) {
+            return Err(Error::user(format!(
+                "{WHAT}: partitioned_by column '{k}' is not a column of the query"
+            )));
+        }
+    }
+    let n_data = columns.len().saturating_sub(keys.len());
+    if columns[n_data..].iter().map(|c| &c.0).ne(keys.iter()) {
+        return Err(Error::user(format!(
+            "{WHAT}: partition columns ({}) must be the last columns of the SELECT, in that order",
+            keys.join(", ")
+        )));
+    }
+    let plan = conform(plan, &columns, WHAT)?;
+    let (store, root) = w.stores.resolve(&location)?;
+    let (key, _) = split_location(&location)?;
+    let base = format!("{key}/");
+    require_empty(&store, &root, &location, WHAT).await?;
+
+    let mut parameters = quarry_catalog::Parameters::new();
+    let (input, output, serde) = storage_for(options.format, &mut parameters);
+    parameters.insert("EXTERNAL".into(), "TRUE".into());
+    parameters.insert(
+        keys::COMPRESSION_TYPE.into(),
+        options.compression.as_str().into(),
+    );
+    let staged = if c.with_data {
+        write_plan(w, plan, store, &base, root, keys.clone(), options.clone()).await?
+    } else {
+        TableWriter::try_new(
+            store,
+            &base,
+            root,
+            &Arc::new(plan.schema().as_arrow().clone()),
+            keys.clone(),
+            options.clone(),
+            w.query_id,
+        )?
+        .finish()
+        .await?
+    };
+    let (per_partition, total) = written_stats(&staged);
+    total.write(&mut parameters);
+    let now = Utc::now();
+    let to_column = |(n, t): &(String, String)| Column::new(n.clone(), t.clone());
+    let table = Table {
+        database: db.clone(),
+        name: name.clone(),
+        description: None,
+        table_type: "EXTERNAL_TABLE".into(),
+        storage: StorageDescriptor {
+            location: location.clone(),
+            columns: columns[..n_data].iter().map(to_column).collect(),
+            input_format: input.into(),
+            output_format: output.into(),
+            serde_info: serde,
+            compressed: options.compression != WriteCompression::None,
+            parameters: Default::default(),
+        },
+        partition_keys: columns[n_data..].iter().map(to_column).collect(),
+        parameters,
+        create_time: now,
+        update_time: now,
+        version: 0,
+    };
+    let mut partitions = Vec::new();
+    if !keys.is_empty() {
+        for (values, stats) in &per_partition {
+            let mut p = Partition {
+                values: values.clone(),
+                location: format!(
+                    "{location}{}",
+                    quarry_lake::hive::partition_path(&keys, values)
+                ),
+                parameters: Default::default(),
+                create_time: now,
+                update_time: now,
+                version: 0,
+            };
+            stats.write(&mut p.parameters);
+            p.parameters.insert(
+                keys::COMPRESSION_TYPE.into(),
+                options.compression.as_str().into(),
+            );
+            partitions.push(PartitionWrite {
+                database: db.clone(),
+                table: name.clone(),
+                partition: p,
+                expected_version: None,
+            });
+        }
+    }
+    let added = partitions.len() as u64;
+    let write = CatalogWrite {
+        tables: vec![TableWrite {
+            table,
+            expected_version: None,
+        }],
+        partitions,
+        ..Default::default()
+    };
+    publish_and_commit(w.catalog, &staged, Some(write)).await?;
+    let s = summary(&staged, location, added);
+    Ok((s.rows(), s))
+}
+
+/// INSERT INTO t [(cols)] SELECT .. | VALUES ..
+pub(crate) async fn insert(w: &WriteContext<'_>, i: Insert) -> Result<(Rows, WriteSummary)> {
+    let t = existing_table(w.catalog, &i.table, w.default_db).await?;
+    let what = format!("INSERT INTO {}", t.qualified_name());
+    let format = table_file_format(&t).ok_or_else(|| {
+        Error::user(format!(
+            "{what}: the table's format is unknown (SerDe {}); Quarry writes Parquet, CSV/TSV and JSON tables",
+            t.storage.serde_info.serialization_library
+        ))
+    })?;
+    let compression_name = t
+        .parameters
+        .get(keys::COMPRESSION_TYPE)
+        .cloned()
+        .unwrap_or_else(|| match format {
+            FileFormat::Parquet => "GZIP".into(),
+            _ => "NONE".into(),
+        });
+    let compression =
+        WriteCompression::parse(&compression_name, &format, None).unwrap_or(match format {
+            FileFormat::Parquet => WriteCompression::Gzip,
+            _ => WriteCompression::None,
+        });
+    // A header line only where the table skips one.
+    let options = WriteOptions::new(format, compression).with_target_file_size(w.target_file_size);
+    let all: Vec<&Column> = t.storage.columns.iter().chain(&t.partition_keys).collect();
+    let plan = plan_query(w, i.query).await?;
+    let target: Vec<(String, String)> = all
+        .iter()
+        .map(|c| (c.name.clone(), c.data_type.clone()))
+        .collect();
+    let plan = if i.columns.is_empty() {
+        conform(plan, &target, &what)?
+    } else {
+        // Named columns take the query's columns in order; the others are NULL.
+        let schema = Arc::clone(plan.schema());
+        if schema.fields().len() != i.columns.len() {
+            return Err(Error::user(format!(
+                "{what}: {} columns named but the query has {}",
+                i.columns.len(),
+                schema.fields().len()
+            )));
+        }
+        let mut exprs = Vec::with_capacity(all.len());
+        for c in &all {
+            let pos = i
+                .columns
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case(&c.name));
+            let e = match pos {
+                Some(p) => {
+                    let (q, f) = schema.qualified_field(p);
+                    Expr::Column(datafusion::common::Column::new(q.cloned(), f.name()))
+                }
+                None => lit(ScalarValue::Null),
+            };
+            exprs.push(e.alias(&c.name));
+        }
+        for n in &i.columns {
+            if !all.iter().any(|c| c.name.eq_ignore_ascii_case(n)) {
+                return Err(Error::user(format!(
+                    "{what}: the table has no column '{n}'; its columns: {}",
+                    all.iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        let named = LogicalPlanBuilder::from(plan).project(exprs)?.build()?;
+        conform(named, &target, &what)?
+    };
+    let location = folder_url(&t.storage.location);
+    let (store, root) = w.stores.resolve(&location)?;
+    let (key, _) = split_location(&location)?;
+    let base = format!("{key}/");
+    let keys: Vec<String> = t.partition_keys.iter().map(|k| k.name.clone()).collect();
+    let mut staged = write_plan(w, plan, store, &base, root, keys.clone(), options).await?;
+    let (per_partition, total) = written_stats(&staged);
+    let now = Utc::now();
+    let mut partitions = Vec::new();
+    let mut added = 0;
+    if !keys.is_empty() {
+        let existing: BTreeMap<Vec<Option<String>>, Partition> = w
+            .catalog
+            .get_partitions(&t.database, &t.name, &PartitionFilter::all())
+            .await?
+            .into_iter()
+            .map(|p| (p.values.clone(), p))
+            .collect();
+        for (values, stats) in &per_partition {
+            let (mut p, expected) = match existing.get(values) {
+                Some(p) => (p.clone(), Some(p.version)),
+                None => {
+                    added += 1;
+                    (
+                        Partition {
+                            values: values.clone(),
+                            location: format!(
+                                "{location}{}",
+                                quarry_lake::hive::partition_path(&keys, values)
+                            ),
+                            parameters: Default::default(),
+                            create_time: now,
+                            update_time: now,
+                            version: 0,
+                        },
+                        None,
+                    )
+                }
+            };
+            // An existing partition may live anywhere: its files go to its own folder.
+            let (p_key, p_root) = split_location(&folder_url(&p.location))?;
+            if p_key != key {
+                staged.discard().await;
+                return Err(Error::user(format!(
+                    "{what}: partition {} is in another store ({}); INSERT writes to the table's store only",
+                    quarry_lake::hive::partition_label(&keys, values),
+                    p.location
+                )));
+            }
+            for f in staged.files.iter_mut().filter(|f| &f.partition == values) {
+                if let Some(name) = f.path.filename() {
+                    f.path = p_root.clone().join(name);
+                }
+            }
+            let mut s = Stats::read(&p.parameters);
+            s.add(stats);
+            s.write(&mut p.parameters);
+            p.update_time = now;
+            partitions.push(PartitionWrite {
+                database: t.database.clone(),
+                table: t.name.clone(),
+                partition: p,
+                expected_version: expected,
+            });
+        }
+    }
+    let mut table = t.clone();
+    let mut s = Stats::read(&table.parameters);
+    s.add(&total);
+    s.write(&mut table.parameters);
+    table.update_time = now;
+    let write = CatalogWrite {
+        tables: vec![TableWrite {
+            expected_version: Some(t.version),
+            table,
+        }],
+        partitions,
+        ..Default::default()
+    };
+    publish_and_commit(w.catalog, &staged, Some(write)).await?;
+    let s = summary(&staged, location, added);
+    Ok((s.rows(), s))
+}
+
+/// UNLOAD (SELECT ..) TO 'url' WITH (..): files only, nothing catalogued.
+pub(crate) async fn unload(w: &WriteContext<'_>, u: Unload) -> Result<(Rows, WriteSummary)> {
+    const WHAT: &str = "UNLOAD";
+    let props = properties(
+        &u.properties,
+        &[
+            "format",
+            "compression",
+            "compression_level",
+            "partitioned_by",
+            "field_delimiter",
+        ],
+        WHAT,
+    )?;
+    let options = write_options(&props, "compression", None, WHAT, w.target_file_size)?;
+    let keys = list(&props, "partitioned_by", WHAT)?;
+    let location = folder_url(&u.to);
+    let plan = plan_query(w, u.query).await?;
+    let names: Vec<String> = plan
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().to_ascii_lowercase())
+        .collect();
+    let n_data = names.len().saturating_sub(keys.len());
+    if names[n_data..].iter().ne(keys.iter()) {
+        return Err(Error::user(format!(
+            "{WHAT}: partition columns ({}) must be the last columns of the SELECT, in that order",
+            keys.join(", ")
+        )));
+    }
+    let (store, root) = w.stores.resolve(&location)?;
+    let (key, _) = split_location(&location)?;
+    require_empty(&store, &root, &location, WHAT).await?;
+    let staged = write_plan(w, plan, store, &format!("{key}/"), root, keys, options).await?;
+    publish_and_commit(w.catalog, &staged, None).await?;
+    let s = summary(&staged, location, 0);
+    Ok((s.rows(), s))
+}
