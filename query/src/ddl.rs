@@ -434,21 +434,23 @@ fn spec_values(t: &Table, spec: &PartitionSpec) -> Result<Vec<Option<String>>> {
             return Err(mismatch());
         }
         let ty = &t.partition_keys[i].data_type;
-        let ok = match ty.as_str() {
-            "int" | "integer" => v.parse::<i32>().is_ok(),
-            "bigint" => v.parse::<i64>().is_ok(),
-            "smallint" => v.parse::<i16>().is_ok(),
-            "tinyint" => v.parse::<i8>().is_ok(),
-            "date" => chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok(),
-            _ => true,
-        };
+        let ok = v == quarry_lake::HIVE_DEFAULT_PARTITION
+            || match ty.as_str() {
+                "int" | "integer" => v.parse::<i32>().is_ok(),
+                "bigint" => v.parse::<i64>().is_ok(),
+                "smallint" => v.parse::<i16>().is_ok(),
+                "tinyint" => v.parse::<i8>().is_ok(),
+                "date" => chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok(),
+                _ => true,
+            };
         if !ok {
             return Err(Error::user(format!(
                 "partition value {k}='{v}' is not a valid {ty} (the type of partition key {k} of {})",
                 t.qualified_name()
             )));
         }
-        values[i] = Some(v.clone());
+        // Hive's name for NULL, as SHOW PARTITIONS prints it.
+        values[i] = (v != quarry_lake::HIVE_DEFAULT_PARTITION).then(|| v.clone());
     }
     Ok(values)
 }

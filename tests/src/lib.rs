@@ -413,3 +413,158 @@ pub mod recording {
         }
     }
 }
+
+/// An object store wrapper that fails the N-th write (PUT, multipart create / part / complete,
+/// copy, rename) with a store error, for atomicity tests. Reads, listings and deletes pass.
+pub mod failing {
+    use std::fmt;
+    use std::ops::Range;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use bytes::Bytes;
+    use futures::stream::BoxStream;
+    use object_store::path::Path;
+    use object_store::{
+        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+        PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result, UploadPart,
+    };
+
+    #[derive(Debug)]
+    struct Counter {
+        writes: AtomicUsize,
+        fail_at: AtomicUsize,
+    }
+
+    impl Counter {
+        /// Count one write; an error if it is the one to fail.
+        fn write(&self, what: &str, path: &Path) -> Result<()> {
+            let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
+            if n == self.fail_at.load(Ordering::SeqCst) {
+                return Err(object_store::Error::Generic {
+                    store: "FailingStore",
+                    source: format!("injected failure of write {n} ({what} {path})").into(),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    #[derive(Debug)]
+    pub struct FailingStore {
+        inner: Arc<dyn ObjectStore>,
+        counter: Arc<Counter>,
+    }
+
+    impl FailingStore {
+        pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
+            Self {
+                inner,
+                counter: Arc::new(Counter {
+                    writes: AtomicUsize::new(0),
+                    fail_at: AtomicUsize::new(0),
+                }),
+            }
+        }
+
+        /// Fail the `n`-th write from now on (0: never), counting from zero again.
+        pub fn fail_at(&self, n: usize) {
+            self.counter.writes.store(0, Ordering::SeqCst);
+            self.counter.fail_at.store(n, Ordering::SeqCst);
+        }
+
+        /// Writes since the last [`FailingStore::fail_at`].
+        pub fn writes(&self) -> usize {
+            self.counter.writes.load(Ordering::SeqCst)
+        }
+    }
+
+    impl fmt::Display for FailingStore {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "Failing({})", self.inner)
+        }
+    }
+
+    #[derive(Debug)]
+    struct FailingUpload {
+        inner: Box<dyn MultipartUpload>,
+        counter: Arc<Counter>,
+        path: Path,
+    }
+
+    #[async_trait]
+    #[deny(clippy::missing_trait_methods)]
+    impl MultipartUpload for FailingUpload {
+        fn put_part(&mut self, data: PutPayload) -> UploadPart {
+            let failed = self.counter.write("upload part", &self.path);
+            let part = self.inner.put_part(data);
+            Box::pin(async move {
+                failed?;
+                part.await
+            })
+        }
+        async fn complete(&mut self) -> Result<PutResult> {
+            self.counter.write("complete upload", &self.path)?;
+            self.inner.complete().await
+        }
+        async fn abort(&mut self) -> Result<()> {
+            self.inner.abort().await
+        }
+    }
+
+    #[async_trait]
+    #[deny(clippy::missing_trait_methods)]
+    impl ObjectStore for FailingStore {
+        async fn put_opts(&self, l: &Path, p: PutPayload, o: PutOptions) -> Result<PutResult> {
+            self.counter.write("put", l)?;
+            self.inner.put_opts(l, p, o).await
+        }
+        async fn put_multipart_opts(
+            &self,
+            l: &Path,
+            o: PutMultipartOptions,
+        ) -> Result<Box<dyn MultipartUpload>> {
+            self.counter.write("create upload", l)?;
+            let inner = self.inner.put_multipart_opts(l, o).await?;
+            Ok(Box::new(FailingUpload {
+                inner,
+                counter: Arc::clone(&self.counter),
+                path: l.clone(),
+            }))
+        }
+        async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+            self.inner.get_opts(location, options).await
+        }
+        async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+            self.inner.get_ranges(location, ranges).await
+        }
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, Result<Path>>,
+        ) -> BoxStream<'static, Result<Path>> {
+            self.inner.delete_stream(locations)
+        }
+        fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+        fn list_with_offset(
+            &self,
+            prefix: Option<&Path>,
+            offset: &Path,
+        ) -> BoxStream<'static, Result<ObjectMeta>> {
+            self.inner.list_with_offset(prefix, offset)
+        }
+        async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+        async fn copy_opts(&self, from: &Path, to: &Path, o: CopyOptions) -> Result<()> {
+            self.counter.write("copy", to)?;
+            self.inner.copy_opts(from, to, o).await
+        }
+        async fn rename_opts(&self, from: &Path, to: &Path, o: RenameOptions) -> Result<()> {
+            self.counter.write("rename", to)?;
+            self.inner.rename_opts(from, to, o).await
+        }
+    }
+}

@@ -4,3 +4,4 @@
 mod crawl;
 mod glue;
 mod query;
+mod write;

@@ -1,0 +1,376 @@
+//! CTAS, INSERT INTO and DDL end to end: atomic under injected store failures (local files and
+//! S3), on the Glue catalog (moto), and round trips through SHOW CREATE TABLE.
+
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use quarry_catalog::{Catalog, GlueCatalog, PartitionFilter, SqliteCatalog};
+use quarry_crawler::{CrawlConfig, Crawler};
+use quarry_query::{Engine, EngineConfig, ObjectStores, QueryOutput, QueryRequest};
+use quarry_tests::failing::FailingStore;
+use quarry_tests::{BACKENDS, Backend, Lake, glue, unique_name};
+
+/// An engine over the crawled sample lake, reading and writing through `wrap(store)`, with a
+/// warehouse in an empty folder beside the lake. Returns the engine and the warehouse URL.
+async fn engine(
+    lake: &Lake,
+    catalog: Arc<dyn Catalog>,
+    db: &str,
+    store: Arc<dyn object_store::ObjectStore>,
+) -> (Engine, String) {
+    Crawler::new(Arc::clone(&catalog), CrawlConfig::new(db))
+        .crawl(&lake.location)
+        .await
+        .expect("crawl");
+    let stores = Arc::new(ObjectStores::new());
+    stores.register(&lake.location.base, store);
+    let root = lake.location.root_url();
+    let out = format!(
+        "{}out-{}/",
+        root.trim_end_matches('/').trim_end_matches("lake"),
+        unique_name("w")
+    );
+    let config = EngineConfig {
+        warehouse: Some(out.clone()),
+        ..EngineConfig::default()
+    };
+    (Engine::new(catalog, stores, config), out)
+}
+
+async fn run(engine: &Engine, db: &str, sql: &str) -> QueryOutput {
+    engine
+        .run(QueryRequest::new(sql).with_database(Some(db.into())))
+        .await
+}
+
+async fn ok(engine: &Engine, db: &str, sql: &str) -> QueryOutput {
+    let out = run(engine, db, sql).await;
+    assert!(out.succeeded(), "{sql}: {:?}", out.record.error);
+    out
+}
+
+/// The first column of the first row, as text.
+async fn scalar(engine: &Engine, db: &str, sql: &str) -> String {
+    let out = ok(engine, db, sql).await;
+    let b = &out.batches[0];
+    datafusion::arrow::util::display::array_value_to_string(b.column(0), 0).expect("value")
+}
+
+async fn objects(lake: &Lake, url: &str) -> Vec<String> {
+    let (_, prefix) = quarry_lake::split_location(url).expect("url");
+    let mut v: Vec<String> = lake
+        .location
+        .store
+        .list(Some(&prefix))
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .expect("list");
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn ctas_and_insert_leave_nothing_when_any_write_fails() {
+    for backend in BACKENDS {
+        let lake = Lake::sample(backend).await;
+        let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
+        let failing = Arc::new(FailingStore::new(Arc::clone(&lake.location.store)));
+        let (engine, out) = engine(&lake, catalog.clone(), "demo", failing.clone()).await;
+        let ctas = "CREATE TABLE t WITH (format = 'PARQUET', partitioned_by = ARRAY['region']) AS SELECT * FROM sales";
+        let mut failures = 0;
+        for n in 1.. {
+            failing.fail_at(n);
+            let r = run(&engine, "demo", ctas).await;
+            if r.succeeded() {
+                break;
+            }
+            failures += 1;
+            let error = r.record.error.unwrap_or_default();
+            assert!(
+                error.contains("injected failure"),
+                "{backend:?} write {n}: {error}"
+            );
+            assert!(catalog.get_table("demo", "t").await.expect("get").is_none());
+            assert_eq!(
+                objects(&lake, &out).await,
+                Vec::<String>::new(),
+                "{backend:?} write {n}"
+            );
+            assert!(n < 100, "CTAS never succeeded");
+        }
+        // Three files written as one multipart upload each, then three renames.
+        assert!(failures >= 6, "{backend:?}: only {failures} failure points");
+        failing.fail_at(0);
+        let before = objects(&lake, &out).await;
+        assert_eq!(before.len(), 3, "{before:?}");
+        let insert = "INSERT INTO t VALUES (9, 'x', NULL, 1, DATE '2024-05-01', 'new'), (10, 'y', NULL, 2, DATE '2024-05-01', 'eu west')";
+        for n in 1.. {
+            failing.fail_at(n);
+            let r = run(&engine, "demo", insert).await;
+            if r.succeeded() {
+                break;
+            }
+            failing.fail_at(0);
+            assert_eq!(objects(&lake, &out).await, before, "{backend:?} write {n}");
+            assert_eq!(scalar(&engine, "demo", "SELECT count(*) FROM t").await, "5");
+            assert_eq!(
+                catalog.count_partitions("demo", "t").await.expect("count"),
+                3,
+                "{backend:?} write {n}"
+            );
+            assert!(n < 100, "INSERT never succeeded");
+        }
+        failing.fail_at(0);
+        assert_eq!(scalar(&engine, "demo", "SELECT count(*) FROM t").await, "7");
+        assert_eq!(
+            catalog.count_partitions("demo", "t").await.expect("count"),
+            4
+        );
+    }
+}
+
+#[tokio::test]
+async fn ctas_of_every_sample_table_reads_back_equal_and_show_create_table_recreates_it() {
+    for backend in BACKENDS {
+        let lake = Lake::sample(backend).await;
+        let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
+        let (engine, _) = engine(
+            &lake,
+            catalog.clone(),
+            "demo",
+            Arc::clone(&lake.location.store),
+        )
+        .await;
+        for table in catalog.list_tables("demo").await.expect("tables") {
+            let name = table.name.clone();
+            let keys: Vec<String> = table
+                .partition_keys
+                .iter()
+                .map(|k| format!("'{}'", k.name))
+                .collect();
+            ok(
+                &engine,
+                "demo",
+                &format!(
+                    "CREATE TABLE {name}_pq WITH (format = 'PARQUET', write_compression = 'SNAPPY', partitioned_by = ARRAY[{}]) AS SELECT * FROM {name}",
+                    keys.join(", ")
+                ),
+            )
+            .await;
+            for (a, b) in [
+                (name.clone(), format!("{name}_pq")),
+                (format!("{name}_pq"), name.clone()),
+            ] {
+                let diff = scalar(
+                    &engine,
+                    "demo",
+                    &format!("SELECT count(*) FROM (SELECT * FROM {a} EXCEPT SELECT * FROM {b})"),
+                )
+                .await;
+                assert_eq!(diff, "0", "{backend:?}: {a} minus {b}");
+            }
+            let count = |t: String| {
+                let engine = &engine;
+                async move { scalar(engine, "demo", &format!("SELECT count(*) FROM {t}")).await }
+            };
+            assert_eq!(count(name.clone()).await, count(format!("{name}_pq")).await);
+
+            // SHOW CREATE TABLE, run under another name, declares an equivalent table.
+            let ddl = scalar(&engine, "demo", &format!("SHOW CREATE TABLE {name}")).await;
+            let copy = ddl.replacen(
+                &format!("`demo`.`{name}`"),
+                &format!("`demo`.`{name}_copy`"),
+                1,
+            );
+            ok(&engine, "demo", &copy).await;
+            let original = catalog
+                .get_table("demo", &name)
+                .await
+                .expect("get")
+                .expect("table");
+            let recreated = catalog
+                .get_table("demo", &format!("{name}_copy"))
+                .await
+                .expect("get")
+                .expect("table");
+            assert_eq!(original.storage.columns, recreated.storage.columns);
+            assert_eq!(original.partition_keys, recreated.partition_keys);
+            assert_eq!(original.storage.serde_info, recreated.storage.serde_info);
+            assert_eq!(original.storage.location, recreated.storage.location);
+            assert_eq!(
+                quarry_lake::table_file_format(&original),
+                quarry_lake::table_file_format(&recreated)
+            );
+            // Its partitions added by hand (unnamed folders are not key=value) read the same rows.
+            let parts = catalog
+                .get_partitions("demo", &name, &PartitionFilter::all())
+                .await
+                .expect("partitions");
+            for p in &parts {
+                let spec: Vec<String> = original
+                    .partition_keys
+                    .iter()
+                    .zip(&p.values)
+                    .map(|(k, v)| {
+                        format!(
+                            "{}='{}'",
+                            k.name,
+                            v.as_deref().unwrap_or(quarry_lake::HIVE_DEFAULT_PARTITION)
+                        )
+                    })
+                    .collect();
+                ok(
+                    &engine,
+                    "demo",
+                    &format!(
+                        "ALTER TABLE {name}_copy ADD PARTITION ({}) LOCATION '{}'",
+                        spec.join(", "),
+                        p.location
+                    ),
+                )
+                .await;
+            }
+            let diff = scalar(
+                &engine,
+                "demo",
+                &format!(
+                    "SELECT count(*) FROM (SELECT * FROM {name} EXCEPT SELECT * FROM {name}_copy)"
+                ),
+            )
+            .await;
+            assert_eq!(diff, "0", "{backend:?}: {name} minus its copy");
+            assert_eq!(
+                count(name.clone()).await,
+                count(format!("{name}_copy")).await
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn ddl_ctas_and_insert_on_the_glue_catalog() {
+    let lake = Lake::sample(Backend::S3).await;
+    let glue: Arc<GlueCatalog> = Arc::new(glue().await);
+    let db = unique_name("glue_write");
+    let (engine, out) = engine(&lake, glue.clone(), &db, Arc::clone(&lake.location.store)).await;
+    ok(
+        &engine,
+        &db,
+        "CREATE TABLE sales_pq WITH (format = 'PARQUET', partitioned_by = ARRAY['region']) AS SELECT * FROM sales",
+    )
+    .await;
+    let t = glue
+        .get_table(&db, "sales_pq")
+        .await
+        .expect("get")
+        .expect("table");
+    assert_eq!(t.storage.location, format!("{out}{db}/sales_pq/"));
+    assert_eq!(t.stat("recordCount"), Some(5));
+    assert_eq!(
+        glue.get_partitions(&db, "sales_pq", &PartitionFilter::all())
+            .await
+            .expect("parts")
+            .len(),
+        3
+    );
+    assert_eq!(
+        scalar(
+            &engine,
+            &db,
+            "SELECT count(*) FROM sales_pq WHERE region = 'eu west'"
+        )
+        .await,
+        "2"
+    );
+
+    ok(
+        &engine,
+        &db,
+        "INSERT INTO sales_pq VALUES (9, 'x', NULL, 1, DATE '2024-05-01', 'new')",
+    )
+    .await;
+    assert_eq!(
+        scalar(&engine, &db, "SELECT count(*) FROM sales_pq").await,
+        "6"
+    );
+    let parts = glue
+        .get_partitions(&db, "sales_pq", &PartitionFilter::all())
+        .await
+        .expect("parts");
+    assert_eq!(parts.len(), 4);
+    let t = glue
+        .get_table(&db, "sales_pq")
+        .await
+        .expect("get")
+        .expect("table");
+    assert_eq!(t.stat("recordCount"), Some(6));
+
+    // An external table over the same files, its partitions found by MSCK REPAIR.
+    ok(
+        &engine,
+        &db,
+        &format!(
+            "CREATE EXTERNAL TABLE again (order_id bigint, customer string, note string, amount double, sold_on date) PARTITIONED BY (region string) STORED AS PARQUET LOCATION '{out}{db}/sales_pq/'"
+        ),
+    )
+    .await;
+    ok(&engine, &db, "MSCK REPAIR TABLE again").await;
+    assert_eq!(
+        scalar(&engine, &db, "SELECT count(*) FROM again").await,
+        "6"
+    );
+    ok(
+        &engine,
+        &db,
+        "ALTER TABLE again DROP PARTITION (region = 'new')",
+    )
+    .await;
+    assert_eq!(
+        scalar(&engine, &db, "SELECT count(*) FROM again").await,
+        "5"
+    );
+    ok(
+        &engine,
+        &db,
+        "ALTER TABLE again ADD PARTITION (region = 'new')",
+    )
+    .await;
+    assert_eq!(
+        scalar(&engine, &db, "SELECT count(*) FROM again").await,
+        "6"
+    );
+    ok(
+        &engine,
+        &db,
+        "ALTER TABLE again SET TBLPROPERTIES ('owner' = 'me')",
+    )
+    .await;
+    let t = glue
+        .get_table(&db, "again")
+        .await
+        .expect("get")
+        .expect("table");
+    assert_eq!(t.parameters.get("owner").map(String::as_str), Some("me"));
+
+    ok(&engine, &db, "DROP TABLE again").await;
+    assert!(glue.get_table(&db, "again").await.expect("get").is_none());
+    // The files stay: the CTAS table still reads them.
+    assert_eq!(
+        scalar(&engine, &db, "SELECT count(*) FROM sales_pq").await,
+        "6"
+    );
+    let failed = run(&engine, &db, &format!("DROP DATABASE {db}")).await;
+    assert!(
+        failed
+            .record
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("CASCADE"),
+        "{:?}",
+        failed.record.error
+    );
+    ok(&engine, &db, &format!("DROP DATABASE {db} CASCADE")).await;
+    assert!(glue.get_database(&db).await.expect("get").is_none());
+}
