@@ -3,11 +3,11 @@
 //!
 //! Each object is classified exactly as the crawler would (format, compression, delimiter,
 //! header, schema), then the configured SQL runs over it as the table `input`
-//! (default `SELECT * FROM input`). The result is split by the `partition_by` columns (values
-//! Hive-escaped, NULL as `__HIVE_DEFAULT_PARTITION__`) and each part written with one atomic PUT
-//! as `<target>/<table>/<key>=<value>/<source name>-<hash>.parquet`. The file name derives from
-//! the source URL and ETag, so a retried event rewrites the same files instead of duplicating
-//! rows. Finally the written partition folders are crawled into the catalog (the table is created
+//! (default `SELECT * FROM input`). The result goes through the lake's writer, the one CTAS and
+//! INSERT use: split by the `partition_by` columns (values Hive-escaped, NULL as
+//! `__HIVE_DEFAULT_PARTITION__`), staged under a hidden folder, then renamed into place as
+//! `<target>/<table>/<key>=<value>/<source name>-<hash>_<n>.parquet`. The name derives from the
+//! source URL and ETag, so a retried event rewrites the same files instead of duplicating rows. Finally the written partition folders are crawled into the catalog (the table is created
 //! on first use), exactly like an S3-event crawl.
 //!
 //! Each object is read whole into memory (twice its size at most, plus the SQL's working set):
@@ -15,24 +15,19 @@
 //!
 //! The same function also serves Kinesis Data Firehose transformation events ([`crate::firehose`]).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_lambda_events::event::firehose::KinesisFirehoseEvent;
 use aws_lambda_events::event::s3::S3Event;
-use datafusion::arrow::array::{Array, RecordBatch, StringArray, UInt32Array};
-use datafusion::arrow::compute::{cast, take_record_batch};
-use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::Schema;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 use quarry_catalog::SqliteCatalog;
 use quarry_crawler::{CrawlConfig, Crawler, SkipReason, table_name};
-use quarry_lake::Location;
 use quarry_lake::hive::partition_path;
+use quarry_lake::{FileFormat, Location, TableWriter, WriteCompression, WriteOptions};
 use quarry_query::stores::split_location;
 use quarry_query::{Engine, EngineConfig, ObjectStores, QueryRequest};
 use serde::{Deserialize, Serialize};
@@ -190,13 +185,14 @@ async fn evaluate(
     Ok((out.batches, Arc::new(out.schema.as_ref().clone()), version))
 }
 
-/// Split `batches` by the partition columns: (values, batch without those columns).
-fn split(
-    batches: &[RecordBatch],
+/// `batches` with the partition columns moved last, in `keys` order, as the lake writer takes
+/// them.
+fn keys_last(
+    batches: Vec<RecordBatch>,
     schema: &Schema,
     keys: &[String],
     url: &str,
-) -> Result<BTreeMap<Vec<Option<String>>, Vec<RecordBatch>>, FunctionError> {
+) -> Result<(Vec<RecordBatch>, Arc<Schema>), FunctionError> {
     let key_idx = keys
         .iter()
         .map(|k| {
@@ -213,60 +209,31 @@ fn split(
             })
         })
         .collect::<Result<Vec<usize>, _>>()?;
-    let data_idx: Vec<usize> = (0..schema.fields().len())
+    let order: Vec<usize> = (0..schema.fields().len())
         .filter(|i| !key_idx.contains(i))
+        .chain(key_idx.iter().copied())
         .collect();
-    let mut parts: BTreeMap<Vec<Option<String>>, Vec<RecordBatch>> = BTreeMap::new();
-    for batch in batches {
-        let texts = key_idx
-            .iter()
-            .map(|&i| {
-                let col = cast(batch.column(i), &DataType::Utf8)
-                    .map_err(|e| object_error(url, e.to_string(), false))?;
-                Ok(col
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .cloned()
-                    .unwrap_or_else(|| StringArray::new_null(batch.num_rows())))
-            })
-            .collect::<Result<Vec<StringArray>, FunctionError>>()?;
-        let mut rows: BTreeMap<Vec<Option<String>>, Vec<u32>> = BTreeMap::new();
-        for r in 0..batch.num_rows() {
-            let values = texts
-                .iter()
-                .map(|t| (!t.is_null(r)).then(|| t.value(r).to_string()))
-                .collect();
-            rows.entry(values).or_default().push(r as u32);
-        }
-        let data = batch
-            .project(&data_idx)
-            .map_err(|e| object_error(url, e.to_string(), false))?;
-        for (values, idx) in rows {
-            let part = take_record_batch(&data, &UInt32Array::from(idx))
-                .map_err(|e| object_error(url, e.to_string(), false))?;
-            parts.entry(values).or_default().push(part);
-        }
-    }
-    Ok(parts)
+    let projected = Arc::new(
+        schema
+            .project(&order)
+            .map_err(|e| object_error(url, e.to_string(), false))?,
+    );
+    let batches = batches
+        .iter()
+        .map(|b| b.project(&order))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| object_error(url, e.to_string(), false))?;
+    Ok((batches, projected))
 }
 
-fn parquet_bytes(batches: &[RecordBatch], url: &str) -> Result<Vec<u8>, FunctionError> {
-    let Some(first) = batches.first() else {
-        return Ok(Vec::new());
-    };
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
-    let mut buf = Vec::new();
-    let mut w = ArrowWriter::try_new(&mut buf, first.schema(), Some(props))
-        .map_err(|e| object_error(url, e.to_string(), false))?;
-    for b in batches {
-        w.write(b)
-            .map_err(|e| object_error(url, e.to_string(), false))?;
-    }
-    w.close()
-        .map_err(|e| object_error(url, e.to_string(), false))?;
-    Ok(buf)
+/// A lake write error as the function reports it: store trouble is worth a retry, bad data is
+/// not.
+fn write_error(url: &str, e: quarry_lake::Error) -> FunctionError {
+    let retryable = matches!(
+        e,
+        quarry_lake::Error::Object { .. } | quarry_lake::Error::Write { .. }
+    );
+    object_error(url, chain(&e), retryable)
 }
 
 /// Transform one object; returns what was written and the partition folders (URLs).
@@ -276,7 +243,7 @@ async fn transform_object(
     url: &str,
 ) -> Result<(ObjectReport, Vec<String>), FunctionError> {
     let (batches, schema, version) = evaluate(res, config, url).await?;
-    let parts = split(&batches, &schema, &config.partition_by, url)?;
+    let (batches, schema) = keys_last(batches, &schema, &config.partition_by, url)?;
     let stem = url
         .rsplit('/')
         .next()
@@ -285,45 +252,54 @@ async fn transform_object(
         .next()
         .unwrap_or("object")
         .to_string();
-    let file_name = format!("{stem}-{}.parquet", fnv(&[url, &version]));
+    // Files are named after the source version, so a retried event rewrites the same files.
+    let id = format!("{stem}-{}", fnv(&[url, &version]));
     let table_url = config.table_url();
-    let (key, _) = split_location(&table_url).map_err(|e| FunctionError::Config(e.to_string()))?;
+    let (key, root) =
+        split_location(&table_url).map_err(|e| FunctionError::Config(e.to_string()))?;
     let out_store = res
         .stores
         .get(&key)
         .map_err(|e| FunctionError::Config(e.to_string()))?;
+    let options = WriteOptions::new(FileFormat::Parquet, WriteCompression::Zstd(3));
+    let mut writer = TableWriter::try_new(
+        out_store,
+        format!("{key}/"),
+        root,
+        &schema,
+        config.partition_by.clone(),
+        options,
+        id,
+    )
+    .map_err(|e| FunctionError::Config(e.to_string()))?;
+    for b in &batches {
+        if let Err(e) = writer.write(b).await {
+            writer.abort().await;
+            return Err(write_error(url, e));
+        }
+    }
+    let staged = writer.finish().await.map_err(|e| write_error(url, e))?;
+    staged.publish().await.map_err(|e| write_error(url, e))?;
     let mut report = ObjectReport {
         source: url.to_string(),
-        rows: 0,
+        rows: staged.rows(),
         files: Vec::new(),
         error: None,
     };
     let mut folders = Vec::new();
-    for (values, part) in parts {
-        let rows: usize = part.iter().map(RecordBatch::num_rows).sum();
-        if rows == 0 {
-            continue;
-        }
+    for f in &staged.files {
         let folder = format!(
             "{table_url}{}",
-            partition_path(&config.partition_by, &values)
+            partition_path(&config.partition_by, &f.partition)
         );
-        let file_url = format!("{folder}{file_name}");
-        let body = parquet_bytes(&part, url)?;
-        let size = body.len() as u64;
-        let (_, path) =
-            split_location(&file_url).map_err(|e| object_error(&file_url, e.to_string(), false))?;
-        out_store
-            .put(&path, PutPayload::from(body))
-            .await
-            .map_err(|e| object_error(&file_url, chain(&e), true))?;
-        report.rows += rows as u64;
         report.files.push(WrittenFile {
-            url: file_url,
-            rows: rows as u64,
-            bytes: size,
+            url: staged.url(f),
+            rows: f.rows,
+            bytes: f.bytes,
         });
-        folders.push(folder);
+        if !folders.contains(&folder) {
+            folders.push(folder);
+        }
     }
     Ok((report, folders))
 }
