@@ -347,16 +347,11 @@ async fn run(cli: Cli) -> Result<()> {
             let mut config = EngineConfig::default();
             config.billing.usd_per_tib = price_per_tb;
             config.target_file_size = target_file_size;
-            config.warehouse = match warehouse {
-                Some(w) if !w.contains("://") => {
-                    std::fs::create_dir_all(&w)
-                        .with_context(|| format!("creating the warehouse folder {w}"))?;
-                    let abs = std::fs::canonicalize(&w)
-                        .with_context(|| format!("resolving the warehouse folder {w}"))?;
-                    Some(format!("file://{}/", abs.display()))
-                }
-                other => other,
-            };
+            config.warehouse = warehouse
+                .as_deref()
+                .map(quarry_lake::location_url)
+                .transpose()
+                .context("--warehouse / QUARRY_WAREHOUSE")?;
             let engine = Engine::new(catalog, stores.clone(), config).with_history(sqlite);
             let options = sql::SqlOptions {
                 database,

@@ -122,3 +122,41 @@ impl Location {
 pub fn folder_url(url: &str) -> String {
     format!("{}/", url.trim_end_matches('/'))
 }
+
+/// A table, partition or output location as the catalog records it: a URL kept as written
+/// (`s3://bucket/path/`), a local path made absolute as `file:///abs/path/`; always ending in
+/// `/`. The folder need not exist yet.
+pub fn location_url(location: &str) -> Result<String> {
+    let bad = |reason: String| Error::Target {
+        target: location.to_string(),
+        reason,
+    };
+    if location.trim().is_empty() {
+        return Err(bad("empty location".into()));
+    }
+    if location.contains("://") {
+        return Ok(folder_url(location));
+    }
+    let abs = std::path::absolute(location).map_err(|e| bad(e.to_string()))?;
+    let text = abs
+        .to_str()
+        .ok_or_else(|| bad("the path is not valid UTF-8".into()))?;
+    Ok(folder_url(&format!("file://{text}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_become_folder_urls() {
+        assert_eq!(location_url("s3://b/t").expect("url"), "s3://b/t/");
+        assert_eq!(location_url("/data/t/").expect("url"), "file:///data/t/");
+        let cwd = std::env::current_dir().expect("cwd");
+        assert_eq!(
+            location_url("t").expect("url"),
+            format!("file://{}/t/", cwd.display())
+        );
+        assert!(location_url(" ").is_err());
+    }
+}

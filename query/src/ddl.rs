@@ -20,7 +20,7 @@ use quarry_lake::format::{
     PARQUET_OUTPUT, PARQUET_SERDE, TEXT_INPUT, TEXT_OUTPUT,
 };
 use quarry_lake::hive::{Segment, partition_label, partition_path};
-use quarry_lake::{ObjectStores, folder_url, is_hidden};
+use quarry_lake::{ObjectStores, folder_url, is_hidden, location_url};
 
 use crate::error::{Error, Result};
 use crate::statement::{
@@ -120,7 +120,7 @@ pub(crate) async fn run(
             }
             let mut db = Database::new(&name);
             db.description = comment;
-            db.location = location;
+            db.location = location.as_deref().map(location_url).transpose()?;
             db.parameters = properties.into_iter().collect();
             commit(
                 catalog,
@@ -205,14 +205,14 @@ pub(crate) async fn run(
                 }
                 let location = location.map_or_else(
                     || {
-                        format!(
+                        Ok(format!(
                             "{}{}",
                             folder_url(&t.storage.location),
                             partition_path(&key_names(&t), &values)
-                        )
+                        ))
                     },
-                    |l| folder_url(&l),
-                );
+                    |l| location_url(&l),
+                )?;
                 writes.push(PartitionWrite {
                     database: t.database.clone(),
                     table: t.name.clone(),
@@ -288,7 +288,7 @@ pub(crate) async fn run(
                 )));
             };
             let expected = Some(p.version);
-            p.location = folder_url(&location);
+            p.location = location_url(&location)?;
             p.update_time = Utc::now();
             commit(
                 catalog,
@@ -523,8 +523,8 @@ async fn create_table(
             .map_err(|e| Error::user(format!("column {} of {db}.{name}: {e}", c.name)))?;
     }
     let location = match (&def.location, warehouse) {
-        (Some(l), _) => folder_url(l),
-        (None, Some(w)) => format!("{}{db}/{name}/", folder_url(w)),
+        (Some(l), _) => location_url(l)?,
+        (None, Some(w)) => format!("{}{db}/{name}/", location_url(w)?),
         (None, None) => {
             return Err(Error::user(format!(
                 "table {db}.{name} needs a LOCATION 's3://bucket/path/' (or set QUARRY_WAREHOUSE / --warehouse)"

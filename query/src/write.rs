@@ -30,7 +30,7 @@ use quarry_catalog::{
 use quarry_lake::stats::Stats;
 use quarry_lake::{
     CsvDialect, FileFormat, StagedFiles, TableWriter, WriteCompression, WriteOptions, folder_url,
-    is_hidden, split_location, storage_for, table_file_format,
+    is_hidden, location_url, split_location, storage_for, table_file_format,
 };
 
 use crate::ddl::{Rows, existing_table, require_database, resolve, string_rows};
@@ -421,8 +421,8 @@ pub(crate) async fn ctas(w: &WriteContext<'_>, c: CreateTableAs) -> Result<(Rows
     )?;
     let keys = list(&props, "partitioned_by", WHAT)?;
     let location = match (text(&props, "external_location", WHAT)?, w.warehouse) {
-        (Some(l), _) => folder_url(&l),
-        (None, Some(wh)) => format!("{}{db}/{name}/", folder_url(wh)),
+        (Some(l), _) => location_url(&l)?,
+        (None, Some(wh)) => format!("{}{db}/{name}/", location_url(wh)?),
         (None, None) => {
             return Err(Error::user(format!(
                 "{WHAT}: give the table a place: WITH (external_location = 's3://bucket/path/'), or set QUARRY_WAREHOUSE / --warehouse"
@@ -726,7 +726,7 @@ pub(crate) async fn unload(w: &WriteContext<'_>, u: Unload) -> Result<(Rows, Wri
     )?;
     let options = write_options(&props, "compression", None, WHAT, w.target_file_size)?;
     let keys = list(&props, "partitioned_by", WHAT)?;
-    let location = folder_url(&u.to);
+    let location = location_url(&u.to)?;
     let plan = plan_query(w, u.query).await?;
     let names: Vec<String> = plan
         .schema()
