@@ -139,6 +139,11 @@ pub trait Catalog: Send + Sync + Debug {
     fn counts_partitions_cheaply(&self) -> bool {
         true
     }
+    /// Whether bookmarks keep Parquet footers ([`SeenObject::footer`]), so writers that just
+    /// wrote Parquet files should record them (the embedded catalog does; Glue does not).
+    fn keeps_footers(&self) -> bool {
+        false
+    }
     /// Objects a previous crawl of `target` inspected.
     async fn seen_objects(&self, target: &str) -> Result<Vec<SeenObject>>;
     /// The crawl bookmarks of these object URLs, whatever crawl recorded them, for a caller that

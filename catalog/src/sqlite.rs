@@ -670,6 +670,10 @@ impl SqliteCatalog {
 
 #[async_trait::async_trait]
 impl Catalog for SqliteCatalog {
+    fn keeps_footers(&self) -> bool {
+        true
+    }
+
     async fn list_databases(&self) -> Result<Vec<Database>> {
         self.with_conn(|conn| {
             let mut stmt = conn

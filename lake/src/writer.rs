@@ -650,6 +650,11 @@ pub struct StagedFiles {
 }
 
 impl StagedFiles {
+    /// The store the files are written to.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
     pub fn rows(&self) -> u64 {
         self.files.iter().map(|f| f.rows).sum()
     }

@@ -20,17 +20,18 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{Query, Statement as SqlStatement};
 use futures::{StreamExt, TryStreamExt};
-use object_store::ObjectStore;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use quarry_catalog::types::{from_hive, to_hive};
 use quarry_catalog::{
-    Catalog, CatalogWrite, Column, Partition, PartitionFilter, PartitionWrite, StorageDescriptor,
-    Table, TableWrite, keys,
+    Catalog, CatalogWrite, Column, Partition, PartitionFilter, PartitionWrite, SeenObject,
+    StorageDescriptor, Table, TableWrite, keys,
 };
 use quarry_lake::stats::Stats;
 use quarry_lake::{
-    CsvDialect, FileFormat, StagedFiles, TableWriter, WriteCompression, WriteOptions, folder_url,
-    is_hidden, location_url, split_location, storage_for, table_file_format,
+    CsvDialect, FileFormat, KEPT_FOOTER_BYTES, StagedFiles, TableWriter, WriteCompression,
+    WriteOptions, fingerprint, folder_url, is_hidden, location_url, read_parquet_footer,
+    split_location, storage_for, table_file_format,
 };
 
 use crate::ddl::{Rows, existing_table, require_database, resolve, string_rows};
@@ -351,26 +352,80 @@ fn summary(staged: &StagedFiles, location: String, partitions_added: u64) -> Wri
 }
 
 /// Publish the staged files, then commit `write`; on a failed commit the files go again. This
-/// runs to its end as a task of its own, so a cancellation cannot stop it half-way.
+/// runs to its end as a task of its own, so a cancellation cannot stop it half-way. With
+/// `bookmarks` (the table's location and `db.table`), Parquet files are recorded as a crawl of
+/// the table would record them, footers included, so queries need not read the footers again
+/// and a later crawl of the location knows them.
 async fn publish_and_commit(
     catalog: &Arc<dyn Catalog>,
     staged: &StagedFiles,
     write: Option<CatalogWrite>,
+    bookmarks: Option<(String, String)>,
 ) -> Result<()> {
     let catalog = Arc::clone(catalog);
     let staged = staged.clone();
     let task = tokio::spawn(async move {
         staged.publish().await?;
-        if let Some(write) = write
-            && let Err(e) = catalog.commit(write).await
-        {
-            staged.unpublish().await;
-            return Err(Error::from(e));
+        let result = async {
+            let Some(mut write) = write else {
+                return Ok(());
+            };
+            if let Some((target, table)) = bookmarks {
+                write.seen = written_bookmarks(&staged, &table).await?;
+                write.crawl_target = Some(target);
+            }
+            catalog.commit(write).await.map_err(Error::from)
         }
-        Ok(())
+        .await;
+        if result.is_err() {
+            staged.unpublish().await;
+        }
+        result
     });
     task.await
         .map_err(|e| Error::internal(format!("the commit task failed: {e}")))?
+}
+
+/// Bookmarks of published Parquet files: size, fingerprint (as listed now), rows and footer.
+async fn written_bookmarks(staged: &StagedFiles, table: &str) -> Result<Vec<SeenObject>> {
+    let store = staged.store();
+    let mut seen = Vec::with_capacity(staged.files.len());
+    for f in &staged.files {
+        let url = staged.url(f);
+        let meta = store.head(&f.path).await.map_err(|source| {
+            Error::Lake(quarry_lake::Error::Object {
+                operation: "reading the metadata of",
+                url: url.clone(),
+                source,
+            })
+        })?;
+        let footer = read_parquet_footer(store, &meta).await.map_err(|reason| {
+            Error::Lake(quarry_lake::Error::Write {
+                url: url.clone(),
+                reason,
+            })
+        })?;
+        seen.push(SeenObject {
+            path: url,
+            size: meta.size,
+            fingerprint: fingerprint(&meta),
+            table: Some(table.to_string()),
+            rows: Some(f.rows),
+            footer: (footer.raw.len() <= KEPT_FOOTER_BYTES).then(|| footer.raw.to_vec()),
+        });
+    }
+    Ok(seen)
+}
+
+/// Where written Parquet files are bookmarked: only where the catalog keeps footers.
+fn bookmark_target(
+    catalog: &Arc<dyn Catalog>,
+    format: &FileFormat,
+    location: &str,
+    table: &str,
+) -> Option<(String, String)> {
+    (catalog.keeps_footers() && matches!(format, FileFormat::Parquet))
+        .then(|| (location.to_string(), table.to_string()))
 }
 
 /// CREATE TABLE .. WITH (..) AS SELECT ..
@@ -549,7 +604,13 @@ pub(crate) async fn ctas(w: &WriteContext<'_>, c: CreateTableAs) -> Result<(Rows
         partitions,
         ..Default::default()
     };
-    publish_and_commit(w.catalog, &staged, Some(write)).await?;
+    let bookmarks = bookmark_target(
+        w.catalog,
+        &options.format,
+        &location,
+        &format!("{db}.{name}"),
+    );
+    publish_and_commit(w.catalog, &staged, Some(write), bookmarks).await?;
     let s = summary(&staged, location, added);
     Ok((s.rows(), s))
 }
@@ -705,7 +766,8 @@ pub(crate) async fn insert(w: &WriteContext<'_>, i: Insert) -> Result<(Rows, Wri
         partitions,
         ..Default::default()
     };
-    publish_and_commit(w.catalog, &staged, Some(write)).await?;
+    let bookmarks = bookmark_target(w.catalog, &format, &location, &t.qualified_name());
+    publish_and_commit(w.catalog, &staged, Some(write), bookmarks).await?;
     let s = summary(&staged, location, added);
     Ok((s.rows(), s))
 }
@@ -745,7 +807,7 @@ pub(crate) async fn unload(w: &WriteContext<'_>, u: Unload) -> Result<(Rows, Wri
     let (key, _) = split_location(&location)?;
     require_empty(&store, &root, &location, WHAT).await?;
     let staged = write_plan(w, plan, store, &format!("{key}/"), root, keys, options).await?;
-    publish_and_commit(w.catalog, &staged, None).await?;
+    publish_and_commit(w.catalog, &staged, None, None).await?;
     let s = summary(&staged, location, 0);
     Ok((s.rows(), s))
 }

@@ -476,3 +476,68 @@ async fn msck_repair_adds_ten_thousand_partitions_in_one_write() {
     let again = ok(&engine, "logs", "MSCK REPAIR TABLE events").await;
     assert_eq!(again.record.rows, 1);
 }
+
+#[tokio::test]
+async fn written_parquet_files_are_bookmarked_with_their_footers_like_a_crawl() {
+    for backend in BACKENDS {
+        let lake = Lake::sample(backend).await;
+        let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
+        let (engine, out) = engine(
+            &lake,
+            catalog.clone(),
+            "demo",
+            Arc::clone(&lake.location.store),
+        )
+        .await;
+        ok(
+            &engine,
+            "demo",
+            "CREATE TABLE m WITH (partitioned_by = ARRAY['year', 'month']) AS SELECT * FROM metrics",
+        )
+        .await;
+        ok(
+            &engine,
+            "demo",
+            "INSERT INTO m SELECT id, host, value, region, year, 3 FROM metrics",
+        )
+        .await;
+        let files: Vec<String> = objects(&lake, &out)
+            .await
+            .into_iter()
+            .map(|p| format!("{}{p}", lake.location.base))
+            .collect();
+        assert_eq!(files.len(), 3, "{files:?}");
+        let kept = catalog
+            .objects_with_footers(&files)
+            .await
+            .expect("bookmarks");
+        assert_eq!(kept.len(), 3);
+        assert!(
+            kept.iter()
+                .all(|o| o.footer.is_some() && o.table.as_deref() == Some("demo.m"))
+        );
+        // A crawl of the table's location finds nothing new to read.
+        let report = Crawler::new(catalog.clone(), CrawlConfig::new("demo"))
+            .crawl(&lake_location(&lake, &format!("{out}demo/m/")))
+            .await
+            .expect("crawl");
+        assert_eq!(
+            (report.objects_inspected, report.objects_unchanged),
+            (0, 3),
+            "{report}"
+        );
+        assert_eq!(
+            scalar(&engine, "demo", "SELECT count(*) FROM m").await,
+            "10"
+        );
+    }
+}
+
+fn lake_location(lake: &Lake, url: &str) -> quarry_lake::Location {
+    let (_, prefix) = quarry_lake::split_location(url).expect("url");
+    quarry_lake::Location::new(
+        Arc::clone(&lake.location.store),
+        lake.location.base.clone(),
+        prefix,
+    )
+}
