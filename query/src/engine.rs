@@ -16,7 +16,7 @@ use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::collect;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::parser::Statement as DFStatement;
 use quarry_catalog::{Catalog, PartitionFilter, QueryRecord, QueryState, SqliteCatalog};
 
 use crate::billing::{BillingPolicy, human_bytes};
@@ -181,14 +181,6 @@ impl std::fmt::Debug for Engine {
             .field("config", &self.config)
             .finish()
     }
-}
-
-/// Split a script into statements (`;`-separated, quotes and comments respected).
-pub fn split_statements(sql: &str) -> Result<Vec<String>, DataFusionError> {
-    Ok(DFParser::parse_sql(sql)?
-        .into_iter()
-        .map(|s| s.to_string())
-        .collect())
 }
 
 fn root_message(e: &DataFusionError) -> String {

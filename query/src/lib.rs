@@ -38,12 +38,11 @@ pub mod system;
 mod write;
 
 pub use billing::BillingPolicy;
-pub use engine::{
-    Engine, EngineConfig, QueryOutput, QueryRequest, StatementKind, split_statements,
-};
+pub use engine::{Engine, EngineConfig, QueryOutput, QueryRequest, StatementKind};
 pub use error::{Error, ErrorCategory, Result};
 pub use format::{OutputFormat, render};
 pub use meter::{Meter, MeteredStore};
 pub use provider::{DEFAULT_CATALOG, ScanInfo};
+pub use statement::split_statements;
 pub use stores::ObjectStores;
 pub use write::WriteSummary;

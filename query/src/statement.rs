@@ -1412,6 +1412,56 @@ fn hive_unescape(s: &str) -> String {
     out
 }
 
+/// Split a script into its statements, as written: at each `;` outside quotes and comments,
+/// found by sqlparser's tokenizer (so statements it cannot parse, such as Athena DDL, split
+/// correctly too). Each statement starts at its first token (comments before it are left out);
+/// empty statements and comment-only pieces are dropped.
+pub fn split_statements(sql: &str) -> Result<Vec<String>, DataFusionError> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let tokens = Tokenizer::new(&GenericDialect {}, sql)
+        .tokenize_with_location()
+        .map_err(|e| DataFusionError::SQL(Box::new(e.into()), None))?;
+    // Byte offsets of line starts: token locations are (line, character column), 1-based.
+    let mut lines = vec![0];
+    lines.extend(sql.match_indices('\n').map(|(i, _)| i + 1));
+    let offset = |line: u64, column: u64| -> usize {
+        let start = lines
+            .get((line as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(sql.len());
+        sql[start..]
+            .char_indices()
+            .nth((column as usize).saturating_sub(1))
+            .map_or(sql.len(), |(i, _)| start + i)
+    };
+    let mut statements = Vec::new();
+    let mut start: Option<usize> = None;
+    for t in &tokens {
+        match &t.token {
+            Token::SemiColon | Token::EOF => {
+                if let Some(s) = start.take() {
+                    let end = match t.token {
+                        Token::EOF => sql.len(),
+                        _ => offset(t.span.start.line, t.span.start.column),
+                    };
+                    statements.push(sql[s..end].trim().to_string());
+                }
+            }
+            Token::Whitespace(_) => {}
+            _ => {
+                if start.is_none() {
+                    start = Some(offset(t.span.start.line, t.span.start.column));
+                }
+            }
+        }
+    }
+    if let Some(s) = start {
+        statements.push(sql[s..].trim().to_string());
+    }
+    Ok(statements)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2114,5 +2164,25 @@ mod tests {
             u.properties,
             vec![("field_delimiter".to_string(), text(r"\t"))]
         );
+    }
+
+    #[test]
+    fn scripts_split_at_semicolons_outside_quotes_and_comments() {
+        let script = "-- a comment; not a split\nSELECT 'a;b' AS x;\n\n  CREATE EXTERNAL TABLE t (m map<string,int>) LOCATION 's3://b/t/' ;;\n/* only a comment */\nSELECT \"q;\" FROM é; SELECT 2";
+        assert_eq!(
+            split_statements(script).expect("split"),
+            vec![
+                "SELECT 'a;b' AS x",
+                "CREATE EXTERNAL TABLE t (m map<string,int>) LOCATION 's3://b/t/'",
+                "SELECT \"q;\" FROM é",
+                "SELECT 2",
+            ]
+        );
+        assert!(
+            split_statements("  ;\n -- nothing\n")
+                .expect("split")
+                .is_empty()
+        );
+        assert!(split_statements("SELECT 'open").is_err());
     }
 }

@@ -328,3 +328,54 @@ async fn the_glue_catalog_is_selected_with_catalog_glue() {
     let history = stdout(&glue(&["history", "--format", "json"]));
     assert!(history.contains("us-east"), "{history}");
 }
+
+#[tokio::test]
+async fn a_script_of_ddl_ctas_and_insert_runs_as_written() {
+    for backend in BACKENDS {
+        let lake = Lake::sample(backend).await;
+        let q = Quarry::new();
+        stdout(&q.run(backend, &["crawl", &lake.url, "-d", "demo"]));
+        let root = lake.location.root_url();
+        let out = format!(
+            "{}out/",
+            root.trim_end_matches('/').trim_end_matches("lake")
+        );
+        let script = format!(
+            "CREATE DATABASE curated;\n\
+             -- Athena DDL sqlparser alone does not parse: map<..> and a table COMMENT\n\
+             CREATE EXTERNAL TABLE curated.events (event_id bigint, attrs map<string,string>) COMMENT 'x;y'\n\
+               PARTITIONED BY (dt date) ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe' LOCATION '{root}events/';\n\
+             MSCK REPAIR TABLE curated.events;\n\
+             CREATE TABLE curated.sales WITH (partitioned_by = ARRAY['region']) AS SELECT * FROM demo.sales;\n\
+             INSERT INTO curated.sales SELECT * FROM demo.sales WHERE region = 'eu west';\n\
+             SELECT count(*) AS n FROM curated.sales;\n\
+             SELECT count(*) AS e FROM curated.events"
+        );
+        let o = q.run(
+            backend,
+            &[
+                "sql",
+                "--warehouse",
+                &out,
+                "--format",
+                "csv",
+                "--stats",
+                "json",
+                "-c",
+                &script,
+            ],
+        );
+        let text = stdout(&o);
+        assert!(text.contains("n\n7\n"), "{text}");
+        assert!(text.contains("e\n5\n"), "{text}");
+        let stats: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        assert_eq!(stats.len(), 7, "{stats:?}");
+        assert_eq!(stats[3]["rows_written"], 5);
+        assert_eq!(stats[3]["files_written"], 3);
+        assert_eq!(stats[4]["rows_written"], 2);
+        assert_eq!(stats[0]["billed_bytes"], 0);
+    }
+}
