@@ -52,6 +52,13 @@ pub struct QueryResponse {
     pub cost_usd: f64,
     pub elapsed_ms: u64,
     pub error: Option<String>,
+    /// Athena's category of the error (`USER`, `INTERNAL`, `RETRYABLE`, `LIMIT_EXCEEDED`,
+    /// `CANCELLED`), so a caller can tell its mistake from a failure worth retrying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_category: Option<String>,
+    /// What a CTAS / INSERT / UNLOAD wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written: Option<quarry_query::WriteSummary>,
 }
 
 /// Run one statement. SQL errors and scan-limit cancellations are answered (state FAILED or
@@ -124,6 +131,8 @@ fn response(
         cost_usd: r.cost_usd,
         elapsed_ms: out.elapsed_ms(),
         error: r.error.clone(),
+        error_category: out.error_category.map(|c| c.as_str().to_string()),
+        written: out.written.clone(),
     })
 }
 

@@ -130,6 +130,7 @@ async fn query_answers_direct_and_http_invocations() {
         .await
         .expect("limited");
         assert_eq!(r["state"], "CANCELLED", "{r}");
+        assert_eq!(r["error_category"], "LIMIT_EXCEEDED", "{r}");
         assert_eq!(r["result_location"], Value::Null);
 
         let bad = quarry_lambda::query::handle(&env.resources, json!({"query": "SELECT 1"})).await;

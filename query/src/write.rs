@@ -39,7 +39,7 @@ use crate::error::{Error, Result};
 use crate::statement::{CreateTableAs, Insert, PropertyValue, Unload};
 
 /// What a write statement wrote, for its output, `--stats json` and the history.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WriteSummary {
     pub rows: u64,
     pub files: u64,
