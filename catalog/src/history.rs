@@ -43,8 +43,20 @@ pub struct QueryRecord {
     pub bytes_scanned: u64,
     pub billed_bytes: u64,
     pub cost_usd: f64,
+    /// Rows returned, or for CTAS / INSERT / UNLOAD rows written (Athena's `UpdateCount`).
     pub rows: u64,
     pub error: Option<String>,
+    /// Athena's error category of a failed statement (`USER`, `INTERNAL`, `RETRYABLE`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_category: Option<String>,
+    /// `DML` (queries and writes), `DDL` or `UTILITY` (SHOW, DESCRIBE, EXPLAIN), as Athena.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement_type: Option<String>,
+    /// Files and bytes a CTAS / INSERT / UNLOAD wrote.
+    #[serde(default)]
+    pub files_written: u64,
+    #[serde(default)]
+    pub bytes_written: u64,
 }
 
 pub(crate) const HISTORY_SCHEMA: &str = r#"

@@ -396,6 +396,10 @@ impl Engine {
             cost_usd: 0.0,
             rows: 0,
             error: None,
+            error_category: None,
+            statement_type: None,
+            files_written: 0,
+            bytes_written: 0,
         };
         self.save(&record);
         let scans: ScanLog = Arc::new(Mutex::new(Vec::new()));
@@ -455,6 +459,12 @@ impl Engine {
             Some(w) => w.rows,
             None => batches.iter().map(|b| b.num_rows() as u64).sum(),
         };
+        if let Some(w) = &written {
+            record.files_written = w.files;
+            record.bytes_written = w.bytes;
+        }
+        record.error_category = error_category.map(|c| c.as_str().to_string());
+
         self.save(&record);
         QueryOutput {
             record,
@@ -589,6 +599,7 @@ impl Engine {
         let dialect = self.base_config.options().sql_parser.dialect.to_string();
         // Parsed once, into a typed statement: DDL and writes are Quarry's, queries DataFusion's.
         let statement = crate::statement::parse(&request.sql, &dialect)?;
+        record.statement_type = Some(statement_type(&statement).to_string());
         let database = request.database.as_deref();
         let statement = match statement {
             Statement::Query(s) => s,
@@ -841,6 +852,34 @@ fn athena_like(pattern: &str, name: &str) -> bool {
     pattern
         .split('|')
         .any(|alt| glob(alt.trim().as_bytes(), name.as_bytes()))
+}
+
+/// Athena's `StatementType`: `DML` for queries and writes, `UTILITY` for SHOW, DESCRIBE and
+/// EXPLAIN, `DDL` for the rest.
+fn statement_type(statement: &Statement) -> &'static str {
+    use datafusion::sql::sqlparser::ast::Statement as Sql;
+    match statement {
+        Statement::Query(DFStatement::Explain(_)) => "UTILITY",
+        Statement::Query(DFStatement::Statement(s)) => match s.as_ref() {
+            Sql::Query(_) | Sql::Insert(_) => "DML",
+            Sql::ShowColumns { .. }
+            | Sql::ShowTables { .. }
+            | Sql::ShowVariable { .. }
+            | Sql::ShowFunctions { .. }
+            | Sql::ExplainTable { .. }
+            | Sql::Explain { .. } => "UTILITY",
+            _ => "DDL",
+        },
+        Statement::Query(_) => "DDL",
+        Statement::CreateTableAs(_) | Statement::Insert(_) | Statement::Unload(_) => "DML",
+        Statement::ShowDatabases { .. }
+        | Statement::ShowTables { .. }
+        | Statement::ShowPartitions { .. }
+        | Statement::ShowCreateTable { .. }
+        | Statement::ShowTableProperties { .. }
+        | Statement::Describe { .. } => "UTILITY",
+        _ => "DDL",
+    }
 }
 
 /// What a statement produced.

@@ -60,6 +60,10 @@ impl SchemaProvider for SystemSchema {
             Field::new("cost_usd", DataType::Float64, false),
             Field::new("rows", DataType::UInt64, false),
             Field::new("error", DataType::Utf8, true),
+            Field::new("error_category", DataType::Utf8, true),
+            Field::new("statement_type", DataType::Utf8, true),
+            Field::new("files_written", DataType::UInt64, false),
+            Field::new("bytes_written", DataType::UInt64, false),
         ]));
         let s = |f: fn(&quarry_catalog::QueryRecord) -> Option<String>| -> ArrayRef {
             Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
@@ -90,6 +94,10 @@ impl SchemaProvider for SystemSchema {
             )),
             n(|r| r.rows),
             s(|r| r.error.clone()),
+            s(|r| r.error_category.clone()),
+            s(|r| r.statement_type.clone()),
+            n(|r| r.files_written),
+            n(|r| r.bytes_written),
         ];
         let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
         Ok(Some(Arc::new(MemTable::try_new(

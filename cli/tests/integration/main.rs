@@ -377,5 +377,28 @@ async fn a_script_of_ddl_ctas_and_insert_runs_as_written() {
         assert_eq!(stats[3]["files_written"], 3);
         assert_eq!(stats[4]["rows_written"], 2);
         assert_eq!(stats[0]["billed_bytes"], 0);
+        let history: serde_json::Value = serde_json::from_str(&stdout(
+            &q.run(backend, &["history", "--limit", "7", "--format", "json"]),
+        ))
+        .expect("history JSON");
+        let kinds: Vec<&str> = history
+            .as_array()
+            .expect("records")
+            .iter()
+            .rev()
+            .map(|r| r["statement_type"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["DDL", "DDL", "DDL", "DML", "DML", "DML", "DML"],
+            "{history}"
+        );
+        let insert = &history[2];
+        assert_eq!(insert["rows"], 2, "{insert}");
+        assert_eq!(insert["files_written"], 1, "{insert}");
+        assert!(
+            insert["bytes_written"].as_u64().is_some_and(|b| b > 0),
+            "{insert}"
+        );
     }
 }
