@@ -380,6 +380,19 @@ impl TableWriter {
         for col in &batch.columns()[n_data..] {
             values.push(partition_strings(col).map_err(|e| self.data_error(&self.root, e))?);
         }
+        // Batches usually hold one partition (a scan of a partitioned table reads file by
+        // file): checked without building a key per row.
+        let same = |a: &StringArray| {
+            let first = (!a.is_null(0)).then(|| a.value(0));
+            (1..a.len()).all(|r| (!a.is_null(r)).then(|| a.value(r)) == first)
+        };
+        if values.iter().all(same) {
+            let key = values
+                .iter()
+                .map(|a| (!a.is_null(0)).then(|| a.value(0).to_string()))
+                .collect();
+            return self.write_part(key, &data).await;
+        }
         // Rows grouped by partition, in order of first appearance.
         let mut groups: HashMap<Vec<Option<&str>>, Vec<u32>> = HashMap::new();
         let mut order: Vec<Vec<Option<&str>>> = Vec::new();
@@ -395,10 +408,6 @@ impl TableWriter {
                     groups.insert(key, vec![row as u32]);
                 }
             }
-        }
-        if order.len() == 1 {
-            let key = order[0].iter().map(|v| v.map(str::to_string)).collect();
-            return self.write_part(key, &data).await;
         }
         let mut parts = Vec::with_capacity(order.len());
         for key in order {
@@ -622,7 +631,7 @@ impl TableWriter {
         Ok(StagedFiles {
             store: Arc::clone(&self.store),
             base: self.base.clone(),
-            staging: self.staging.clone(),
+            staging: vec![self.staging.clone()],
             files,
         })
     }
@@ -645,11 +654,25 @@ impl TableWriter {
 pub struct StagedFiles {
     store: Arc<dyn ObjectStore>,
     base: String,
-    staging: Path,
+    staging: Vec<Path>,
     pub files: Vec<WrittenFile>,
 }
 
 impl StagedFiles {
+    /// The files of several writers of one statement (parallel writers of the same
+    /// destination), published and discarded together.
+    pub fn merge(parts: Vec<StagedFiles>) -> Option<StagedFiles> {
+        let mut parts = parts.into_iter();
+        let mut all = parts.next()?;
+        for p in parts {
+            all.staging.extend(p.staging);
+            all.files.extend(p.files);
+        }
+        all.files
+            .sort_by(|a, b| a.path.as_ref().cmp(b.path.as_ref()));
+        Some(all)
+    }
+
     /// The store the files are written to.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
@@ -683,7 +706,7 @@ impl StagedFiles {
                 return Err(err);
             }
         }
-        delete_prefix(&self.store, &self.base, &self.staging).await;
+        self.delete_staging().await;
         Ok(())
     }
 
@@ -700,7 +723,13 @@ impl StagedFiles {
 
     /// Delete the staged files (the write is abandoned before publishing).
     pub async fn discard(&self) {
-        delete_prefix(&self.store, &self.base, &self.staging).await;
+        self.delete_staging().await;
+    }
+
+    async fn delete_staging(&self) {
+        for s in &self.staging {
+            delete_prefix(&self.store, &self.base, s).await;
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use chrono::Utc;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::{DFSchemaRef, ScalarValue};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, lit};
-use datafusion::physical_plan::execute_stream;
+use datafusion::physical_plan::execute_stream_partitioned;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{Query, Statement as SqlStatement};
@@ -253,8 +253,10 @@ fn conform(plan: LogicalPlan, columns: &[(String, String)], what: &str) -> Resul
     Ok(LogicalPlanBuilder::from(plan).project(exprs)?.build()?)
 }
 
-/// Run `plan` and write its batches; on any failure (or cancellation, through the writer's
-/// drop) the staged files are deleted.
+/// Run `plan` and write its batches: one writer per output partition of the plan, each in a
+/// task of its own, so encoding and compression use every core. On any failure (or a
+/// cancellation, which aborts the tasks and so drops their writers) the staged files are
+/// deleted.
 async fn write_plan(
     w: &WriteContext<'_>,
     plan: LogicalPlan,
@@ -266,28 +268,83 @@ async fn write_plan(
 ) -> Result<StagedFiles> {
     let physical = w.ctx.state().create_physical_plan(&plan).await?;
     let schema: SchemaRef = physical.schema();
-    let mut writer = TableWriter::try_new(store, base, root, &schema, keys, options, w.query_id)?;
-    let mut stream = match execute_stream(physical, w.ctx.task_ctx()) {
-        Ok(s) => s,
-        Err(e) => {
-            writer.abort().await;
-            return Err(e.into());
-        }
-    };
-    while let Some(batch) = stream.next().await {
-        let written = match batch {
-            Ok(b) => writer.write(&b).await,
-            Err(e) => {
-                writer.abort().await;
-                return Err(e.into());
-            }
+    let streams = execute_stream_partitioned(physical, w.ctx.task_ctx())?;
+    let single = streams.len() == 1;
+    // The first failure tells the other writers to stop and delete what they staged.
+    let (stop, _) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, mut stream) in streams.into_iter().enumerate() {
+        let id = if single {
+            w.query_id.to_string()
+        } else {
+            format!("{}-{i}", w.query_id)
         };
-        if let Err(e) = written {
-            writer.abort().await;
-            return Err(e.into());
+        let mut writer = TableWriter::try_new(
+            Arc::clone(&store),
+            base,
+            root.clone(),
+            &schema,
+            keys.clone(),
+            options.clone(),
+            id,
+        )?;
+        let mut stopped = stop.subscribe();
+        tasks.spawn(async move {
+            loop {
+                let stop = async {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                let next = tokio::select! {
+                    b = stream.next() => Some(b),
+                    () = stop => None,
+                };
+                let Some(batch) = next else {
+                    writer.abort().await;
+                    return Ok(None);
+                };
+                let Some(batch) = batch else { break };
+                let written = match batch {
+                    Ok(b) => writer.write(&b).await.map_err(Error::from),
+                    Err(e) => Err(Error::from(e)),
+                };
+                if let Err(e) = written {
+                    writer.abort().await;
+                    return Err(e);
+                }
+            }
+            writer.finish().await.map(Some).map_err(Error::from)
+        });
+    }
+    let mut parts = Vec::new();
+    let mut failure = None;
+    while let Some(joined) = tasks.join_next().await {
+        let result = joined
+            .map_err(|e| Error::internal(format!("a writer task failed: {e}")))
+            .and_then(|r| r);
+        match result {
+            Ok(Some(staged)) => parts.push(staged),
+            Ok(None) => {}
+            Err(e) => {
+                stop.send_replace(true);
+                failure.get_or_insert(e);
+            }
         }
     }
-    Ok(writer.finish().await?)
+    if let Some(e) = failure {
+        for p in &parts {
+            p.discard().await;
+        }
+        return Err(e);
+    }
+    match StagedFiles::merge(parts) {
+        Some(staged) => Ok(staged),
+        // A plan with no output partitions writes nothing (and stages nothing).
+        None => Ok(
+            TableWriter::try_new(store, base, root, &schema, keys, options, w.query_id)?
+                .finish()
+                .await?,
+        ),
+    }
 }
 
 /// A new table or UNLOAD location must hold no data (Athena never overwrites).

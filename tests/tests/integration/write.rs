@@ -99,11 +99,11 @@ async fn ctas_and_insert_leave_nothing_when_any_write_fails() {
             );
             assert!(n < 100, "CTAS never succeeded");
         }
-        // Three files written as one multipart upload each, then three renames.
+        // At least three files written as one multipart upload each, then as many renames.
         assert!(failures >= 6, "{backend:?}: only {failures} failure points");
         failing.fail_at(0);
         let before = objects(&lake, &out).await;
-        assert_eq!(before.len(), 3, "{before:?}");
+        assert!(before.len() >= 3, "{before:?}");
         let insert = "INSERT INTO t VALUES (9, 'x', NULL, 1, DATE '2024-05-01', 'new'), (10, 'y', NULL, 2, DATE '2024-05-01', 'eu west')";
         for n in 1.. {
             failing.fail_at(n);
@@ -506,12 +506,13 @@ async fn written_parquet_files_are_bookmarked_with_their_footers_like_a_crawl() 
             .into_iter()
             .map(|p| format!("{}{p}", lake.location.base))
             .collect();
-        assert_eq!(files.len(), 3, "{files:?}");
+        // Three partitions, a file or more each (one per writer that saw the partition).
+        assert!(files.len() >= 3, "{files:?}");
         let kept = catalog
             .objects_with_footers(&files)
             .await
             .expect("bookmarks");
-        assert_eq!(kept.len(), 3);
+        assert_eq!(kept.len(), files.len());
         assert!(
             kept.iter()
                 .all(|o| o.footer.is_some() && o.table.as_deref() == Some("demo.m"))
@@ -523,7 +524,7 @@ async fn written_parquet_files_are_bookmarked_with_their_footers_like_a_crawl() 
             .expect("crawl");
         assert_eq!(
             (report.objects_inspected, report.objects_unchanged),
-            (0, 3),
+            (0, files.len()),
             "{report}"
         );
         assert_eq!(
