@@ -28,6 +28,10 @@ pub enum Error {
     #[error("writing {url} failed: {reason}")]
     Write { url: String, reason: String },
 
+    /// What was asked cannot be written as asked (a user's mistake, not a store failure).
+    #[error("cannot write {url}: {reason}")]
+    Invalid { url: String, reason: String },
+
     #[error("{url}: {reason}")]
     Data {
         url: String,

@@ -42,8 +42,15 @@ pub async fn read_parquet_footer(
     if size < 12 {
         return Err(invalid(format!("only {size} bytes")));
     }
+    let changed = || {
+        "the object changed while its footer was read (fewer bytes than listed); read it again"
+            .to_string()
+    };
     let mut tail = read(size - size.min(GUESS)..size).await?;
     let n = tail.len();
+    if n < 12 {
+        return Err(changed());
+    }
     if &tail[n - 4..] != b"PAR1" {
         return Err(invalid(
             "no PAR1 magic at the end (truncated or still being written?)".into(),
@@ -61,6 +68,9 @@ pub async fn read_parquet_footer(
         tail = read(size - needed..size).await?;
     }
     let n = tail.len();
+    if (n as u64) < needed {
+        return Err(changed());
+    }
     let raw = tail.slice(n - needed as usize..n - 8);
     let metadata =
         ParquetMetaDataReader::decode_metadata(&raw).map_err(|e| invalid(e.to_string()))?;

@@ -76,9 +76,20 @@ const HIVE_ESCAPE: &AsciiSet = &CONTROLS
     .add(b']')
     .add(b'^');
 
-/// Escape a partition value (or key) for a folder name, as Hive does.
+/// Escape a partition value (or key) for a folder name, as Hive does: only the ASCII
+/// characters of its list become `%XX`; other characters stay as they are (`café` stays `café`,
+/// which Hive and Athena read back; UTF-8 bytes as `%C3%A9` they would not).
 pub fn escape(value: &str) -> String {
-    utf8_percent_encode(value, HIVE_ESCAPE).to_string()
+    let mut out = String::with_capacity(value.len());
+    let mut buf = [0u8; 4];
+    for c in value.chars() {
+        if c.is_ascii() {
+            out.extend(utf8_percent_encode(c.encode_utf8(&mut buf), HIVE_ESCAPE));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The folder of a partition below its table, `k1=v1/k2=v2/` (escaped; NULL as
@@ -164,6 +175,8 @@ mod tests {
     fn escapes_partition_values_as_hive_does() {
         assert_eq!(escape("eu west/1:2=3"), "eu%20west%2F1%3A2%3D3");
         assert_eq!(escape("2024-01-02"), "2024-01-02");
+        assert_eq!(escape("café 50%"), "café%2050%25");
+        assert_eq!(Segment::parse("k=café%2050%25").value(), Some("café 50%"));
         let values = [Some("eu west".to_string()), None];
         let path = partition_path(&["region", "dt"], &values);
         assert_eq!(path, "region=eu%20west/dt=__HIVE_DEFAULT_PARTITION__/");

@@ -46,7 +46,12 @@ impl Stats {
         Self {
             objects: get(keys::OBJECT_COUNT),
             bytes: get(keys::SIZE_KEY),
-            rows: get(KNOWN_ROWS),
+            // Tables catalogued by Glue's crawler or Athena have `recordCount` only.
+            rows: p
+                .get(KNOWN_ROWS)
+                .or_else(|| p.get(keys::RECORD_COUNT))
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0),
             unknown_rows: get(UNKNOWN_ROWS),
         }
     }

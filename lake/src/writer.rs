@@ -310,14 +310,14 @@ impl TableWriter {
         let n = schema.fields().len();
         let url = format!("{base}{root}");
         if keys.len() > n {
-            return Err(Error::Write {
+            return Err(Error::Invalid {
                 url,
                 reason: format!("{} partition columns but only {n} columns", keys.len()),
             });
         }
         for (k, f) in keys.iter().zip(&schema.fields()[n - keys.len()..]) {
             if !f.name().eq_ignore_ascii_case(k) {
-                return Err(Error::Write {
+                return Err(Error::Invalid {
                     url,
                     reason: format!(
                         "partition column '{k}' must be among the last columns of the query, in partition order (found '{}')",
@@ -327,7 +327,7 @@ impl TableWriter {
             }
         }
         if keys.len() == n && n > 0 {
-            return Err(Error::Write {
+            return Err(Error::Invalid {
                 url,
                 reason: "every column is a partition column; the files would have no columns"
                     .into(),
@@ -350,6 +350,17 @@ impl TableWriter {
             clock: 0,
             armed: true,
         })
+    }
+
+    /// Stage under `.quarry-staging-<id>-<suffix>` instead: for writers whose file names are
+    /// deterministic (a retried event rewrites the same files), so that two runs of the same
+    /// write never share, and clean up, one staging folder.
+    pub fn with_staging_suffix(mut self, suffix: &str) -> Self {
+        self.staging = self
+            .root
+            .clone()
+            .join(format!("{STAGING_PREFIX}{}-{suffix}", self.id));
+        self
     }
 
     fn url(&self, path: &Path) -> String {
@@ -466,9 +477,10 @@ impl TableWriter {
                     first,
                 } = sink.as_mut();
                 let text =
-                    encode_text(&self.options.format, batch, *first).map_err(|e| Error::Write {
+                    encode_text(&self.options.format, batch, *first).map_err(|e| Error::Data {
                         url: url.clone(),
                         reason: e.to_string(),
+                        source: Box::new(e),
                     })?;
                 *first = false;
                 encoder.write_all(&text).map_err(|e| Error::Write {
@@ -640,10 +652,13 @@ impl TableWriter {
     /// hidden from readers).
     pub async fn abort(mut self) {
         self.armed = false;
+        // Unfinished uploads are aborted, so no multipart upload is left behind on S3.
         for (_, open) in self.open.drain() {
-            if let Sink::Text(mut sink) = open.sink {
-                let _ = sink.upload.abort().await;
-            }
+            let mut upload = match open.sink {
+                Sink::Text(sink) => sink.upload,
+                Sink::Parquet(w) => w.into_inner(),
+            };
+            let _ = upload.abort().await;
         }
         delete_prefix(&self.store, &self.base, &self.staging).await;
     }
@@ -701,7 +716,9 @@ impl StagedFiles {
                     url: self.url(f),
                     source,
                 };
-                self.delete_published(&self.files[..i]).await;
+                // On S3 a rename is a copy and a delete: the copy may have landed although the
+                // rename failed, so the failed file's final name goes too.
+                self.delete_published(&self.files[..=i]).await;
                 self.discard().await;
                 return Err(err);
             }
@@ -755,13 +772,16 @@ fn partition_strings(col: &ArrayRef) -> std::result::Result<StringArray, arrow::
         .downcast_ref::<StringArray>()
         .cloned()
         .ok_or_else(|| arrow::error::ArrowError::CastError("partition value is not text".into()))?;
-    if matches!(col.data_type(), DataType::Timestamp(_, _)) {
-        return Ok(strings
-            .iter()
-            .map(|v| v.map(|s| s.replacen('T', " ", 1)))
-            .collect());
-    }
-    Ok(strings)
+    let timestamp = matches!(col.data_type(), DataType::Timestamp(_, _));
+    // Hive writes an empty value as its default (NULL) partition.
+    Ok(strings
+        .iter()
+        .map(|v| match v {
+            None | Some("") => None,
+            Some(s) if timestamp => Some(s.replacen('T', " ", 1)),
+            Some(s) => Some(s.to_string()),
+        })
+        .collect())
 }
 
 fn parquet_properties(c: WriteCompression) -> WriterProperties {

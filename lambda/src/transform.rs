@@ -226,6 +226,21 @@ fn keys_last(
     Ok((batches, projected))
 }
 
+/// Distinct for every run in this process and across processes: duplicate deliveries of one
+/// event stage apart.
+fn invocation_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// A lake write error as the function reports it: store trouble is worth a retry, bad data is
 /// not.
 fn write_error(url: &str, e: quarry_lake::Error) -> FunctionError {
@@ -271,7 +286,8 @@ async fn transform_object(
         options,
         id,
     )
-    .map_err(|e| FunctionError::Config(e.to_string()))?;
+    .map_err(|e| FunctionError::Config(e.to_string()))?
+    .with_staging_suffix(&invocation_suffix());
     for b in &batches {
         if let Err(e) = writer.write(b).await {
             writer.abort().await;

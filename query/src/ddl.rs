@@ -434,15 +434,7 @@ fn spec_values(t: &Table, spec: &PartitionSpec) -> Result<Vec<Option<String>>> {
             return Err(mismatch());
         }
         let ty = &t.partition_keys[i].data_type;
-        let ok = v == quarry_lake::HIVE_DEFAULT_PARTITION
-            || match ty.as_str() {
-                "int" | "integer" => v.parse::<i32>().is_ok(),
-                "bigint" => v.parse::<i64>().is_ok(),
-                "smallint" => v.parse::<i16>().is_ok(),
-                "tinyint" => v.parse::<i8>().is_ok(),
-                "date" => chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok(),
-                _ => true,
-            };
+        let ok = v == quarry_lake::HIVE_DEFAULT_PARTITION || value_fits(ty, v);
         if !ok {
             return Err(Error::user(format!(
                 "partition value {k}='{v}' is not a valid {ty} (the type of partition key {k} of {})",
@@ -453,6 +445,23 @@ fn spec_values(t: &Table, spec: &PartitionSpec) -> Result<Vec<Option<String>>> {
         values[i] = (v != quarry_lake::HIVE_DEFAULT_PARTITION).then(|| v.clone());
     }
     Ok(values)
+}
+
+/// Whether a partition value reads as the key's type (queries fail on one that does not).
+fn value_fits(ty: &str, v: &str) -> bool {
+    match from_hive(ty) {
+        Ok(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) | Err(_) => true,
+        Ok(DataType::Date32) => chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok(),
+        Ok(DataType::Boolean) => matches!(v.to_ascii_lowercase().as_str(), "true" | "false"),
+        Ok(t) => {
+            let text: ArrayRef = Arc::new(StringArray::from(vec![v]));
+            let options = datafusion::arrow::compute::CastOptions {
+                safe: false,
+                ..Default::default()
+            };
+            datafusion::arrow::compute::cast_with_options(&text, &t, &options).is_ok()
+        }
+    }
 }
 
 fn show_spec(t: &Table, values: &[Option<String>]) -> String {
@@ -499,6 +508,15 @@ async fn create_table(
             return Ok(no_rows());
         }
         return Err(Error::user(format!("table {db}.{name} already exists")));
+    }
+    if let Some((_, kind)) = def
+        .table_properties
+        .iter()
+        .find(|(k, v)| k.eq_ignore_ascii_case("table_type") && !v.eq_ignore_ascii_case("HIVE"))
+    {
+        return Err(Error::user(format!(
+            "table {db}.{name}: table_type '{kind}' is not supported; Quarry reads and writes Hive tables"
+        )));
     }
     if let Some((cols, n)) = &def.clustered_by {
         return Err(Error::user(format!(
@@ -681,16 +699,24 @@ fn storage(
     ))
 }
 
+/// A string literal that this parser reads back as `s`: quotes doubled, backslashes and
+/// control characters escaped the Hive way (`\\`, `\t`, `\n`, `\001`).
 fn quote_str(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
-fn show_char(s: &str) -> String {
-    match s {
-        "\t" => "'\\t'".into(),
-        "\u{1}" => "'\\u0001'".into(),
-        other => quote_str(other),
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\{:03o}", c as u32)),
+            c => out.push(c),
+        }
     }
+    out.push('\'');
+    out
 }
 
 /// Athena's `SHOW CREATE TABLE`: a statement that re-creates the table when run.
@@ -732,7 +758,7 @@ pub(crate) fn show_create_table(t: &Table) -> String {
         let props: Vec<String> = serde
             .parameters
             .iter()
-            .map(|(k, v)| format!("  {}={}", quote_str(k), show_char(v)))
+            .map(|(k, v)| format!("  {}={}", quote_str(k), quote_str(v)))
             .collect();
         out.push_str(&format!(
             "WITH SERDEPROPERTIES ( \n{}) \n",
@@ -783,7 +809,7 @@ async fn msck_repair(catalog: &Arc<dyn Catalog>, stores: &ObjectStores, t: &Tabl
             })
         })?;
     let mut found: BTreeMap<Vec<Option<String>>, String> = BTreeMap::new();
-    let mut misfits: BTreeSet<String> = BTreeSet::new();
+    let mut misfits: BTreeSet<(String, String)> = BTreeSet::new();
     let root_parts = root.parts().count();
     for o in &objects {
         let parts: Vec<String> = o
@@ -797,24 +823,33 @@ async fn msck_repair(catalog: &Arc<dyn Catalog>, stores: &ObjectStores, t: &Tabl
         }
         let dirs = &parts[..parts.len() - 1];
         if dirs.len() < depth {
-            misfits.insert(dirs.join("/"));
+            misfits.insert((
+                dirs.join("/"),
+                format!("skipped: not partition keys ({})", keys.join(", ")),
+            ));
             continue;
         }
         let mut values = Vec::with_capacity(depth);
-        let mut fits = true;
-        for (key, dir) in keys.iter().zip(dirs) {
+        let mut misfit = None;
+        for ((key, dir), k) in keys.iter().zip(dirs).zip(&t.partition_keys) {
             match Segment::parse(dir) {
-                Segment::Hive { key: k, value } if k.eq_ignore_ascii_case(key) => {
-                    values.push(value)
+                Segment::Hive { key: name, value } if name.eq_ignore_ascii_case(key) => {
+                    if let Some(v) = &value
+                        && !value_fits(&k.data_type, v)
+                    {
+                        misfit = Some(format!("skipped: '{v}' is not of type {}", k.data_type));
+                        break;
+                    }
+                    values.push(value);
                 }
                 _ => {
-                    fits = false;
+                    misfit = Some(format!("skipped: not partition keys ({})", keys.join(", ")));
                     break;
                 }
             }
         }
-        if !fits {
-            misfits.insert(dirs[..depth.min(dirs.len())].join("/"));
+        if let Some(reason) = misfit {
+            misfits.insert((dirs[..depth].join("/"), reason));
             continue;
         }
         let folder: String = dirs[..depth].iter().map(|d| format!("{d}/")).collect();
@@ -862,9 +897,64 @@ async fn msck_repair(catalog: &Arc<dyn Catalog>, stores: &ObjectStores, t: &Tabl
         kinds.push("added".to_string());
         items.push(a);
     }
-    for m in misfits {
-        kinds.push(format!("skipped: not partition keys ({})", keys.join(", ")));
-        items.push(m);
+    for (folder, reason) in misfits {
+        kinds.push(reason);
+        items.push(folder);
     }
     Ok(string_rows(&[("result", kinds), ("partition", items)]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::statement::parse;
+
+    #[test]
+    fn show_create_table_reads_back_the_same_strings() {
+        let now = Utc::now();
+        let awkward = "it's a \\ back\tslash\u{1}";
+        let table = Table {
+            database: "db".into(),
+            name: "t".into(),
+            description: Some(awkward.into()),
+            table_type: "EXTERNAL_TABLE".into(),
+            storage: StorageDescriptor {
+                location: "s3://b/t/".into(),
+                columns: vec![Column {
+                    name: "a".into(),
+                    data_type: "map<string,array<int>>".into(),
+                    comment: Some("O'Brien".into()),
+                }],
+                input_format: TEXT_INPUT.into(),
+                output_format: TEXT_OUTPUT.into(),
+                serde_info: SerDeInfo {
+                    serialization_library: OPEN_CSV_SERDE.into(),
+                    parameters: [
+                        ("separatorChar".to_string(), "\u{1}".to_string()),
+                        ("quoteChar".to_string(), "'".to_string()),
+                        ("escapeChar".to_string(), "\\".to_string()),
+                    ]
+                    .into(),
+                },
+                compressed: false,
+                parameters: Default::default(),
+            },
+            partition_keys: vec![Column::new("dt", "date")],
+            parameters: [("delimiter".to_string(), "\u{1}".to_string())].into(),
+            create_time: now,
+            update_time: now,
+            version: 0,
+        };
+        let ddl = show_create_table(&table);
+        let Ok(Statement::CreateExternalTable(def)) = parse(&ddl, "generic") else {
+            panic!("does not parse back: {ddl}");
+        };
+        assert_eq!(def.comment.as_deref(), Some(awkward));
+        assert_eq!(def.columns[0].comment.as_deref(), Some("O'Brien"));
+        assert_eq!(def.columns[0].data_type, "map<string,array<int>>");
+        let serde: BTreeMap<_, _> = def.serde_properties.into_iter().collect();
+        assert_eq!(serde, table.storage.serde_info.parameters);
+        let props: BTreeMap<_, _> = def.table_properties.into_iter().collect();
+        assert_eq!(props, table.parameters);
+    }
 }

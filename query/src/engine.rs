@@ -2,6 +2,7 @@
 //! and a history record for every statement.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -404,8 +405,17 @@ impl Engine {
         self.save(&record);
         let scans: ScanLog = Arc::new(Mutex::new(Vec::new()));
         let started = Instant::now();
+        // Once a write starts publishing and committing it runs to its end: a cancellation
+        // then is too late, and the statement reports what really happened.
+        let committing = Arc::new(AtomicBool::new(false));
+        let cancel = async {
+            cancel.await;
+            if committing.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+        };
         let result = tokio::select! {
-            r = self.execute(&request, &meter, &scans, &mut record) => r,
+            r = self.execute(&request, &meter, &scans, &mut record, &committing) => r,
             () = cancel => Err(Error::from(DataFusionError::External(Box::new(Cancelled)))),
         };
         let elapsed_us = started.elapsed().as_micros() as u64;
@@ -594,6 +604,7 @@ impl Engine {
         meter: &Arc<Meter>,
         scans: &ScanLog,
         record: &mut QueryRecord,
+        committing: &Arc<AtomicBool>,
     ) -> Result<Outcome, Error> {
         let planning = Instant::now();
         let dialect = self.base_config.options().sql_parser.dialect.to_string();
@@ -605,7 +616,7 @@ impl Engine {
             Statement::Query(s) => s,
             Statement::CreateTableAs(_) | Statement::Insert(_) | Statement::Unload(_) => {
                 return self
-                    .execute_write(statement, request, meter, scans, record, planning)
+                    .execute_write(statement, request, meter, scans, record, committing)
                     .await;
             }
             Statement::ShowDatabases { .. }
@@ -711,8 +722,10 @@ impl Engine {
         meter: &Arc<Meter>,
         scans: &ScanLog,
         record: &mut QueryRecord,
-        planning: Instant,
+        committing: &Arc<AtomicBool>,
     ) -> Result<Outcome, Error> {
+        // Parsing took microseconds; planning starts here.
+        let planning = Instant::now();
         if request.dry_run {
             return Err(Error::user(
                 "--dry-run applies to queries: run the statement's SELECT with --dry-run to see what it would read",
@@ -739,6 +752,7 @@ impl Engine {
             warehouse: self.config.warehouse.as_deref(),
             target_file_size: self.config.target_file_size,
             query_id: &record.query_id,
+            committing,
         };
         let result = match statement {
             Statement::CreateTableAs(c) => crate::write::ctas(&w, *c).await,

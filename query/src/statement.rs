@@ -625,6 +625,10 @@ impl<'a> StatementParser<'a> {
             | Token::NationalStringLiteral(s) => (s.clone(), false),
             // The tokenizer already processed these escapes.
             Token::EscapedStringLiteral(s) | Token::UnicodeStringLiteral(s) => (s.clone(), true),
+            // Hive takes "text" as a string too, as in AWS's own examples
+            // (`TBLPROPERTIES ("skip.header.line.count"="1")`); most dialects tokenize it as a
+            // quoted identifier.
+            Token::Word(w) if w.quote_style == Some('"') => (w.value.clone(), false),
             _ => return Err(self.expected(what)),
         };
         self.advance(1);
@@ -671,6 +675,7 @@ impl<'a> StatementParser<'a> {
                 self.advance(1);
                 self.string(what, escapes)
             }
+            Token::Word(w) if w.quote_style == Some('"') => self.string(what, escapes),
             Token::Word(w) => {
                 self.advance(1);
                 Ok(w.value)
@@ -2184,5 +2189,22 @@ mod tests {
                 .is_empty()
         );
         assert!(split_statements("SELECT 'open").is_err());
+    }
+
+    #[test]
+    fn double_quoted_strings_in_hive_ddl_are_strings() {
+        let sql = r#"CREATE EXTERNAL TABLE t (a int) ROW FORMAT DELIMITED FIELDS TERMINATED BY "\t" LOCATION "s3://b/t/" TBLPROPERTIES ("skip.header.line.count"="1")"#;
+        let Statement::CreateExternalTable(t) = parse(sql, "generic").expect("parse") else {
+            panic!("not a table");
+        };
+        assert_eq!(t.location.as_deref(), Some("s3://b/t/"));
+        assert_eq!(
+            t.table_properties,
+            vec![("skip.header.line.count".to_string(), "1".to_string())]
+        );
+        assert!(matches!(
+            t.row_format,
+            Some(RowFormat::Delimited { fields_terminated_by: Some(ref d), .. }) if d == "\t"
+        ));
     }
 }

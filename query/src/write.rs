@@ -70,6 +70,8 @@ pub(crate) struct WriteContext<'a> {
     pub warehouse: Option<&'a str>,
     pub target_file_size: u64,
     pub query_id: &'a str,
+    /// Set when publishing starts: from then on the statement is not cancelled.
+    pub committing: &'a Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A property list as a map with lower-case keys; each key once.
@@ -241,6 +243,12 @@ fn conform(plan: LogicalPlan, columns: &[(String, String)], what: &str) -> Resul
             qualifier.cloned(),
             field.name(),
         ));
+        if let Some(why) = lossy(field.data_type(), &target) {
+            return Err(Error::user(format!(
+                "{what}: column {name} is {hive} but the query gives {} ({why}); CAST it in the query if that is meant",
+                to_hive(field.data_type())
+            )));
+        }
         let e = if field.data_type() == &target {
             source
         } else if matches!(field.data_type(), DataType::Null) {
@@ -251,6 +259,34 @@ fn conform(plan: LogicalPlan, columns: &[(String, String)], what: &str) -> Resul
         exprs.push(e.alias(name));
     }
     Ok(LogicalPlanBuilder::from(plan).project(exprs)?.build()?)
+}
+
+/// Why casting `from` to `to` would silently change values, if it would: Trino refuses these
+/// implicit coercions in INSERT, and a silently truncated value is worse than an error. Casts
+/// that fail loudly on values that do not fit (text to number, wide to narrow integers) pass.
+fn lossy(from: &DataType, to: &DataType) -> Option<&'static str> {
+    use DataType as D;
+    let float = |t: &D| matches!(t, D::Float16 | D::Float32 | D::Float64);
+    let integer = |t: &D| t.is_integer();
+    let scale = |t: &D| match t {
+        D::Decimal32(_, s) | D::Decimal64(_, s) | D::Decimal128(_, s) | D::Decimal256(_, s) => {
+            Some(*s)
+        }
+        _ => None,
+    };
+    match (from, to) {
+        (f, t) if float(f) && (integer(t) || scale(t).is_some()) => {
+            Some("the fraction or precision would be dropped")
+        }
+        (f, t) if scale(f).is_some_and(|s| s > 0) && integer(t) => {
+            Some("the fraction would be dropped")
+        }
+        (f, t) if matches!((scale(f), scale(t)), (Some(a), Some(b)) if b < a) => {
+            Some("digits after the point would be rounded away")
+        }
+        (D::Timestamp(..), D::Date32 | D::Date64) => Some("the time of day would be dropped"),
+        _ => None,
+    }
 }
 
 /// Run `plan` and write its batches: one writer per output partition of the plan, each in a
@@ -398,6 +434,18 @@ fn written_stats(staged: &StagedFiles) -> (BTreeMap<Vec<Option<String>>, Stats>,
     (per, total)
 }
 
+/// Add `delta` to the statistics in `parameters`, where there are any: a table or partition
+/// catalogued without them (DDL, MSCK REPAIR, another tool) stays without, rather than
+/// claiming the new rows are all it holds.
+fn add_stats(parameters: &mut quarry_catalog::Parameters, delta: &Stats) {
+    if !parameters.contains_key(keys::OBJECT_COUNT) {
+        return;
+    }
+    let mut s = Stats::read(parameters);
+    s.add(delta);
+    s.write(parameters);
+}
+
 fn summary(staged: &StagedFiles, location: String, partitions_added: u64) -> WriteSummary {
     WriteSummary {
         rows: staged.rows(),
@@ -414,12 +462,14 @@ fn summary(staged: &StagedFiles, location: String, partitions_added: u64) -> Wri
 /// the table would record them, footers included, so queries need not read the footers again
 /// and a later crawl of the location knows them.
 async fn publish_and_commit(
-    catalog: &Arc<dyn Catalog>,
+    w: &WriteContext<'_>,
     staged: &StagedFiles,
     write: Option<CatalogWrite>,
     bookmarks: Option<(String, String)>,
 ) -> Result<()> {
-    let catalog = Arc::clone(catalog);
+    w.committing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let catalog = Arc::clone(w.catalog);
     let staged = staged.clone();
     let task = tokio::spawn(async move {
         staged.publish().await?;
@@ -667,7 +717,7 @@ pub(crate) async fn ctas(w: &WriteContext<'_>, c: CreateTableAs) -> Result<(Rows
         &location,
         &format!("{db}.{name}"),
     );
-    publish_and_commit(w.catalog, &staged, Some(write), bookmarks).await?;
+    publish_and_commit(w, &staged, Some(write), bookmarks).await?;
     let s = summary(&staged, location, added);
     Ok((s.rows(), s))
 }
@@ -682,14 +732,20 @@ pub(crate) async fn insert(w: &WriteContext<'_>, i: Insert) -> Result<(Rows, Wri
             t.storage.serde_info.serialization_library
         ))
     })?;
-    let compression_name = t
-        .parameters
-        .get(keys::COMPRESSION_TYPE)
-        .cloned()
-        .unwrap_or_else(|| match format {
-            FileFormat::Parquet => "GZIP".into(),
-            _ => "NONE".into(),
-        });
+    // Athena's table properties first (`write_compression`, `parquet.compression`), then the
+    // compression the table's files have.
+    let compression_name = [
+        "write_compression",
+        "parquet.compression",
+        keys::COMPRESSION_TYPE,
+    ]
+    .iter()
+    .find_map(|k| t.parameters.get(*k))
+    .cloned()
+    .unwrap_or_else(|| match format {
+        FileFormat::Parquet => "GZIP".into(),
+        _ => "NONE".into(),
+    });
     let compression =
         WriteCompression::parse(&compression_name, &format, None).unwrap_or(match format {
             FileFormat::Parquet => WriteCompression::Gzip,
@@ -749,71 +805,97 @@ pub(crate) async fn insert(w: &WriteContext<'_>, i: Insert) -> Result<(Rows, Wri
     let (key, _) = split_location(&location)?;
     let base = format!("{key}/");
     let keys: Vec<String> = t.partition_keys.iter().map(|k| k.name.clone()).collect();
+    // Read before writing, so nothing after the write can fail on the catalog but the commit.
+    let existing: BTreeMap<Vec<Option<String>>, Partition> = if keys.is_empty() {
+        BTreeMap::new()
+    } else {
+        w.catalog
+            .get_partitions(&t.database, &t.name, &PartitionFilter::all())
+            .await?
+            .into_iter()
+            .map(|p| (p.values.clone(), p))
+            .collect()
+    };
+    let written_codec = options.compression.as_str();
     let mut staged = write_plan(w, plan, store, &base, root, keys.clone(), options).await?;
     let (per_partition, total) = written_stats(&staged);
     let now = Utc::now();
     let mut partitions = Vec::new();
     let mut added = 0;
-    if !keys.is_empty() {
-        let existing: BTreeMap<Vec<Option<String>>, Partition> = w
-            .catalog
-            .get_partitions(&t.database, &t.name, &PartitionFilter::all())
-            .await?
-            .into_iter()
-            .map(|p| (p.values.clone(), p))
-            .collect();
-        for (values, stats) in &per_partition {
-            let (mut p, expected) = match existing.get(values) {
-                Some(p) => (p.clone(), Some(p.version)),
-                None => {
-                    added += 1;
-                    (
-                        Partition {
-                            values: values.clone(),
-                            location: format!(
-                                "{location}{}",
-                                quarry_lake::hive::partition_path(&keys, values)
-                            ),
-                            parameters: Default::default(),
-                            create_time: now,
-                            update_time: now,
-                            version: 0,
-                        },
-                        None,
-                    )
-                }
-            };
-            // An existing partition may live anywhere: its files go to its own folder.
-            let (p_key, p_root) = split_location(&folder_url(&p.location))?;
-            if p_key != key {
+    let text = !matches!(format, FileFormat::Parquet);
+    let table_codec = t.parameters.get(keys::COMPRESSION_TYPE).cloned();
+    for (values, stats) in per_partition.iter().filter(|_| !keys.is_empty()) {
+        let (mut p, expected) = match existing.get(values) {
+            Some(p) => (p.clone(), Some(p.version)),
+            None => {
+                added += 1;
+                let mut p = Partition {
+                    values: values.clone(),
+                    location: format!(
+                        "{location}{}",
+                        quarry_lake::hive::partition_path(&keys, values)
+                    ),
+                    parameters: Default::default(),
+                    create_time: now,
+                    update_time: now,
+                    version: 0,
+                };
+                Stats::default().write(&mut p.parameters);
+                p.parameters
+                    .insert(keys::COMPRESSION_TYPE.into(), written_codec.into());
+                (p, None)
+            }
+        };
+        // An existing partition may live anywhere: its files go to its own folder.
+        let target = split_location(&folder_url(&p.location));
+        let p_root = match target {
+            Ok((p_key, p_root)) if p_key == key => p_root,
+            other => {
                 staged.discard().await;
+                let reason = match other {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "it is in another store; INSERT writes to the table's store only"
+                        .to_string(),
+                };
                 return Err(Error::user(format!(
-                    "{what}: partition {} is in another store ({}); INSERT writes to the table's store only",
+                    "{what}: cannot write to partition {} at {}: {reason}",
                     quarry_lake::hive::partition_label(&keys, values),
                     p.location
                 )));
             }
-            for f in staged.files.iter_mut().filter(|f| &f.partition == values) {
-                if let Some(name) = f.path.filename() {
-                    f.path = p_root.clone().join(name);
-                }
+        };
+        for f in staged.files.iter_mut().filter(|f| &f.partition == values) {
+            if let Some(name) = f.path.filename() {
+                f.path = p_root.clone().join(name);
             }
-            let mut s = Stats::read(&p.parameters);
-            s.add(stats);
-            s.write(&mut p.parameters);
-            p.update_time = now;
-            partitions.push(PartitionWrite {
-                database: t.database.clone(),
-                table: t.name.clone(),
-                partition: p,
-                expected_version: expected,
-            });
         }
+        add_stats(&mut p.parameters, stats);
+        // Text files are read with the compression the partition declares: when the new files
+        // differ from it, the partition's files are sniffed one by one instead.
+        let declared = p
+            .parameters
+            .get(keys::COMPRESSION_TYPE)
+            .or(table_codec.as_ref())
+            .cloned();
+        if text && declared.as_deref() != Some(written_codec) {
+            p.parameters
+                .insert(keys::COMPRESSION_TYPE.into(), "mixed".into());
+        }
+        p.update_time = now;
+        partitions.push(PartitionWrite {
+            database: t.database.clone(),
+            table: t.name.clone(),
+            partition: p,
+            expected_version: expected,
+        });
     }
     let mut table = t.clone();
-    let mut s = Stats::read(&table.parameters);
-    s.add(&total);
-    s.write(&mut table.parameters);
+    add_stats(&mut table.parameters, &total);
+    if text && keys.is_empty() && table_codec.as_deref() != Some(written_codec) {
+        table
+            .parameters
+            .insert(keys::COMPRESSION_TYPE.into(), "mixed".into());
+    }
     table.update_time = now;
     let write = CatalogWrite {
         tables: vec![TableWrite {
@@ -824,7 +906,7 @@ pub(crate) async fn insert(w: &WriteContext<'_>, i: Insert) -> Result<(Rows, Wri
         ..Default::default()
     };
     let bookmarks = bookmark_target(w.catalog, &format, &location, &t.qualified_name());
-    publish_and_commit(w.catalog, &staged, Some(write), bookmarks).await?;
+    publish_and_commit(w, &staged, Some(write), bookmarks).await?;
     let s = summary(&staged, location, added);
     Ok((s.rows(), s))
 }
@@ -864,7 +946,7 @@ pub(crate) async fn unload(w: &WriteContext<'_>, u: Unload) -> Result<(Rows, Wri
     let (key, _) = split_location(&location)?;
     require_empty(&store, &root, &location, WHAT).await?;
     let staged = write_plan(w, plan, store, &format!("{key}/"), root, keys, options).await?;
-    publish_and_commit(w.catalog, &staged, None, None).await?;
+    publish_and_commit(w, &staged, None, None).await?;
     let s = summary(&staged, location, 0);
     Ok((s.rows(), s))
 }

@@ -430,6 +430,9 @@ async fn msck_repair_adds_ten_thousand_partitions_in_one_write() {
     }
     std::fs::create_dir_all(root.join("stray")).expect("dir");
     std::fs::write(root.join("stray/x.csv"), "1,2\n").expect("file");
+    // A value that is not an int would fail every query of the table: reported, not added.
+    std::fs::create_dir_all(root.join("day=latest/hour=1")).expect("dir");
+    std::fs::write(root.join("day=latest/hour=1/x.csv"), "1,2\n").expect("file");
     let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
     let engine = Engine::new(
         catalog.clone(),
@@ -452,9 +455,16 @@ async fn msck_repair_adds_ten_thousand_partitions_in_one_write() {
         "MSCK REPAIR TABLE, 10,000 partitions: {:?}",
         started.elapsed()
     );
-    assert_eq!(
-        r.record.rows, 10_001,
-        "10,000 added and one stray folder reported"
+    assert_eq!(r.record.rows, 10_002, "10,000 added, two folders reported");
+    let reasons = quarry_query::render(&r.schema, &r.batches, quarry_query::OutputFormat::Csv)
+        .expect("render");
+    assert!(
+        reasons.contains("skipped: 'latest' is not of type int,day=latest/hour=1"),
+        "{reasons}"
+    );
+    assert!(
+        reasons.contains("\"skipped: not partition keys (day, hour)\",stray"),
+        "{reasons}"
     );
     assert_eq!(
         catalog
@@ -474,7 +484,7 @@ async fn msck_repair_adds_ten_thousand_partitions_in_one_write() {
     );
     // A second run finds nothing new.
     let again = ok(&engine, "logs", "MSCK REPAIR TABLE events").await;
-    assert_eq!(again.record.rows, 1);
+    assert_eq!(again.record.rows, 2);
 }
 
 #[tokio::test]
