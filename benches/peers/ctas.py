@@ -26,8 +26,10 @@ DUCK = r"""
 import duckdb, json, resource, sys, time
 src, out = sys.argv[1], sys.argv[2]
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 t = time.perf_counter()
-con.execute(f"COPY (SELECT * FROM read_csv('{src}/*/*/*.csv.gz', hive_partitioning=true, header=true)) "
+con.execute(f"COPY (SELECT * FROM read_csv('{src}/*/*/*.csv.gz', hive_partitioning=true, header=true, "
+            f"types={{'l_returnflag': 'VARCHAR', 'l_linestatus': 'VARCHAR'}})) "
             f"TO '{out}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (year, month))")
 s = time.perf_counter() - t
 rows = con.execute(f"SELECT count(*) FROM read_parquet('{out}/*/*/*.parquet')").fetchone()[0]

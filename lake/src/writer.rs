@@ -112,8 +112,8 @@ pub struct WriteOptions {
     pub target_file_size: u64,
     /// Files open at once (one per partition being written); default 100.
     pub max_open_files: usize,
-    /// Bytes of Parquet row groups held in memory across open files before the largest is
-    /// flushed (default 256 MiB).
+    /// Bytes held in memory across open files (row groups being built, upload buffers) before
+    /// the largest is flushed or finished early (default 256 MiB).
     pub memory_limit: usize,
 }
 
@@ -238,13 +238,29 @@ impl OpenFile {
         }
     }
 
+    /// Bytes this file holds in memory: the Parquet row group being built, plus what the
+    /// upload buffers (a whole small file, or up to one part of a multipart upload).
     fn buffered(&self) -> usize {
+        let uploaded = match &self.sink {
+            Sink::Parquet(w) => w.bytes_written(),
+            Sink::Text(t) => t.written as usize,
+        };
+        self.row_group() + uploaded.min(UPLOAD_PART)
+    }
+
+    /// Memory of the Parquet row group being built (its encoders and buffered pages, which
+    /// can be several times its anticipated encoded size).
+    fn row_group(&self) -> usize {
         match &self.sink {
-            Sink::Parquet(w) => w.in_progress_size(),
+            Sink::Parquet(w) => w.memory_size(),
             Sink::Text(_) => 0,
         }
     }
 }
+
+/// Bytes an upload buffers before it becomes a multipart upload, and the size of each part
+/// (S3 takes parts of 5 MiB and more, at most 10,000 of them).
+const UPLOAD_PART: usize = 8 << 20;
 
 /// Writes a stream of batches as a table's files, staged until published.
 pub struct TableWriter {
@@ -507,24 +523,29 @@ impl TableWriter {
         self.bound_memory().await
     }
 
-    /// Flush the largest Parquet row groups being built until the total is under the limit.
+    /// Keep the memory of open files under the limit: the file holding the most either
+    /// flushes its row group (when that is most of it) or is finished early.
     async fn bound_memory(&mut self) -> Result<()> {
         loop {
             let total: usize = self.open.values().map(OpenFile::buffered).sum();
             if total <= self.options.memory_limit {
                 return Ok(());
             }
-            let Some(file) = self.open.values_mut().max_by_key(|f| f.buffered()) else {
+            let Some((key, file)) = self.open.iter_mut().max_by_key(|(_, f)| f.buffered()) else {
                 return Ok(());
             };
-            let url = format!("{}{}", self.base, file.file.staged);
-            if let Sink::Parquet(w) = &mut file.sink {
+            let row_group = file.row_group();
+            if row_group * 2 >= file.buffered()
+                && let Sink::Parquet(w) = &mut file.sink
+            {
+                let url = format!("{}{}", self.base, file.file.staged);
                 w.flush().await.map_err(|e| Error::Write {
                     url,
                     reason: e.to_string(),
                 })?;
             } else {
-                return Ok(());
+                let key = key.clone();
+                self.close(&key).await?;
             }
         }
     }
@@ -553,7 +574,8 @@ impl TableWriter {
         let sink = match self.options.format {
             FileFormat::Parquet => {
                 let props = parquet_properties(self.options.compression);
-                let object = BufWriter::new(Arc::clone(&self.store), staged.clone());
+                let object =
+                    BufWriter::with_capacity(Arc::clone(&self.store), staged.clone(), UPLOAD_PART);
                 let w =
                     AsyncArrowWriter::try_new(object, Arc::clone(&self.file_schema), Some(props))
                         .map_err(|e| Error::Write {
@@ -567,7 +589,11 @@ impl TableWriter {
                     url: self.url(&staged),
                     reason: e.to_string(),
                 })?,
-                upload: BufWriter::new(Arc::clone(&self.store), staged.clone()),
+                upload: BufWriter::with_capacity(
+                    Arc::clone(&self.store),
+                    staged.clone(),
+                    UPLOAD_PART,
+                ),
                 written: 0,
                 first: true,
             })),

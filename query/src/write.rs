@@ -306,6 +306,11 @@ async fn write_plan(
     let schema: SchemaRef = physical.schema();
     let streams = execute_stream_partitioned(physical, w.ctx.task_ctx())?;
     let single = streams.len() == 1;
+    // The writers share the statement's memory budget.
+    let options = {
+        let share = options.memory_limit / streams.len().max(1);
+        options.with_memory_limit(share)
+    };
     // The first failure tells the other writers to stop and delete what they staged.
     let (stop, _) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
