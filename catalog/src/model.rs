@@ -168,6 +168,19 @@ pub struct Partition {
 }
 
 impl Partition {
+    /// A new partition (version 0, no parameters yet) at `location`.
+    pub fn new(values: Vec<Option<String>>, location: impl Into<String>) -> Self {
+        let now = Utc::now();
+        Self {
+            values,
+            location: location.into(),
+            parameters: Parameters::new(),
+            create_time: now,
+            update_time: now,
+            version: 0,
+        }
+    }
+
     pub fn stat(&self, key: &str) -> Option<u64> {
         self.parameters.get(key).and_then(|v| v.parse().ok())
     }

@@ -262,20 +262,35 @@ fn delete_table_rows(conn: &Connection, table_id: i64) -> Result<()> {
     Ok(())
 }
 
-fn drop_partition(conn: &Connection, d: &PartitionDrop) -> Result<()> {
-    let (table_id, table) =
-        table_row(conn, &d.database, &d.table)?.ok_or_else(|| Error::TableNotFound {
-            database: d.database.clone(),
-            table: d.table.clone(),
-        })?;
-    if d.values.len() != table.partition_keys.len() {
+/// A partition looked up by its table and values.
+struct PartitionRow {
+    table_id: i64,
+    table: Table,
+    values_key: String,
+    /// The partition's id and version, if it exists.
+    current: Option<(i64, i64)>,
+}
+
+/// A table's row (which must exist), the key of `values` (which must fit its keys), and the
+/// id and version of that partition if it exists.
+fn partition_row(
+    conn: &Connection,
+    database: &str,
+    table: &str,
+    values: &[Option<String>],
+) -> Result<PartitionRow> {
+    let (table_id, t) = table_row(conn, database, table)?.ok_or_else(|| Error::TableNotFound {
+        database: database.to_string(),
+        table: table.to_string(),
+    })?;
+    if values.len() != t.partition_keys.len() {
         return Err(Error::PartitionArity {
-            table: table.qualified_name(),
-            expected: table.partition_keys.len(),
-            found: d.values.len(),
+            table: t.qualified_name(),
+            expected: t.partition_keys.len(),
+            found: values.len(),
         });
     }
-    let values_key = to_json("partition values", &d.values)?;
+    let values_key = to_json("partition values", &values)?;
     let current: Option<(i64, i64)> = conn
         .query_row(
             "SELECT id, version FROM partitions WHERE table_id = ?1 AND values_key = ?2",
@@ -284,6 +299,17 @@ fn drop_partition(conn: &Connection, d: &PartitionDrop) -> Result<()> {
         )
         .optional()
         .ctx("reading a partition")?;
+    Ok(PartitionRow {
+        table_id,
+        table: t,
+        values_key,
+        current,
+    })
+}
+
+fn drop_partition(conn: &Connection, d: &PartitionDrop) -> Result<()> {
+    let PartitionRow { table, current, .. } =
+        partition_row(conn, &d.database, &d.table, &d.values)?;
     let spec = partition_spec(&table.partition_keys, &d.values);
     let Some((id, found)) = current else {
         return Err(Error::PartitionNotFound {
@@ -466,28 +492,13 @@ fn apply(conn: &mut Connection, write: CatalogWrite) -> Result<()> {
         }
     }
     for pw in &write.partitions {
-        let (table_id, table) =
-            table_row(&tx, &pw.database, &pw.table)?.ok_or_else(|| Error::TableNotFound {
-                database: pw.database.clone(),
-                table: pw.table.clone(),
-            })?;
         let p = &pw.partition;
-        if p.values.len() != table.partition_keys.len() {
-            return Err(Error::PartitionArity {
-                table: table.qualified_name(),
-                expected: table.partition_keys.len(),
-                found: p.values.len(),
-            });
-        }
-        let values_key = to_json("partition values", &p.values)?;
-        let current: Option<(i64, i64)> = tx
-            .query_row(
-                "SELECT id, version FROM partitions WHERE table_id = ?1 AND values_key = ?2",
-                params![table_id, values_key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .ctx("reading a partition")?;
+        let PartitionRow {
+            table_id,
+            table,
+            values_key,
+            current,
+        } = partition_row(&tx, &pw.database, &pw.table, &p.values)?;
         let found = current.map(|(_, v)| v as u64);
         if found != pw.expected_version {
             return Err(Error::Conflict {

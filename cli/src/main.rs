@@ -366,7 +366,9 @@ async fn run(cli: Cli) -> Result<()> {
                 stats_json: stats == Some(StatsFormat::Json),
             };
             let history = default_data_dir().join("sql_history");
-            if !sql::run(engine, stores, options, command, file, history).await? {
+            let ran = sql::run(engine, stores, options, command, file, history).await;
+            quarry_lake::writer::finish_cleanups().await;
+            if !ran? {
                 return Err(anyhow::Error::new(Reported));
             }
         }

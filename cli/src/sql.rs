@@ -103,7 +103,6 @@ struct Runner {
     stores: Arc<ObjectStores>,
     options: SqlOptions,
     timing: bool,
-    interactive: bool,
 }
 
 impl Runner {
@@ -133,10 +132,10 @@ impl Runner {
                 }
             });
         }
+        // Ctrl-C cancels the statement (a write deletes what it staged) rather than killing
+        // the process half-way through; in a script the run then stops, as on any failure.
         let cancel = async {
-            if self.interactive {
-                let _ = tokio::signal::ctrl_c().await;
-            } else {
+            if tokio::signal::ctrl_c().await.is_err() {
                 std::future::pending::<()>().await;
             }
         };
@@ -194,7 +193,6 @@ pub async fn run(
         stores,
         options,
         timing: true,
-        interactive: script.is_none(),
     };
     match script {
         Some(script) => {

@@ -292,7 +292,37 @@ impl Drop for TableWriter {
             let store = Arc::clone(&self.store);
             let staging = self.staging.clone();
             let base = self.base.clone();
-            handle.spawn(async move { delete_prefix(&store, &base, &staging).await });
+            track_cleanup(
+                handle.spawn(async move { delete_prefix(&store, &base, &staging).await }),
+            );
+        }
+    }
+}
+
+/// Have [`finish_cleanups`] wait for `task` too: a background task that deletes (or leads to
+/// the deletion of) what a cancelled write staged.
+pub fn track_cleanup(task: tokio::task::JoinHandle<()>) {
+    let mut pending = CLEANUPS.lock().unwrap_or_else(|p| p.into_inner());
+    pending.retain(|t| !t.is_finished());
+    pending.push(task);
+}
+
+/// Deletions of what dropped (cancelled) writers staged, still running in the background.
+static CLEANUPS: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Wait until the staged files of cancelled writes are deleted. A program that may exit right
+/// after cancelling a statement (Ctrl-C) calls this before it returns, so the deletions are not
+/// cut short with the runtime (what they leave would be hidden from readers, but it is litter).
+pub async fn finish_cleanups() {
+    // A cleanup can start others (a task that drops writers), so until none is left.
+    loop {
+        let pending = std::mem::take(&mut *CLEANUPS.lock().unwrap_or_else(|p| p.into_inner()));
+        if pending.is_empty() {
+            return;
+        }
+        for task in pending {
+            let _ = task.await;
         }
     }
 }

@@ -122,15 +122,14 @@ pub(crate) async fn run(
             db.description = comment;
             db.location = location.as_deref().map(location_url).transpose()?;
             db.parameters = properties.into_iter().collect();
-            commit(
+            apply(
                 catalog,
                 CatalogWrite {
                     databases: vec![db],
                     ..Default::default()
                 },
             )
-            .await?;
-            Ok(no_rows())
+            .await
         }
         Statement::DropDatabase {
             name,
@@ -143,15 +142,14 @@ pub(crate) async fn run(
                 }
                 return Err(Error::user(format!("database {name} does not exist")));
             }
-            commit(
+            apply(
                 catalog,
                 CatalogWrite {
                     drop_databases: vec![DatabaseDrop { name, cascade }],
                     ..Default::default()
                 },
             )
-            .await?;
-            Ok(no_rows())
+            .await
         }
         Statement::CreateExternalTable(def) => {
             create_table(catalog, *def, default_db, warehouse).await
@@ -165,7 +163,7 @@ pub(crate) async fn run(
                 return Err(Error::user(format!("table {db}.{t} does not exist")));
             };
             // External tables: the catalog entry goes, the data stays (Athena's rule).
-            commit(
+            apply(
                 catalog,
                 CatalogWrite {
                     drop_tables: vec![TableDrop {
@@ -176,8 +174,7 @@ pub(crate) async fn run(
                     ..Default::default()
                 },
             )
-            .await?;
-            Ok(no_rows())
+            .await
         }
         Statement::AddPartitions {
             table,
@@ -187,7 +184,6 @@ pub(crate) async fn run(
             let t = existing_table(catalog, &table, default_db).await?;
             let mut writes = Vec::new();
             let mut seen = BTreeSet::new();
-            let now = Utc::now();
             for (spec, location) in partitions {
                 let values = spec_values(&t, &spec)?;
                 if !seen.insert(values.clone()) {
@@ -213,29 +209,16 @@ pub(crate) async fn run(
                     },
                     |l| location_url(&l),
                 )?;
-                writes.push(PartitionWrite {
-                    database: t.database.clone(),
-                    table: t.name.clone(),
-                    partition: Partition {
-                        values,
-                        location,
-                        parameters: Default::default(),
-                        create_time: now,
-                        update_time: now,
-                        version: 0,
-                    },
-                    expected_version: None,
-                });
+                writes.push(new_partition(&t, Partition::new(values, location)));
             }
-            commit(
+            apply(
                 catalog,
                 CatalogWrite {
                     partitions: writes,
                     ..Default::default()
                 },
             )
-            .await?;
-            Ok(no_rows())
+            .await
         }
         Statement::DropPartitions {
             table,
@@ -263,15 +246,14 @@ pub(crate) async fn run(
                     }
                 }
             }
-            commit(
+            apply(
                 catalog,
                 CatalogWrite {
                     drop_partitions: drops,
                     ..Default::default()
                 },
             )
-            .await?;
-            Ok(no_rows())
+            .await
         }
         Statement::SetPartitionLocation {
             table,
@@ -290,7 +272,7 @@ pub(crate) async fn run(
             let expected = Some(p.version);
             p.location = location_url(&location)?;
             p.update_time = Utc::now();
-            commit(
+            apply(
                 catalog,
                 CatalogWrite {
                     partitions: vec![PartitionWrite {
@@ -302,8 +284,7 @@ pub(crate) async fn run(
                     ..Default::default()
                 },
             )
-            .await?;
-            Ok(no_rows())
+            .await
         }
         Statement::SetTableProperties { table, properties } => {
             let mut t = existing_table(catalog, &table, default_db).await?;
@@ -369,6 +350,12 @@ pub(crate) async fn run(
     }
 }
 
+/// Commit `write`; the statement returns no rows, as Athena's DDL.
+async fn apply(catalog: &Arc<dyn Catalog>, write: CatalogWrite) -> Result<Rows> {
+    commit(catalog, write).await?;
+    Ok(no_rows())
+}
+
 async fn commit(catalog: &Arc<dyn Catalog>, write: CatalogWrite) -> Result<()> {
     if write.is_empty() {
         return Ok(());
@@ -377,10 +364,20 @@ async fn commit(catalog: &Arc<dyn Catalog>, write: CatalogWrite) -> Result<()> {
     Ok(())
 }
 
+/// The write that adds `partition` to `t`.
+pub(crate) fn new_partition(t: &Table, partition: Partition) -> PartitionWrite {
+    PartitionWrite {
+        database: t.database.clone(),
+        table: t.name.clone(),
+        partition,
+        expected_version: None,
+    }
+}
+
 async fn update_table(catalog: &Arc<dyn Catalog>, mut t: Table) -> Result<Rows> {
     let expected = Some(t.version);
     t.update_time = Utc::now();
-    commit(
+    apply(
         catalog,
         CatalogWrite {
             tables: vec![TableWrite {
@@ -390,8 +387,7 @@ async fn update_table(catalog: &Arc<dyn Catalog>, mut t: Table) -> Result<Rows> 
             ..Default::default()
         },
     )
-    .await?;
-    Ok(no_rows())
+    .await
 }
 
 fn column(c: &ColumnDef) -> Column {
@@ -591,7 +587,7 @@ async fn create_table(
         update_time: now,
         version: 0,
     };
-    commit(
+    apply(
         catalog,
         CatalogWrite {
             tables: vec![TableWrite {
@@ -601,8 +597,7 @@ async fn create_table(
             ..Default::default()
         },
     )
-    .await?;
-    Ok(no_rows())
+    .await
 }
 
 /// Input format, output format and SerDe from ROW FORMAT / STORED AS, with Hive's defaults
@@ -861,7 +856,6 @@ async fn msck_repair(catalog: &Arc<dyn Catalog>, stores: &ObjectStores, t: &Tabl
         .into_iter()
         .map(|p| p.values)
         .collect();
-    let now = Utc::now();
     let mut added = Vec::new();
     let mut writes = Vec::new();
     for (values, folder) in found {
@@ -869,19 +863,10 @@ async fn msck_repair(catalog: &Arc<dyn Catalog>, stores: &ObjectStores, t: &Tabl
             continue;
         }
         added.push(partition_label(&keys, &values));
-        writes.push(PartitionWrite {
-            database: t.database.clone(),
-            table: t.name.clone(),
-            partition: Partition {
-                values,
-                location: format!("{root_url}{folder}"),
-                parameters: Default::default(),
-                create_time: now,
-                update_time: now,
-                version: 0,
-            },
-            expected_version: None,
-        });
+        writes.push(new_partition(
+            t,
+            Partition::new(values, format!("{root_url}{folder}")),
+        ));
     }
     commit(
         catalog,

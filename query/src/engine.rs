@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::common::DataFusionError;
 use datafusion::execution::cache::cache_manager::{CacheManagerConfig, FileMetadataCache};
 use datafusion::execution::cache::default_cache::DefaultCache;
@@ -21,6 +21,7 @@ use datafusion::sql::parser::Statement as DFStatement;
 use quarry_catalog::{Catalog, PartitionFilter, QueryRecord, QueryState, SqliteCatalog};
 
 use crate::billing::{BillingPolicy, human_bytes};
+use crate::ddl::string_rows;
 use crate::error::{Error, ErrorCategory};
 use crate::meter::{LimitExceeded, Meter};
 use crate::provider::{DEFAULT_CATALOG, FileStatsCache, QuarryCatalogProvider, ScanInfo, ScanLog};
@@ -248,23 +249,6 @@ fn named_databases(state: &SessionState, statement: &DFStatement) -> Option<BTre
         names.insert(resolved.schema.to_string());
     }
     Some(names)
-}
-
-fn string_batch(columns: &[(&str, Vec<String>)]) -> (SchemaRef, Vec<RecordBatch>) {
-    let schema = Arc::new(Schema::new(
-        columns
-            .iter()
-            .map(|(n, _)| Field::new(*n, DataType::Utf8, true))
-            .collect::<Vec<_>>(),
-    ));
-    let arrays: Vec<ArrayRef> = columns
-        .iter()
-        .map(|(_, v)| Arc::new(StringArray::from(v.clone())) as ArrayRef)
-        .collect();
-    match RecordBatch::try_new(Arc::clone(&schema), arrays) {
-        Ok(b) => (schema, vec![b]),
-        Err(_) => (schema, Vec::new()),
-    }
 }
 
 /// The `quarry_scans` row EXPLAIN adds: partitions total vs selected, files and bytes to
@@ -682,7 +666,7 @@ impl Engine {
                 .config
                 .billing
                 .cost_usd(self.config.billing.billed_bytes(bytes));
-            let (schema, batches) = string_batch(&[
+            let (schema, batches) = string_rows(&[
                 ("bytes_to_scan", vec![bytes.to_string()]),
                 (
                     "billed_bytes",
@@ -791,7 +775,7 @@ impl Engine {
                     .map(|d| d.name)
                     .filter(|n| like.as_deref().is_none_or(|p| athena_like(p, n)))
                     .collect();
-                Ok(string_batch(&[("database_name", names)]))
+                Ok(string_rows(&[("database_name", names)]))
             }
             Statement::ShowTables { database: db, like } => {
                 let db = match db.or_else(|| request.database.clone()) {
@@ -810,7 +794,7 @@ impl Engine {
                     .map(|t| t.name)
                     .filter(|n| like.as_deref().is_none_or(|p| athena_like(p, n)))
                     .collect();
-                Ok(string_batch(&[("tab_name", names)]))
+                Ok(string_rows(&[("tab_name", names)]))
             }
             Statement::ShowPartitions { table } => {
                 let t = crate::ddl::existing_table(&self.catalog, &table, database).await?;
@@ -824,7 +808,7 @@ impl Engine {
                     .map(|p| quarry_lake::hive::partition_label(&keys, &p.values))
                     .collect();
                 // Athena's shape: one `partition` column (`quarry partitions` shows statistics).
-                Ok(string_batch(&[("partition", names)]))
+                Ok(string_rows(&[("partition", names)]))
             }
             // Athena's DESCRIBE: the catalog's (Hive) types, partition keys marked.
             Statement::Describe { table } => {
@@ -838,7 +822,7 @@ impl Engine {
                     let comment = c.comment.as_deref().into_iter().chain(key);
                     rows.2.push(comment.collect::<Vec<_>>().join("; "));
                 }
-                Ok(string_batch(&[
+                Ok(string_rows(&[
                     ("col_name", rows.0),
                     ("data_type", rows.1),
                     ("comment", rows.2),

@@ -289,6 +289,26 @@ fn lossy(from: &DataType, to: &DataType) -> Option<&'static str> {
     }
 }
 
+/// The writer tasks of a statement. Dropped before they finish (the statement was cancelled),
+/// they are aborted, and a background task waits until they are gone, so that the cleanups
+/// their writers start on drop are tracked too ([`quarry_lake::writer::finish_cleanups`]).
+struct Writers(tokio::task::JoinSet<Result<Option<StagedFiles>>>);
+
+impl Drop for Writers {
+    fn drop(&mut self) {
+        if self.0.is_empty() {
+            return;
+        }
+        let mut tasks = std::mem::take(&mut self.0);
+        tasks.abort_all();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            quarry_lake::writer::track_cleanup(
+                handle.spawn(async move { while tasks.join_next().await.is_some() {} }),
+            );
+        }
+    }
+}
+
 /// Run `plan` and write its batches: one writer per output partition of the plan, each in a
 /// task of its own, so encoding and compression use every core. On any failure (or a
 /// cancellation, which aborts the tasks and so drops their writers) the staged files are
@@ -313,7 +333,7 @@ async fn write_plan(
     };
     // The first failure tells the other writers to stop and delete what they staged.
     let (stop, _) = tokio::sync::watch::channel(false);
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut tasks = Writers(tokio::task::JoinSet::new());
     for (i, mut stream) in streams.into_iter().enumerate() {
         let id = if single {
             w.query_id.to_string()
@@ -330,7 +350,7 @@ async fn write_plan(
             id,
         )?;
         let mut stopped = stop.subscribe();
-        tasks.spawn(async move {
+        tasks.0.spawn(async move {
             loop {
                 let stop = async {
                     let _ = stopped.wait_for(|s| *s).await;
@@ -358,7 +378,7 @@ async fn write_plan(
     }
     let mut parts = Vec::new();
     let mut failure = None;
-    while let Some(joined) = tasks.join_next().await {
+    while let Some(joined) = tasks.0.join_next().await {
         let result = joined
             .map_err(|e| Error::internal(format!("a writer task failed: {e}")))
             .and_then(|r| r);
@@ -437,6 +457,23 @@ fn written_stats(staged: &StagedFiles) -> (BTreeMap<Vec<Option<String>>, Stats>,
         total.add(&s);
     }
     (per, total)
+}
+
+/// A partition this statement creates under the table's `location`, with the statistics and
+/// the compression of what it wrote there.
+fn written_partition(
+    location: &str,
+    key_names: &[String],
+    values: &[Option<String>],
+    stats: &Stats,
+    codec: &str,
+) -> Partition {
+    let folder = quarry_lake::hive::partition_path(key_names, values);
+    let mut p = Partition::new(values.to_vec(), format!("{location}{folder}"));
+    stats.write(&mut p.parameters);
+    p.parameters
+        .insert(keys::COMPRESSION_TYPE.into(), codec.into());
+    p
 }
 
 /// Add `delta` to the statistics in `parameters`, where there are any: a table or partition
@@ -683,21 +720,12 @@ pub(crate) async fn ctas(w: &WriteContext<'_>, c: CreateTableAs) -> Result<(Rows
     let mut partitions = Vec::new();
     if !keys.is_empty() {
         for (values, stats) in &per_partition {
-            let mut p = Partition {
-                values: values.clone(),
-                location: format!(
-                    "{location}{}",
-                    quarry_lake::hive::partition_path(&keys, values)
-                ),
-                parameters: Default::default(),
-                create_time: now,
-                update_time: now,
-                version: 0,
-            };
-            stats.write(&mut p.parameters);
-            p.parameters.insert(
-                keys::COMPRESSION_TYPE.into(),
-                options.compression.as_str().into(),
+            let p = written_partition(
+                &location,
+                &keys,
+                values,
+                stats,
+                options.compression.as_str(),
             );
             partitions.push(PartitionWrite {
                 database: db.clone(),
@@ -834,20 +862,8 @@ pub(crate) async fn insert(w: &WriteContext<'_>, i: Insert) -> Result<(Rows, Wri
             Some(p) => (p.clone(), Some(p.version)),
             None => {
                 added += 1;
-                let mut p = Partition {
-                    values: values.clone(),
-                    location: format!(
-                        "{location}{}",
-                        quarry_lake::hive::partition_path(&keys, values)
-                    ),
-                    parameters: Default::default(),
-                    create_time: now,
-                    update_time: now,
-                    version: 0,
-                };
-                Stats::default().write(&mut p.parameters);
-                p.parameters
-                    .insert(keys::COMPRESSION_TYPE.into(), written_codec.into());
+                let p =
+                    written_partition(&location, &keys, values, &Stats::default(), written_codec);
                 (p, None)
             }
         };

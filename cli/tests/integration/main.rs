@@ -402,3 +402,79 @@ async fn a_script_of_ddl_ctas_and_insert_runs_as_written() {
         );
     }
 }
+
+#[test]
+fn ctrl_c_during_a_ctas_leaves_no_table_and_no_file() {
+    let q = Quarry::new();
+    let out = tempfile::tempdir().expect("temp dir");
+    let warehouse = out.path().to_string_lossy().into_owned();
+    stdout(&q.run(Backend::Local, &["sql", "-c", "CREATE DATABASE d"]));
+    let child = Command::new(env!("CARGO_BIN_EXE_quarry"))
+        .args([
+            "sql",
+            "-d",
+            "d",
+            "--warehouse",
+            &warehouse,
+            // Small files, so finished ones are staged soon after it starts.
+            "--target-file-size",
+            "1MB",
+            "-c",
+            "CREATE TABLE big WITH (partitioned_by = ARRAY['p']) AS \
+             SELECT value AS v, value % 10 AS p FROM generate_series(1, 500000000) AS t(value)",
+        ])
+        .env("QUARRY_CATALOG", q.catalog.path().join("catalog.db"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start quarry");
+    // Wait until it is writing (its staging folder exists), then press Ctrl-C.
+    let table = out.path().join("d").join("big");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let staging = || {
+        std::fs::read_dir(&table).is_ok_and(|mut d| {
+            d.any(|e| {
+                e.is_ok_and(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(".quarry-staging")
+                })
+            })
+        })
+    };
+    while !staging() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the CTAS never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(interrupted.success());
+    let done = child.wait_with_output().expect("quarry exits");
+    assert!(!done.status.success());
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(stderr.contains("cancelled"), "{stderr}");
+    let left: Vec<_> = walk(out.path());
+    assert!(left.is_empty(), "files left behind: {left:?}");
+    let tables = stdout(&q.run(Backend::Local, &["sql", "-c", "SHOW TABLES IN d"]));
+    assert!(!tables.contains("big"), "{tables}");
+}
+
+/// Every file below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files.extend(walk(&p));
+        } else {
+            files.push(p);
+        }
+    }
+    files
+}
