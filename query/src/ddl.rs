@@ -739,14 +739,11 @@ pub(crate) fn show_create_table(t: &Table) -> String {
         out.push_str(&format!("COMMENT {}\n", quote_str(c)));
     }
     if !t.partition_keys.is_empty() {
-        out.push_str(&format!(
-            "PARTITIONED BY ( \n{})\n",
-            cols(&t.partition_keys)
-        ));
+        out.push_str(&format!("PARTITIONED BY (\n{})\n", cols(&t.partition_keys)));
     }
     let serde = &t.storage.serde_info;
     out.push_str(&format!(
-        "ROW FORMAT SERDE \n  {} \n",
+        "ROW FORMAT SERDE\n  {}\n",
         quote_str(&serde.serialization_library)
     ));
     if !serde.parameters.is_empty() {
@@ -755,13 +752,10 @@ pub(crate) fn show_create_table(t: &Table) -> String {
             .iter()
             .map(|(k, v)| format!("  {}={}", quote_str(k), quote_str(v)))
             .collect();
-        out.push_str(&format!(
-            "WITH SERDEPROPERTIES ( \n{}) \n",
-            props.join(", \n")
-        ));
+        out.push_str(&format!("WITH SERDEPROPERTIES (\n{})\n", props.join(",\n")));
     }
     out.push_str(&format!(
-        "STORED AS INPUTFORMAT \n  {} \nOUTPUTFORMAT \n  {}\n",
+        "STORED AS INPUTFORMAT\n  {}\nOUTPUTFORMAT\n  {}\n",
         quote_str(&t.storage.input_format),
         quote_str(&t.storage.output_format)
     ));
@@ -773,7 +767,7 @@ pub(crate) fn show_create_table(t: &Table) -> String {
         .map(|(k, v)| format!("  {}={}", quote_str(k), quote_str(v)))
         .collect();
     if !props.is_empty() {
-        out.push_str(&format!("TBLPROPERTIES (\n{})", props.join(", \n")));
+        out.push_str(&format!("TBLPROPERTIES (\n{})", props.join(",\n")));
     }
     out
 }

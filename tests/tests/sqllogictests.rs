@@ -87,24 +87,30 @@ impl sqllogictest::AsyncDB for QuarryDb {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| SqlError(e.to_string()))?;
             for row in 0..batch.num_rows() {
-                rows.push(
-                    formatters
-                        .iter()
-                        .map(|f| {
-                            // Locations print as the placeholders they were written with.
-                            let v = f
-                                .value(row)
-                                .to_string()
-                                .replace(&self.out_url, "${OUT}")
-                                .replace(&self.lake_url, "${LAKE}");
-                            if v.is_empty() {
-                                "(empty)".to_string()
-                            } else {
-                                v
-                            }
-                        })
-                        .collect(),
-                );
+                let values: Vec<String> = formatters
+                    .iter()
+                    .map(|f| {
+                        // Locations print as the placeholders they were written with.
+                        let v = f
+                            .value(row)
+                            .to_string()
+                            .replace(&self.out_url, "${OUT}")
+                            .replace(&self.lake_url, "${LAKE}");
+                        if v.is_empty() {
+                            "(empty)".to_string()
+                        } else {
+                            v
+                        }
+                    })
+                    .collect();
+                // A one-column multi-line text (SHOW CREATE TABLE) is one row per line, as the
+                // file shows it.
+                match values.as_slice() {
+                    [text] if text.contains('\n') => {
+                        rows.extend(text.lines().map(|l| vec![l.to_string()]));
+                    }
+                    _ => rows.push(values),
+                }
             }
         }
         Ok(DBOutput::Rows { types, rows })

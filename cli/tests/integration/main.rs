@@ -377,6 +377,13 @@ async fn a_script_of_ddl_ctas_and_insert_runs_as_written() {
         assert_eq!(stats[3]["files_written"], 3);
         assert_eq!(stats[4]["rows_written"], 2);
         assert_eq!(stats[0]["billed_bytes"], 0);
+        // A CTAS is billed for what its SELECT read, at least Athena's 10 MB.
+        assert!(
+            stats[3]["bytes_scanned"].as_u64().is_some_and(|b| b > 0),
+            "{}",
+            stats[3]
+        );
+        assert_eq!(stats[3]["billed_bytes"], 10 << 20, "{}", stats[3]);
         let history: serde_json::Value = serde_json::from_str(&stdout(
             &q.run(backend, &["history", "--limit", "7", "--format", "json"]),
         ))

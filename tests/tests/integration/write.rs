@@ -552,3 +552,64 @@ fn lake_location(lake: &Lake, url: &str) -> quarry_lake::Location {
         prefix,
     )
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_during_inserts_never_see_a_partial_file() {
+    for backend in BACKENDS {
+        let lake = Lake::sample(backend).await;
+        let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
+        let (engine, _) = engine(
+            &lake,
+            catalog.clone(),
+            "demo",
+            Arc::clone(&lake.location.store),
+        )
+        .await;
+        ok(
+            &engine,
+            "demo",
+            "CREATE TABLE t WITH (partitioned_by = ARRAY['p']) AS \
+             SELECT value AS v, value % 3 AS p FROM generate_series(1, 30000) AS s(value)",
+        )
+        .await;
+        let inserts = 5;
+        let writer = {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                for _ in 0..inserts {
+                    // 30,000 rows into the same three partitions, each time.
+                    ok(
+                        &engine,
+                        "demo",
+                        "INSERT INTO t SELECT value, value % 3 FROM generate_series(1, 30000) AS s(value)",
+                    )
+                    .await;
+                }
+            })
+        };
+        let mut seen = Vec::new();
+        while !writer.is_finished() {
+            // Every read succeeds (a partial Parquet file would fail it) and sees whole files.
+            // Read every value, not statistics: `v > 0` holds for every row.
+            let n: u64 = scalar(&engine, "demo", "SELECT count(*) FROM t WHERE v > 0")
+                .await
+                .parse()
+                .expect("count");
+            assert!(
+                n >= 30_000 && n <= 30_000 * (inserts + 1),
+                "{backend:?}: {n}"
+            );
+            seen.push(n);
+        }
+        writer.await.expect("inserts");
+        assert_eq!(
+            scalar(&engine, "demo", "SELECT count(*) FROM t").await,
+            (30_000 * (inserts + 1)).to_string()
+        );
+        assert!(!seen.is_empty());
+        assert!(
+            seen.windows(2).all(|w| w[0] <= w[1]),
+            "{backend:?}: {seen:?}"
+        );
+    }
+}
