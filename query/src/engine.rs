@@ -354,17 +354,6 @@ impl Engine {
         meter: Arc<Meter>,
         cancel: impl std::future::Future<Output = ()>,
     ) -> QueryOutput {
-        let mut request = request;
-        // `EXPLAIN COST <query>`: the dry run in SQL.
-        let words: Vec<&str> = request.sql.split_whitespace().take(2).collect();
-        if words.len() == 2
-            && words[0].eq_ignore_ascii_case("explain")
-            && words[1].eq_ignore_ascii_case("cost")
-        {
-            let rest = request.sql.trim_start()[7..].trim_start()[4..].to_string();
-            request.sql = rest;
-            request.dry_run = true;
-        }
         let submitted = Utc::now();
         let mut record = QueryRecord {
             query_id: uuid::Uuid::new_v4().to_string(),
@@ -443,6 +432,7 @@ impl Engine {
         // no storage and is free.
         let billable = matches!(kind, StatementKind::Query | StatementKind::Write)
             && !scans.is_empty()
+            && dry.is_none()
             && !request.dry_run
             && matches!(record.state, QueryState::Succeeded | QueryState::Cancelled);
         if billable {
@@ -594,6 +584,15 @@ impl Engine {
         let dialect = self.base_config.options().sql_parser.dialect.to_string();
         // Parsed once, into a typed statement: DDL and writes are Quarry's, queries DataFusion's.
         let statement = crate::statement::parse(&request.sql, &dialect)?;
+        // `EXPLAIN COST <statement>`: the dry run in SQL.
+        let (statement, dry_run) = match statement {
+            Statement::ExplainCost(inner) => (*inner, true),
+            s => (s, request.dry_run),
+        };
+        let request = &QueryRequest {
+            dry_run,
+            ..request.clone()
+        };
         record.statement_type = Some(statement_type(&statement).to_string());
         let database = request.database.as_deref();
         let statement = match statement {

@@ -40,6 +40,8 @@ use datafusion::sql::sqlparser::tokenizer::{Location, Token, Word};
 pub enum Statement {
     /// Anything DataFusion plans itself (SELECT, EXPLAIN, SHOW COLUMNS, CREATE VIEW, ...).
     Query(datafusion::sql::parser::Statement),
+    /// `EXPLAIN COST <statement>`: Quarry's dry run in SQL (the bytes it would scan, the price).
+    ExplainCost(Box<Statement>),
     /// `CREATE DATABASE|SCHEMA [IF NOT EXISTS] db [COMMENT '..'] [LOCATION '..']
     /// [WITH DBPROPERTIES ('k'='v', ..)]`
     CreateDatabase {
@@ -501,6 +503,10 @@ impl<'a> StatementParser<'a> {
             return Err(self.expected("a SQL statement"));
         }
         let kw = |s: &Self, n: usize, k: &str| s.peek_kw(n, k);
+        if kw(self, 0, "EXPLAIN") && kw(self, 1, "COST") {
+            self.advance(2);
+            return Ok(Statement::ExplainCost(Box::new(self.statement()?)));
+        }
         if kw(self, 0, "CREATE") {
             if kw(self, 1, "EXTERNAL") && kw(self, 2, "TABLE") {
                 self.advance(3);
@@ -2205,6 +2211,20 @@ mod tests {
         assert!(matches!(
             t.row_format,
             Some(RowFormat::Delimited { fields_terminated_by: Some(ref d), .. }) if d == "\t"
+        ));
+    }
+
+    #[test]
+    fn explain_cost_wraps_the_statement() {
+        let Statement::ExplainCost(inner) =
+            parse("explain  COST\n SELECT 1", "generic").expect("parse")
+        else {
+            panic!("not EXPLAIN COST");
+        };
+        assert!(matches!(*inner, Statement::Query(_)));
+        assert!(matches!(
+            parse("EXPLAIN SELECT 1", "generic").expect("parse"),
+            Statement::Query(_)
         ));
     }
 }
