@@ -498,15 +498,29 @@ fn summary(staged: &StagedFiles, location: String, partitions_added: u64) -> Wri
     }
 }
 
-/// Publish the staged files, then commit `write`; on a failed commit the files go again. This
-/// runs to its end as a task of its own, so a cancellation cannot stop it half-way. With
-/// `bookmarks` (the table's location and `db.table`), Parquet files are recorded as a crawl of
-/// the table would record them, footers included, so queries need not read the footers again
-/// and a later crawl of the location knows them.
+/// What a write statement commits to the catalog.
+enum Commit {
+    /// Nothing (UNLOAD).
+    Nothing,
+    /// This write (a CTAS: a new table, whose name a concurrent writer may take first).
+    Fixed(CatalogWrite),
+    /// An INSERT's additions, re-applied to the current catalog when another writer commits
+    /// first.
+    Insert(InsertCommit),
+}
+
+/// Attempts at an INSERT's commit when other writers keep committing first.
+const COMMIT_ATTEMPTS: usize = 8;
+
+/// Publish the staged files, then commit; on a failed commit the files go again. This runs to
+/// its end as a task of its own, so a cancellation cannot stop it half-way. With `bookmarks`
+/// (the table's location and `db.table`), Parquet files are recorded as a crawl of the table
+/// would record them, footers included, so queries need not read the footers again and a
+/// later crawl of the location knows them.
 async fn publish_and_commit(
     w: &WriteContext<'_>,
     staged: &StagedFiles,
-    write: Option<CatalogWrite>,
+    commit: Commit,
     bookmarks: Option<(String, String)>,
 ) -> Result<()> {
     w.committing
@@ -516,14 +530,32 @@ async fn publish_and_commit(
     let task = tokio::spawn(async move {
         staged.publish().await?;
         let result = async {
-            let Some(mut write) = write else {
-                return Ok(());
+            let seen = match &bookmarks {
+                Some((_, table)) if !matches!(commit, Commit::Nothing) => {
+                    written_bookmarks(&staged, table).await?
+                }
+                _ => Vec::new(),
             };
-            if let Some((target, table)) = bookmarks {
-                write.seen = written_bookmarks(&staged, &table).await?;
-                write.crawl_target = Some(target);
+            let mut attempt = 1;
+            loop {
+                let mut write = match &commit {
+                    Commit::Nothing => return Ok(()),
+                    Commit::Fixed(write) => write.clone(),
+                    Commit::Insert(insert) => insert.build(&catalog).await?,
+                };
+                if let Some((target, _)) = &bookmarks {
+                    write.seen = seen.clone();
+                    write.crawl_target = Some(target.clone());
+                }
+                match catalog.commit(write).await {
+                    Err(quarry_catalog::Error::Conflict { .. })
+                        if matches!(commit, Commit::Insert(_)) && attempt < COMMIT_ATTEMPTS =>
+                    {
+                        attempt += 1;
+                    }
+                    other => return other.map_err(Error::from),
+                }
             }
-            catalog.commit(write).await.map_err(Error::from)
         }
         .await;
         if result.is_err() {
@@ -750,7 +782,7 @@ pub(crate) async fn ctas(w: &WriteContext<'_>, c: CreateTableAs) -> Result<(Rows
         &location,
         &format!("{db}.{name}"),
     );
-    publish_and_commit(w, &staged, Some(write), bookmarks).await?;
+    publish_and_commit(w, &staged, Commit::Fixed(write), bookmarks).await?;
     let s = summary(&staged, location, added);
     Ok((s.rows(), s))
 }
@@ -852,24 +884,14 @@ pub(crate) async fn insert(w: &WriteContext<'_>, i: Insert) -> Result<(Rows, Wri
     let written_codec = options.compression.as_str();
     let mut staged = write_plan(w, plan, store, &base, root, keys.clone(), options).await?;
     let (per_partition, total) = written_stats(&staged);
-    let now = Utc::now();
-    let mut partitions = Vec::new();
     let mut added = 0;
-    let text = !matches!(format, FileFormat::Parquet);
-    let table_codec = t.parameters.get(keys::COMPRESSION_TYPE).cloned();
-    for (values, stats) in per_partition.iter().filter(|_| !keys.is_empty()) {
-        let (mut p, expected) = match existing.get(values) {
-            Some(p) => (p.clone(), Some(p.version)),
-            None => {
-                added += 1;
-                let p =
-                    written_partition(&location, &keys, values, &Stats::default(), written_codec);
-                (p, None)
-            }
-        };
+    for values in per_partition.keys().filter(|_| !keys.is_empty()) {
         // An existing partition may live anywhere: its files go to its own folder.
-        let target = split_location(&folder_url(&p.location));
-        let p_root = match target {
+        let Some(p) = existing.get(values) else {
+            added += 1;
+            continue;
+        };
+        let p_root = match split_location(&folder_url(&p.location)) {
             Ok((p_key, p_root)) if p_key == key => p_root,
             other => {
                 staged.discard().await;
@@ -890,46 +912,123 @@ pub(crate) async fn insert(w: &WriteContext<'_>, i: Insert) -> Result<(Rows, Wri
                 f.path = p_root.clone().join(name);
             }
         }
-        add_stats(&mut p.parameters, stats);
-        // Text files are read with the compression the partition declares: when the new files
-        // differ from it, the partition's files are sniffed one by one instead.
-        let declared = p
-            .parameters
-            .get(keys::COMPRESSION_TYPE)
-            .or(table_codec.as_ref())
-            .cloned();
-        if text && declared.as_deref() != Some(written_codec) {
-            p.parameters
-                .insert(keys::COMPRESSION_TYPE.into(), "mixed".into());
-        }
-        p.update_time = now;
-        partitions.push(PartitionWrite {
-            database: t.database.clone(),
-            table: t.name.clone(),
-            partition: p,
-            expected_version: expected,
-        });
     }
-    let mut table = t.clone();
-    add_stats(&mut table.parameters, &total);
-    if text && keys.is_empty() && table_codec.as_deref() != Some(written_codec) {
-        table
-            .parameters
-            .insert(keys::COMPRESSION_TYPE.into(), "mixed".into());
-    }
-    table.update_time = now;
-    let write = CatalogWrite {
-        tables: vec![TableWrite {
-            expected_version: Some(t.version),
-            table,
-        }],
-        partitions,
-        ..Default::default()
+    let commit = InsertCommit {
+        database: t.database.clone(),
+        table: t.name.clone(),
+        keys,
+        location: location.clone(),
+        per_partition,
+        total,
+        text: !matches!(format, FileFormat::Parquet),
+        codec: written_codec.to_string(),
     };
     let bookmarks = bookmark_target(w.catalog, &format, &location, &t.qualified_name());
-    publish_and_commit(w, &staged, Some(write), bookmarks).await?;
+    publish_and_commit(w, &staged, Commit::Insert(commit), bookmarks).await?;
     let s = summary(&staged, location, added);
     Ok((s.rows(), s))
+}
+
+/// What an INSERT adds to the catalog, applied to the catalog as it is at commit time: a
+/// concurrent INSERT, crawl or ALTER that committed first is re-read and added to, not lost or
+/// failed on.
+#[derive(Debug, Clone)]
+struct InsertCommit {
+    database: String,
+    table: String,
+    keys: Vec<String>,
+    location: String,
+    per_partition: BTreeMap<Vec<Option<String>>, Stats>,
+    total: Stats,
+    text: bool,
+    codec: String,
+}
+
+impl InsertCommit {
+    async fn build(&self, catalog: &Arc<dyn Catalog>) -> Result<CatalogWrite> {
+        let t = catalog
+            .get_table(&self.database, &self.table)
+            .await?
+            .ok_or_else(|| {
+                Error::user(format!(
+                    "table {}.{} was dropped while the INSERT ran",
+                    self.database, self.table
+                ))
+            })?;
+        let now = Utc::now();
+        let table_codec = t.parameters.get(keys::COMPRESSION_TYPE).cloned();
+        let mut partitions = Vec::new();
+        if !self.keys.is_empty() {
+            let mut filter = PartitionFilter::all();
+            // One lookup for one partition; the whole list otherwise.
+            if self.per_partition.len() == 1
+                && let Some(values) = self.per_partition.keys().next()
+            {
+                for (k, v) in self.keys.iter().zip(values) {
+                    if let Some(v) = v {
+                        filter = filter.eq(k, v);
+                    }
+                }
+            }
+            let existing: BTreeMap<Vec<Option<String>>, Partition> = catalog
+                .get_partitions(&t.database, &t.name, &filter)
+                .await?
+                .into_iter()
+                .map(|p| (p.values.clone(), p))
+                .collect();
+            for (values, stats) in &self.per_partition {
+                let (mut p, expected) = match existing.get(values) {
+                    Some(p) => (p.clone(), Some(p.version)),
+                    None => {
+                        let p = written_partition(
+                            &self.location,
+                            &self.keys,
+                            values,
+                            &Stats::default(),
+                            &self.codec,
+                        );
+                        (p, None)
+                    }
+                };
+                add_stats(&mut p.parameters, stats);
+                // Text files are read with the compression the partition declares: when the
+                // new files differ from it, the partition's files are sniffed one by one.
+                let declared = p
+                    .parameters
+                    .get(keys::COMPRESSION_TYPE)
+                    .or(table_codec.as_ref())
+                    .cloned();
+                if self.text && declared.as_deref() != Some(self.codec.as_str()) {
+                    p.parameters
+                        .insert(keys::COMPRESSION_TYPE.into(), "mixed".into());
+                }
+                p.update_time = now;
+                partitions.push(PartitionWrite {
+                    database: t.database.clone(),
+                    table: t.name.clone(),
+                    partition: p,
+                    expected_version: expected,
+                });
+            }
+        }
+        let mut table = t.clone();
+        add_stats(&mut table.parameters, &self.total);
+        if self.text && self.keys.is_empty() && table_codec.as_deref() != Some(self.codec.as_str())
+        {
+            table
+                .parameters
+                .insert(keys::COMPRESSION_TYPE.into(), "mixed".into());
+        }
+        table.update_time = now;
+        Ok(CatalogWrite {
+            tables: vec![TableWrite {
+                expected_version: Some(t.version),
+                table,
+            }],
+            partitions,
+            ..Default::default()
+        })
+    }
 }
 
 /// UNLOAD (SELECT ..) TO 'url' WITH (..): files only, nothing catalogued.
@@ -967,7 +1066,7 @@ pub(crate) async fn unload(w: &WriteContext<'_>, u: Unload) -> Result<(Rows, Wri
     let (key, _) = split_location(&location)?;
     require_empty(&store, &root, &location, WHAT).await?;
     let staged = write_plan(w, plan, store, &format!("{key}/"), root, keys, options).await?;
-    publish_and_commit(w, &staged, None, None).await?;
+    publish_and_commit(w, &staged, Commit::Nothing, None).await?;
     let s = summary(&staged, location, 0);
     Ok((s.rows(), s))
 }

@@ -613,3 +613,63 @@ async fn readers_during_inserts_never_see_a_partial_file() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_inserts_all_commit_and_keep_the_statistics_right() {
+    let lake = Lake::sample(Backend::Local).await;
+    let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
+    let (engine, _) = engine(
+        &lake,
+        catalog.clone(),
+        "demo",
+        Arc::clone(&lake.location.store),
+    )
+    .await;
+    ok(
+        &engine,
+        "demo",
+        "CREATE TABLE t WITH (partitioned_by = ARRAY['p']) AS \
+         SELECT value AS v, value % 2 AS p FROM generate_series(1, 1000) AS s(value)",
+    )
+    .await;
+    let writers: Vec<_> = (0..4)
+        .map(|i| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                // Each adds 1,000 rows to the two existing partitions and one of its own.
+                ok(
+                    &engine,
+                    "demo",
+                    &format!(
+                        "INSERT INTO t SELECT value, CASE WHEN value <= 10 THEN {} ELSE value % 2 END \
+                         FROM generate_series(1, 1000) AS s(value)",
+                        10 + i
+                    ),
+                )
+                .await;
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.expect("insert");
+    }
+    assert_eq!(
+        scalar(&engine, "demo", "SELECT count(*) FROM t WHERE v > 0").await,
+        "5000"
+    );
+    let t = catalog
+        .get_table("demo", "t")
+        .await
+        .expect("get")
+        .expect("table");
+    assert_eq!(t.stat("recordCount"), Some(5000));
+    let parts = catalog
+        .get_partitions("demo", "t", &PartitionFilter::all())
+        .await
+        .expect("partitions");
+    assert_eq!(parts.len(), 6);
+    let rows: u64 = parts.iter().filter_map(|p| p.stat("recordCount")).sum();
+    assert_eq!(rows, 5000);
+    let objects: u64 = parts.iter().filter_map(|p| p.stat("objectCount")).sum();
+    assert_eq!(Some(objects), t.stat("objectCount"));
+}
