@@ -6,6 +6,10 @@ use std::io::Read;
 use quarry_catalog::{Parameters, SerDeInfo, Table, keys};
 use serde::{Deserialize, Serialize};
 
+/// The SerDe parameter naming the text that stands for NULL in text files (Hive's default
+/// for LazySimpleSerDe is `\N`).
+pub const NULL_FORMAT: &str = "serialization.null.format";
+
 /// Hive's text SerDe (CSV/TSV without quotes; `field.delim`).
 pub const LAZY_SIMPLE_SERDE: &str = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe";
 /// The quoted-CSV SerDe (`separatorChar`, `quoteChar`, `escapeChar`).
@@ -225,4 +229,14 @@ pub fn storage_for(
             },
         ),
     }
+}
+
+/// The text a table's text files use for NULL, when its SerDe declares one.
+pub fn table_null_text(table: &Table) -> Option<&str> {
+    table
+        .storage
+        .serde_info
+        .parameters
+        .get(NULL_FORMAT)
+        .map(String::as_str)
 }

@@ -115,6 +115,9 @@ pub struct WriteOptions {
     /// Bytes held in memory across open files (row groups being built, upload buffers) before
     /// the largest is flushed or finished early (default 256 MiB).
     pub memory_limit: usize,
+    /// How text files write NULL: Hive's `\N` (its `serialization.null.format`) or, when
+    /// `None`, an empty field.
+    pub null_text: Option<String>,
 }
 
 impl WriteOptions {
@@ -125,7 +128,13 @@ impl WriteOptions {
             target_file_size: 128 << 20,
             max_open_files: 100,
             memory_limit: 256 << 20,
+            null_text: None,
         }
+    }
+
+    pub fn with_null_text(mut self, null: Option<String>) -> Self {
+        self.null_text = null;
+        self
     }
 
     pub fn with_target_file_size(mut self, bytes: u64) -> Self {
@@ -522,12 +531,14 @@ impl TableWriter {
                     written,
                     first,
                 } = sink.as_mut();
-                let text =
-                    encode_text(&self.options.format, batch, *first).map_err(|e| Error::Data {
+                let null = self.options.null_text.as_deref();
+                let text = encode_text(&self.options.format, null, batch, *first).map_err(|e| {
+                    Error::Data {
                         url: url.clone(),
                         reason: e.to_string(),
                         source: Box::new(e),
-                    })?;
+                    }
+                })?;
                 *first = false;
                 encoder.write_all(&text).map_err(|e| Error::Write {
                     url: url.clone(),
@@ -863,6 +874,7 @@ fn parquet_properties(c: WriteCompression) -> WriterProperties {
 /// NULLs, timestamps `yyyy-MM-dd HH:mm:ss`) or JSON lines.
 fn encode_text(
     format: &FileFormat,
+    null: Option<&str>,
     batch: &RecordBatch,
     first: bool,
 ) -> std::result::Result<Vec<u8>, arrow::error::ArrowError> {
@@ -873,6 +885,7 @@ fn encode_text(
                 .with_header(d.header && first)
                 .with_delimiter(d.delimiter)
                 .with_quote(d.quote)
+                .with_null(null.unwrap_or_default().to_string())
                 .with_timestamp_format("%Y-%m-%d %H:%M:%S%.f".into())
                 .build(&mut out);
             w.write(batch)?;

@@ -27,6 +27,7 @@ use quarry_catalog::{
     Catalog, CatalogWrite, Column, Partition, PartitionFilter, PartitionWrite, SeenObject,
     StorageDescriptor, Table, TableWrite, keys,
 };
+use quarry_lake::format::{NULL_FORMAT, table_null_text};
 use quarry_lake::stats::Stats;
 use quarry_lake::{
     CsvDialect, FileFormat, KEPT_FOOTER_BYTES, StagedFiles, TableWriter, WriteCompression,
@@ -704,7 +705,13 @@ pub(crate) async fn ctas(w: &WriteContext<'_>, c: CreateTableAs) -> Result<(Rows
     require_empty(&store, &root, &location, WHAT).await?;
 
     let mut parameters = quarry_catalog::Parameters::new();
-    let (input, output, serde) = storage_for(options.format, &mut parameters);
+    let (input, output, mut serde) = storage_for(options.format, &mut parameters);
+    // NULL is an empty field, and the table says so, so that Athena reads the files as Quarry
+    // does. (Quarry's CSV reader, DataFusion's, reads every empty field as NULL and has no
+    // `\N`: an empty string in a text table reads back as NULL, in both engines.)
+    if matches!(options.format, FileFormat::Csv(_)) {
+        serde.parameters.insert(NULL_FORMAT.into(), String::new());
+    }
     parameters.insert("EXTERNAL".into(), "TRUE".into());
     parameters.insert(
         keys::COMPRESSION_TYPE.into(),
@@ -817,7 +824,9 @@ pub(crate) async fn insert(w: &WriteContext<'_>, i: Insert) -> Result<(Rows, Wri
             _ => WriteCompression::None,
         });
     // A header line only where the table skips one.
-    let options = WriteOptions::new(format, compression).with_target_file_size(w.target_file_size);
+    let options = WriteOptions::new(format, compression)
+        .with_target_file_size(w.target_file_size)
+        .with_null_text(table_null_text(&t).map(str::to_string));
     let all: Vec<&Column> = t.storage.columns.iter().chain(&t.partition_keys).collect();
     let plan = plan_query(w, i.query).await?;
     let target: Vec<(String, String)> = all
