@@ -113,7 +113,7 @@ impl Parser<'_> {
         Ok(rest[..end].trim())
     }
 
-    fn number(&mut self) -> Result<u8> {
+    fn number(&mut self) -> Result<u32> {
         let s = self.ident()?.to_string();
         s.parse().map_err(|_| self.error("expected a number"))
     }
@@ -131,7 +131,12 @@ impl Parser<'_> {
             "string" | "varchar" | "char" => {
                 if self.peek('(') {
                     self.eat('(')?;
-                    self.number()?;
+                    // Hive: char(1..255), varchar(1..65535).
+                    let max = if name == "char" { 255 } else { 65_535 };
+                    let n = self.number()?;
+                    if !(1..=max).contains(&n) {
+                        return Err(self.error(&format!("{name} length must be 1 to {max}")));
+                    }
                     self.eat(')')?;
                 }
                 DataType::Utf8
@@ -150,7 +155,10 @@ impl Parser<'_> {
                     }
                     self.eat(')')?;
                 }
-                DataType::Decimal128(p, s as i8)
+                if !(1..=38).contains(&p) || s > p {
+                    return Err(self.error("decimal(p,s) needs 1 <= p <= 38 and s <= p"));
+                }
+                DataType::Decimal128(p as u8, s as i8)
             }
             "array" => {
                 self.eat('<')?;
@@ -220,5 +228,22 @@ mod tests {
         assert!(err.contains("struct<a:int"), "{err}");
         assert!(from_hive("frobnicate").is_err());
         assert!(from_hive("int extra").is_err());
+    }
+
+    #[test]
+    fn string_and_decimal_bounds_are_hive_s() {
+        assert_eq!(
+            from_hive("varchar(65535)").expect("varchar"),
+            DataType::Utf8
+        );
+        assert_eq!(from_hive("char(255)").expect("char"), DataType::Utf8);
+        assert!(from_hive("char(256)").is_err());
+        assert!(from_hive("varchar(0)").is_err());
+        assert_eq!(
+            from_hive("decimal(38,10)").expect("decimal"),
+            DataType::Decimal128(38, 10)
+        );
+        assert!(from_hive("decimal(39,0)").is_err());
+        assert!(from_hive("decimal(5,6)").is_err());
     }
 }
