@@ -110,7 +110,8 @@ pub struct WriteOptions {
     pub compression: WriteCompression,
     /// A file is finished and the next one started once it reaches this size (default 128 MiB).
     pub target_file_size: u64,
-    /// Files open at once (one per partition being written); default 100.
+    /// Files open at once (one per partition being written); default 1,000. Past it the
+    /// least recently written file is finished, and that partition's next rows start a new file.
     pub max_open_files: usize,
     /// Bytes held in memory across open files (row groups being built, upload buffers) before
     /// the largest is flushed or finished early (default 256 MiB).
@@ -126,7 +127,7 @@ impl WriteOptions {
             format,
             compression,
             target_file_size: 128 << 20,
-            max_open_files: 100,
+            max_open_files: 1_000,
             memory_limit: 256 << 20,
             null_text: None,
         }
@@ -430,6 +431,13 @@ impl TableWriter {
 
     /// Write one batch (partition columns last).
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.route(batch).await?;
+        // Once per batch: summing the open files' memory costs one look at each.
+        self.bound_memory().await
+    }
+
+    /// Split `batch` by partition and append each part to its partition's open file.
+    async fn route(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -561,34 +569,46 @@ impl TableWriter {
         if file.size() >= self.options.target_file_size {
             self.close(&key).await?;
         }
-        self.bound_memory().await
+        Ok(())
     }
 
-    /// Keep the memory of open files under the limit: the file holding the most either
-    /// flushes its row group (when that is most of it) or is finished early.
+    /// Keep the memory of open files under the limit. Past it, the files holding the most
+    /// give memory back, largest first, until half the limit is free (so that this does not run
+    /// again at the next batch): a file whose memory is mostly its row group flushes it, one
+    /// whose memory is mostly upload buffer is finished early.
     async fn bound_memory(&mut self) -> Result<()> {
-        loop {
-            let total: usize = self.open.values().map(OpenFile::buffered).sum();
-            if total <= self.options.memory_limit {
-                return Ok(());
+        let mut sizes: Vec<(usize, usize, Vec<Option<String>>)> = self
+            .open
+            .iter()
+            .map(|(k, f)| (f.buffered(), f.row_group(), k.clone()))
+            .collect();
+        let total: usize = sizes.iter().map(|s| s.0).sum();
+        if total <= self.options.memory_limit {
+            return Ok(());
+        }
+        let mut excess = total - self.options.memory_limit / 2;
+        sizes.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
+        for (buffered, row_group, key) in sizes {
+            if excess == 0 {
+                break;
             }
-            let Some((key, file)) = self.open.iter_mut().max_by_key(|(_, f)| f.buffered()) else {
-                return Ok(());
-            };
-            let row_group = file.row_group();
-            if row_group * 2 >= file.buffered()
-                && let Sink::Parquet(w) = &mut file.sink
-            {
-                let url = format!("{}{}", self.base, file.file.staged);
-                w.flush().await.map_err(|e| Error::Write {
-                    url,
-                    reason: e.to_string(),
-                })?;
-            } else {
-                let key = key.clone();
-                self.close(&key).await?;
+            excess = excess.saturating_sub(buffered);
+            let flush = row_group * 2 >= buffered;
+            match self.open.get_mut(&key) {
+                Some(file) if flush => {
+                    if let Sink::Parquet(w) = &mut file.sink {
+                        let url = format!("{}{}", self.base, file.file.staged);
+                        w.flush().await.map_err(|e| Error::Write {
+                            url,
+                            reason: e.to_string(),
+                        })?;
+                    }
+                }
+                Some(_) => self.close(&key).await?,
+                None => {}
             }
         }
+        Ok(())
     }
 
     fn open_file(&mut self, key: Vec<Option<String>>) -> Result<OpenFile> {

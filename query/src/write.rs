@@ -327,7 +327,8 @@ async fn write_plan(
     let schema: SchemaRef = physical.schema();
     let streams = execute_stream_partitioned(physical, w.ctx.task_ctx())?;
     let single = streams.len() == 1;
-    // The writers share the statement's memory budget.
+    // The writers share the statement's memory budget. Each may see every partition, so each
+    // keeps the full number of open files (their memory is within the budget).
     let options = {
         let share = options.memory_limit / streams.len().max(1);
         options.with_memory_limit(share)
