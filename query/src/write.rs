@@ -210,14 +210,18 @@ fn unescape_delimiter(d: &str) -> Option<u8> {
 
 /// Plan `query` in `ctx` (the catalog already registered for it).
 async fn plan_query(w: &WriteContext<'_>, query: Query) -> Result<LogicalPlan> {
-    let statement = DFStatement::Statement(Box::new(SqlStatement::Query(Box::new(query))));
-    Ok(w.ctx.state().statement_to_plan(statement).await?)
+    Ok(w.ctx.state().statement_to_plan(as_statement(query)).await?)
+}
+
+/// A write statement's query as DataFusion's statement.
+fn as_statement(query: Query) -> DFStatement {
+    DFStatement::Statement(Box::new(SqlStatement::Query(Box::new(query))))
 }
 
 /// The statement's query wrapped as DataFusion's statement, so the engine can register the
 /// tables it names.
 pub(crate) fn query_statement(query: &Query) -> DFStatement {
-    DFStatement::Statement(Box::new(SqlStatement::Query(Box::new(query.clone()))))
+    as_statement(query.clone())
 }
 
 /// Project `plan` onto `columns` (name, Hive type), position by position, with casts that fail

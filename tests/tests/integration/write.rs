@@ -37,6 +37,15 @@ async fn engine(
     (Engine::new(catalog, stores, config), out)
 }
 
+/// The sample lake crawled into a fresh embedded catalog as `demo`, and an engine over it.
+async fn sample_engine(backend: Backend) -> (Lake, Arc<SqliteCatalog>, Engine, String) {
+    let lake = Lake::sample(backend).await;
+    let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
+    let store = Arc::clone(&lake.location.store);
+    let (engine, out) = engine(&lake, catalog.clone(), "demo", store).await;
+    (lake, catalog, engine, out)
+}
+
 async fn run(engine: &Engine, db: &str, sql: &str) -> QueryOutput {
     engine
         .run(QueryRequest::new(sql).with_database(Some(db.into())))
@@ -133,15 +142,7 @@ async fn ctas_and_insert_leave_nothing_when_any_write_fails() {
 #[tokio::test]
 async fn ctas_of_every_sample_table_reads_back_equal_and_show_create_table_recreates_it() {
     for backend in BACKENDS {
-        let lake = Lake::sample(backend).await;
-        let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
-        let (engine, _) = engine(
-            &lake,
-            catalog.clone(),
-            "demo",
-            Arc::clone(&lake.location.store),
-        )
-        .await;
+        let (_lake, catalog, engine, _) = sample_engine(backend).await;
         for table in catalog.list_tables("demo").await.expect("tables") {
             let name = table.name.clone();
             let keys: Vec<String> = table
@@ -490,15 +491,7 @@ async fn msck_repair_adds_ten_thousand_partitions_in_one_write() {
 #[tokio::test]
 async fn written_parquet_files_are_bookmarked_with_their_footers_like_a_crawl() {
     for backend in BACKENDS {
-        let lake = Lake::sample(backend).await;
-        let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
-        let (engine, out) = engine(
-            &lake,
-            catalog.clone(),
-            "demo",
-            Arc::clone(&lake.location.store),
-        )
-        .await;
+        let (lake, catalog, engine, out) = sample_engine(backend).await;
         ok(
             &engine,
             "demo",
@@ -556,15 +549,7 @@ fn lake_location(lake: &Lake, url: &str) -> quarry_lake::Location {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_during_inserts_never_see_a_partial_file() {
     for backend in BACKENDS {
-        let lake = Lake::sample(backend).await;
-        let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
-        let (engine, _) = engine(
-            &lake,
-            catalog.clone(),
-            "demo",
-            Arc::clone(&lake.location.store),
-        )
-        .await;
+        let (_lake, _catalog, engine, _) = sample_engine(backend).await;
         ok(
             &engine,
             "demo",
@@ -616,15 +601,7 @@ async fn readers_during_inserts_never_see_a_partial_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_inserts_all_commit_and_keep_the_statistics_right() {
-    let lake = Lake::sample(Backend::Local).await;
-    let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
-    let (engine, _) = engine(
-        &lake,
-        catalog.clone(),
-        "demo",
-        Arc::clone(&lake.location.store),
-    )
-    .await;
+    let (_lake, catalog, engine, _) = sample_engine(Backend::Local).await;
     ok(
         &engine,
         "demo",
