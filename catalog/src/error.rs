@@ -85,6 +85,11 @@ pub enum Error {
     )]
     NoBookmarkStore,
 
+    #[error(
+        "this catalog cannot commit a job's bookmark with its output; commit it to the job store (SqliteCatalog::commit_job_parts) after the output"
+    )]
+    JobStateUnsupported,
+
     #[error("invalid type '{type_string}': {reason}")]
     InvalidType { type_string: String, reason: String },
 

@@ -766,6 +766,9 @@ impl Catalog for GlueCatalog {
         if write.is_empty() {
             return Ok(());
         }
+        if write.has_job_parts() {
+            return Err(Error::JobStateUnsupported);
+        }
         let has_bookmarks = !write.seen.is_empty() || !write.unseen.is_empty();
         if has_bookmarks {
             self.bookmarks()?;

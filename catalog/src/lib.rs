@@ -18,6 +18,7 @@ pub mod filter;
 #[cfg(feature = "glue")]
 pub mod glue;
 pub mod history;
+pub mod jobs;
 pub mod model;
 mod sqlite;
 pub mod types;
@@ -29,6 +30,9 @@ pub use filter::{KeyFilter, KeyPredicate, PartitionFilter, ValueOrder};
 #[cfg(feature = "glue")]
 pub use glue::{GlueCatalog, GlueOptions};
 pub use history::{QueryRecord, QueryState};
+pub use jobs::{
+    BookmarkAdvance, BookmarkEntry, JobRun, JobRunState, JobSchedulerState, Lease, WriteIntent,
+};
 pub use model::{
     Classification, Column, Database, Parameters, Partition, SeenObject, SerDeInfo,
     StorageDescriptor, Table, keys,
@@ -101,6 +105,11 @@ pub struct CatalogWrite {
     pub crawl_target: Option<String>,
     pub seen: Vec<SeenObject>,
     pub unseen: Vec<String>,
+    /// A job's bookmark, advanced with the output this write commits (catalogs whose
+    /// [`Catalog::commits_job_state`] is true; others refuse the write).
+    pub job_bookmark: Option<BookmarkAdvance>,
+    /// Write intents ([`WriteIntent`]) this write completes.
+    pub resolve_intents: Vec<String>,
 }
 
 impl CatalogWrite {
@@ -114,6 +123,13 @@ impl CatalogWrite {
             && self.partitions.is_empty()
             && self.seen.is_empty()
             && self.unseen.is_empty()
+            && self.job_bookmark.is_none()
+            && self.resolve_intents.is_empty()
+    }
+
+    /// Whether the write carries job state ([`CatalogWrite::job_bookmark`], intents).
+    pub fn has_job_parts(&self) -> bool {
+        self.job_bookmark.is_some() || !self.resolve_intents.is_empty()
     }
 }
 
@@ -142,6 +158,12 @@ pub trait Catalog: Send + Sync + Debug {
     /// Whether bookmarks keep Parquet footers ([`SeenObject::footer`]), so writers that just
     /// wrote Parquet files should record them (the embedded catalog does; Glue does not).
     fn keeps_footers(&self) -> bool {
+        false
+    }
+    /// Whether [`Catalog::commit`] applies a write's job bookmark and write intents in the same
+    /// transaction as its tables and partitions (the embedded catalog, whose file also keeps the
+    /// jobs' state). Other backends refuse such writes; jobs commit their state separately.
+    fn commits_job_state(&self) -> bool {
         false
     }
     /// Objects a previous crawl of `target` inspected.

@@ -128,6 +128,8 @@ impl SqliteCatalog {
         }
         conn.execute_batch(crate::history::HISTORY_SCHEMA)
             .ctx("creating the query history")?;
+        conn.execute_batch(crate::jobs::JOBS_SCHEMA)
+            .ctx("creating the job tables")?;
         Ok(Self {
             conn: Mutex::new(conn),
             path,
@@ -562,6 +564,7 @@ fn apply(conn: &mut Connection, write: CatalogWrite) -> Result<()> {
                 .ctx("forgetting removed objects")?;
         }
     }
+    crate::jobs::apply_job_parts(&tx, write.job_bookmark.as_ref(), &write.resolve_intents)?;
     tx.commit().ctx("committing the catalog transaction")
 }
 
@@ -681,6 +684,10 @@ impl SqliteCatalog {
 
 #[async_trait::async_trait]
 impl Catalog for SqliteCatalog {
+    fn commits_job_state(&self) -> bool {
+        true
+    }
+
     fn keeps_footers(&self) -> bool {
         true
     }
