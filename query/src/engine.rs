@@ -23,6 +23,7 @@ use quarry_catalog::{Catalog, PartitionFilter, QueryRecord, QueryState, SqliteCa
 use crate::billing::{BillingPolicy, human_bytes};
 use crate::ddl::string_rows;
 use crate::error::{Error, ErrorCategory};
+use crate::job::JobScope;
 use crate::meter::{LimitExceeded, Meter};
 use crate::provider::{DEFAULT_CATALOG, FileStatsCache, QuarryCatalogProvider, ScanInfo, ScanLog};
 use crate::rules::RescaleDecimalLiterals;
@@ -174,6 +175,8 @@ pub struct Engine {
     file_stats: Arc<FileStatsCache>,
     /// DataFusion settings, including any `DATAFUSION_*` environment variables.
     base_config: SessionConfig,
+    /// The job run these statements belong to (bookmarked scans, write intents).
+    job: Option<Arc<JobScope>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -316,7 +319,15 @@ impl Engine {
             metadata_cache,
             file_stats: Arc::default(),
             base_config,
+            job: None,
         }
+    }
+
+    /// Run statements as part of a job run: bookmarked tables are read through `job`, and
+    /// writes record intents and carry its bookmark into their commits.
+    pub fn with_job(mut self, job: Arc<JobScope>) -> Self {
+        self.job = Some(job);
+        self
     }
 
     /// Keep a history record of every statement in this store (and expose it as
@@ -563,6 +574,7 @@ impl Engine {
             Arc::clone(&self.file_stats),
             databases.as_ref(),
             database,
+            self.job.clone(),
         )
         .await?;
         if let Some(h) = &self.history {
@@ -736,6 +748,7 @@ impl Engine {
             target_file_size: self.config.target_file_size,
             query_id: &record.query_id,
             committing,
+            job: self.job.as_ref(),
         };
         let result = match statement {
             Statement::CreateTableAs(c) => crate::write::ctas(&w, *c).await,

@@ -44,6 +44,7 @@ use quarry_lake::{
 };
 
 use crate::dryrun::{DryRunInput, cached_footer};
+use crate::job::JobScope;
 use crate::prune::partition_filter;
 use crate::stores::{scan_url, split_location};
 
@@ -144,6 +145,7 @@ impl QuarryCatalogProvider {
         file_stats: Arc<FileStatsCache>,
         databases: Option<&BTreeSet<String>>,
         existing: Option<&str>,
+        job: Option<Arc<JobScope>>,
     ) -> Result<Self> {
         let mut found = Vec::new();
         match databases {
@@ -178,6 +180,7 @@ impl QuarryCatalogProvider {
                     scans: Arc::clone(&scans),
                     view_types,
                     file_stats: Arc::clone(&file_stats),
+                    job: job.clone(),
                 };
                 (database, Arc::new(schema))
             })
@@ -226,6 +229,7 @@ pub struct QuarrySchemaProvider {
     scans: ScanLog,
     view_types: bool,
     file_stats: Arc<FileStatsCache>,
+    job: Option<Arc<JobScope>>,
 }
 
 #[async_trait]
@@ -256,7 +260,8 @@ impl SchemaProvider for QuarrySchemaProvider {
                     Arc::clone(&self.scans),
                     self.view_types,
                 )?
-                .with_file_stats(Arc::clone(&self.file_stats)),
+                .with_file_stats(Arc::clone(&self.file_stats))
+                .with_job(self.job.clone()),
             ))),
         }
     }
@@ -278,6 +283,9 @@ pub struct QuarryTable {
     scans: ScanLog,
     view_types: bool,
     file_stats: Arc<FileStatsCache>,
+    /// A job run reading this table through its bookmark: objects processed by earlier runs
+    /// are not listed.
+    job: Option<Arc<JobScope>>,
 }
 
 impl fmt::Debug for QuarryTable {
@@ -342,7 +350,14 @@ impl QuarryTable {
             scans,
             view_types,
             file_stats: Arc::default(),
+            job: None,
         })
+    }
+
+    /// Read through a job run's bookmark when the run bookmarks this table.
+    pub fn with_job(mut self, job: Option<Arc<JobScope>>) -> Self {
+        self.job = job.filter(|j| j.is_bookmarked(&self.table.qualified_name()));
+        self
     }
 
     /// Share per-file statistics with other statements (the engine's cache).
@@ -808,6 +823,26 @@ impl TableProvider for QuarryTable {
             }
         };
 
+        // A job's bookmark: only objects no earlier successful run processed.
+        let listed: Vec<(Partition, Vec<ObjectMeta>)> = match &self.job {
+            None => listed,
+            Some(job) => {
+                let name = t.qualified_name();
+                listed
+                    .into_iter()
+                    .map(|(p, files)| {
+                        let files = files
+                            .into_iter()
+                            .filter(|m| {
+                                let url = format!("{store_key}/{}", m.location);
+                                job.reads(&name, &url, &fingerprint(m))
+                            })
+                            .collect();
+                        (p, files)
+                    })
+                    .collect()
+            }
+        };
         let parquet = matches!(table_file_format(t), Some(CrawledFormat::Parquet));
         let mut info = ScanInfo {
             table: t.qualified_name(),

@@ -37,6 +37,7 @@ use quarry_lake::{
 
 use crate::ddl::{Rows, existing_table, require_database, resolve, string_rows};
 use crate::error::{Error, Result};
+use crate::job::JobScope;
 use crate::statement::{CreateTableAs, Insert, PropertyValue, Unload};
 
 /// What a write statement wrote, for its output, `--stats json` and the history.
@@ -73,6 +74,8 @@ pub(crate) struct WriteContext<'a> {
     pub query_id: &'a str,
     /// Set when publishing starts: from then on the statement is not cancelled.
     pub committing: &'a Arc<std::sync::atomic::AtomicBool>,
+    /// The job run the statement belongs to: its intents and bookmark go with the commit.
+    pub job: Option<&'a Arc<JobScope>>,
 }
 
 /// A property list as a map with lower-case keys; each key once.
@@ -327,6 +330,11 @@ async fn write_plan(
     keys: Vec<String>,
     options: WriteOptions,
 ) -> Result<StagedFiles> {
+    // A job's write is recorded before anything is staged: if the process dies before the
+    // commit, the job's next run removes what this one left.
+    if let Some(job) = w.job {
+        job.writing(w.query_id, &format!("{base}{root}"))?;
+    }
     let physical = w.ctx.state().create_physical_plan(&plan).await?;
     let schema: SchemaRef = physical.schema();
     let streams = execute_stream_partitioned(physical, w.ctx.task_ctx())?;
@@ -533,8 +541,15 @@ async fn publish_and_commit(
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let catalog = Arc::clone(w.catalog);
     let staged = staged.clone();
+    let job = w.job.cloned();
+    let id = w.query_id.to_string();
     let task = tokio::spawn(async move {
+        if let Some(job) = &job {
+            job.publishing(&id, staged.files.iter().map(|f| staged.url(f)).collect())?;
+        }
         staged.publish().await?;
+        let in_commit = catalog.commits_job_state();
+        let mut separately = false;
         let result = async {
             let seen = match &bookmarks {
                 Some((_, table)) if !matches!(commit, Commit::Nothing) => {
@@ -545,13 +560,18 @@ async fn publish_and_commit(
             let mut attempt = 1;
             loop {
                 let mut write = match &commit {
-                    Commit::Nothing => return Ok(()),
+                    // Files only; a job's intent and bookmark still need their commit.
+                    Commit::Nothing if job.is_none() => return Ok(()),
+                    Commit::Nothing => CatalogWrite::default(),
                     Commit::Fixed(write) => write.clone(),
                     Commit::Insert(insert) => insert.build(&catalog).await?,
                 };
                 if let Some((target, _)) = &bookmarks {
                     write.seen = seen.clone();
                     write.crawl_target = Some(target.clone());
+                }
+                if let Some(job) = &job {
+                    separately = job.amend(&mut write, &id, in_commit);
                 }
                 match catalog.commit(write).await {
                     Err(quarry_catalog::Error::Conflict { .. })
@@ -566,6 +586,16 @@ async fn publish_and_commit(
         .await;
         if result.is_err() {
             staged.unpublish().await;
+            return result;
+        }
+        if let Some(job) = &job {
+            if separately {
+                // The output is committed; a catalog that cannot carry the bookmark (Glue)
+                // gets it right after. A failure here leaves the objects to the next run.
+                job.commit_advance()?;
+            } else {
+                job.committed(in_commit);
+            }
         }
         result
     });
@@ -800,17 +830,17 @@ pub(crate) async fn ctas(w: &WriteContext<'_>, c: CreateTableAs) -> Result<(Rows
 }
 
 /// INSERT INTO t [(cols)] SELECT .. | VALUES ..
-pub(crate) async fn insert(w: &WriteContext<'_>, i: Insert) -> Result<(Rows, WriteSummary)> {
-    let t = existing_table(w.catalog, &i.table, w.default_db).await?;
-    let what = format!("INSERT INTO {}", t.qualified_name());
-    let format = table_file_format(&t).ok_or_else(|| {
+/// How files are written into existing table `t`: its format, its compression (Athena's
+/// table properties first, `write_compression`, `parquet.compression`, then the compression its
+/// files have), its NULL text, files of `target_file_size`.
+pub fn table_write_options(t: &Table, target_file_size: u64) -> Result<WriteOptions> {
+    let format = table_file_format(t).ok_or_else(|| {
         Error::user(format!(
-            "{what}: the table's format is unknown (SerDe {}); Quarry writes Parquet, CSV/TSV and JSON tables",
+            "the format of {} is unknown (SerDe {}); Quarry writes Parquet, CSV/TSV and JSON tables",
+            t.qualified_name(),
             t.storage.serde_info.serialization_library
         ))
     })?;
-    // Athena's table properties first (`write_compression`, `parquet.compression`), then the
-    // compression the table's files have.
     let compression_name = [
         "write_compression",
         "parquet.compression",
@@ -828,10 +858,19 @@ pub(crate) async fn insert(w: &WriteContext<'_>, i: Insert) -> Result<(Rows, Wri
             FileFormat::Parquet => WriteCompression::Gzip,
             _ => WriteCompression::None,
         });
-    // A header line only where the table skips one.
-    let options = WriteOptions::new(format, compression)
-        .with_target_file_size(w.target_file_size)
-        .with_null_text(table_null_text(&t).map(str::to_string));
+    Ok(WriteOptions::new(format, compression)
+        .with_target_file_size(target_file_size)
+        .with_null_text(table_null_text(t).map(str::to_string)))
+}
+
+pub(crate) async fn insert(w: &WriteContext<'_>, i: Insert) -> Result<(Rows, WriteSummary)> {
+    let t = existing_table(w.catalog, &i.table, w.default_db).await?;
+    let what = format!("INSERT INTO {}", t.qualified_name());
+    let options = table_write_options(&t, w.target_file_size).map_err(|e| match e {
+        Error::User { message } => Error::user(format!("{what}: {message}")),
+        other => other,
+    })?;
+    let format = options.format;
     let all: Vec<&Column> = t.storage.columns.iter().chain(&t.partition_keys).collect();
     let plan = plan_query(w, i.query).await?;
     let target: Vec<(String, String)> = all
@@ -927,9 +966,26 @@ pub(crate) async fn insert(w: &WriteContext<'_>, i: Insert) -> Result<(Rows, Wri
             }
         }
     }
+    // Where each partition's files went: the commit checks that the partition still lives
+    // there (a compaction may have moved it meanwhile, and files left behind would be lost).
+    let written_to = per_partition
+        .keys()
+        .filter(|_| !keys.is_empty())
+        .map(|values| {
+            let at = match existing.get(values) {
+                Some(p) => folder_url(&p.location),
+                None => {
+                    written_partition(&location, &keys, values, &Stats::default(), written_codec)
+                        .location
+                }
+            };
+            (values.clone(), folder_url(&at))
+        })
+        .collect();
     let commit = InsertCommit {
         database: t.database.clone(),
         table: t.name.clone(),
+        written_to,
         keys,
         location: location.clone(),
         per_partition,
@@ -950,6 +1006,8 @@ pub(crate) async fn insert(w: &WriteContext<'_>, i: Insert) -> Result<(Rows, Wri
 struct InsertCommit {
     database: String,
     table: String,
+    /// The folder each partition's files were written to.
+    written_to: BTreeMap<Vec<Option<String>>, String>,
     keys: Vec<String>,
     location: String,
     per_partition: BTreeMap<Vec<Option<String>>, Stats>,
@@ -991,6 +1049,17 @@ impl InsertCommit {
                 .map(|p| (p.values.clone(), p))
                 .collect();
             for (values, stats) in &self.per_partition {
+                if let (Some(p), Some(at)) = (existing.get(values), self.written_to.get(values))
+                    && folder_url(&p.location) != *at
+                {
+                    return Err(Error::user(format!(
+                        "partition {} of {}.{} moved to {} while the INSERT ran (a compaction?); its files were written to {at}: run the INSERT again",
+                        quarry_lake::hive::partition_label(&self.keys, values),
+                        self.database,
+                        self.table,
+                        p.location
+                    )));
+                }
                 let (mut p, expected) = match existing.get(values) {
                     Some(p) => (p.clone(), Some(p.version)),
                     None => {
@@ -1024,6 +1093,12 @@ impl InsertCommit {
                     expected_version: expected,
                 });
             }
+        }
+        if self.keys.is_empty() && folder_url(&t.storage.location) != self.location {
+            return Err(Error::user(format!(
+                "table {}.{} moved to {} while the INSERT ran (a compaction?); its files were written to {}: run the INSERT again",
+                self.database, self.table, t.storage.location, self.location
+            )));
         }
         let mut table = t.clone();
         add_stats(&mut table.parameters, &self.total);
