@@ -1,5 +1,6 @@
 //! `quarry`: crawl a bucket or folder into a catalog, query it with SQL, inspect the catalog.
 
+mod job;
 mod sql;
 
 use std::path::PathBuf;
@@ -59,7 +60,7 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Table,
     Json,
 }
@@ -181,6 +182,44 @@ quarry sql --warehouse ./warehouse -c \"CREATE TABLE demo.eu WITH (format = 'PAR
         #[arg(long, default_value = "128MB", value_name = "SIZE", value_parser = sql::parse_bytes)]
         target_file_size: u64,
     },
+    /// Declared jobs (TOML files in --jobs DIR): list, show, run now, runs, bookmarks.
+    ///
+    /// A job is `sql` (INSERT INTO / CTAS / UNLOAD / DDL), `crawl` or `compact`, optionally on an
+    /// AWS schedule (`cron(0 * * * ? *)`, `rate(5 minutes)`) or after other jobs. A `bookmark`
+    /// makes each run read only the objects of its input tables that no earlier successful run
+    /// processed; the bookmark advances in the same catalog commit as the output.
+    #[command(after_help = job::after_help())]
+    Job {
+        #[command(flatten)]
+        dir: job::JobsDir,
+        #[command(subcommand)]
+        command: job::JobCommand,
+    },
+    /// Run the jobs of --jobs DIR on their schedules, in the foreground, until SIGTERM / Ctrl-C.
+    ///
+    /// Logs to stderr. At most one run per job at a time, even with several schedulers on one
+    /// catalog (a lease in the catalog; a dead scheduler's run is marked FAILED once its lease
+    /// expires). Missed fire times follow each job's `missed` policy; failed runs retry with
+    /// backoff up to `max_retries`; `timeout` stops a run as TIMEOUT. On shutdown running jobs
+    /// get --grace to finish, then are stopped (STOPPED).
+    #[command(after_help = "Examples:\n  quarry scheduler --jobs ./jobs\n  \
+QUARRY_JOBS=/etc/quarry/jobs quarry --catalog /var/lib/quarry/catalog.db scheduler --concurrency 4")]
+    Scheduler {
+        #[command(flatten)]
+        dir: job::JobsDir,
+        #[command(flatten)]
+        args: job::SchedulerArgs,
+    },
+    /// Rewrite a table's small files into files of the target size, atomically.
+    ///
+    /// Each partition with at least --min-files files under 75% of the target size is
+    /// rewritten (in its format and compression, or as Parquet with --convert) into a hidden
+    /// folder beside it, and the catalog switches the partition to it in one commit: queries
+    /// see the old files or the new, never both. Replaced files are deleted after --grace.
+    #[command(after_help = "Examples:\n  quarry compact curated.sales\n  \
+quarry compact curated.sales --partition dt=2024-01-01 --sort order_id --target-file-size 256MB\n  \
+quarry compact raw.events --convert --grace 0s")]
+    Compact(job::CompactArgs),
     /// Show recent queries: state, timing, bytes scanned and cost (also `system.query_history`).
     History {
         /// How many of the most recent queries
@@ -277,7 +316,7 @@ impl Progress for Bar {
 }
 
 /// Write to stdout; a closed pipe (`quarry tables | head`) ends output quietly.
-fn emit(text: impl std::fmt::Display) -> Result<()> {
+pub(crate) fn emit(text: impl std::fmt::Display) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{text}").and_then(|()| out.flush()) {
@@ -286,11 +325,11 @@ fn emit(text: impl std::fmt::Display) -> Result<()> {
     }
 }
 
-fn print_json(value: &impl serde::Serialize) -> Result<()> {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<()> {
     emit(serde_json::to_string_pretty(value)?)
 }
 
-fn grid(header: &[&str]) -> Grid {
+pub(crate) fn grid(header: &[&str]) -> Grid {
     let mut g = Grid::new();
     g.load_preset(UTF8_FULL_CONDENSED)
         .set_header(header.to_vec());
@@ -371,6 +410,17 @@ async fn run(cli: Cli) -> Result<()> {
             if !ran? {
                 return Err(anyhow::Error::new(Reported));
             }
+        }
+        Command::Job { dir, command } => {
+            if !job::job(command, &dir.jobs, catalog, sqlite).await? {
+                return Err(anyhow::Error::new(Reported));
+            }
+        }
+        Command::Scheduler { dir, args } => {
+            job::scheduler(args, &dir.jobs, catalog, sqlite).await?;
+        }
+        Command::Compact(args) => {
+            job::compact_table(args, catalog, sqlite).await?;
         }
         Command::History { limit, format } => {
             let rows = sqlite.query_history(limit)?;

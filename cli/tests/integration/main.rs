@@ -3,6 +3,7 @@
 
 use std::process::{Command, Output};
 
+mod jobs;
 mod repl;
 
 use quarry_tests::{BACKENDS, Backend, Lake, s3};

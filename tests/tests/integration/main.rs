@@ -3,5 +3,6 @@
 
 mod crawl;
 mod glue;
+mod jobs;
 mod query;
 mod write;
