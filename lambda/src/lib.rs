@@ -1,7 +1,8 @@
 //! AWS Lambda functions for Quarry: **query** (SQL over the catalog, direct or over HTTP),
-//! **crawl** (a target on demand or on a schedule, or only the folders S3 events name) and
+//! **crawl** (a target on demand or on a schedule, or only the folders S3 events name),
 //! **transform** (raw CSV / JSON objects to partitioned Parquet on S3 events, and the Kinesis
-//! Data Firehose record-transformation contract).
+//! Data Firehose record-transformation contract) and **job** (one job of a jobs folder, on an
+//! EventBridge schedule).
 //!
 //! Handlers are plain async functions over [`Resources`], which a function builds once per
 //! cold start (object-store clients, the catalog client, the engine and its footer cache);
@@ -20,18 +21,22 @@
 //! | `QUARRY_CRAWL_TARGETS` | JSON list of `{"target", "database", "exclude"?}` for scheduled and S3-event crawls |
 //! | `QUARRY_TRANSFORM` | JSON [`transform::TransformConfig`] |
 //! | `QUARRY_FIREHOSE` | JSON [`firehose::FirehoseConfig`] |
+//! | `QUARRY_JOBS` | the job function's jobs folder (default `/var/task/jobs`) |
+//! | `QUARRY_JOB_STORE` | with Glue, the SQLite file of job runs, bookmarks and leases (default `/tmp/quarry-jobs.db`, lost on cold starts: see [`job`]) |
+//! | `QUARRY_ALLOW_EPHEMERAL_BOOKMARKS` | `true`: run bookmarked jobs even though the job store is under `/tmp` |
 //!
 //! plus the standard AWS variables (region, credentials, `AWS_ENDPOINT_URL`).
 
 pub mod crawl;
 pub mod firehose;
+pub mod job;
 pub mod query;
 pub mod transform;
 
 use std::sync::Arc;
 
 use lambda_runtime::Diagnostic;
-use quarry_catalog::{Catalog, GlueCatalog, SqliteCatalog};
+use quarry_catalog::{Catalog, GlueCatalog, JobRunState, SqliteCatalog};
 use quarry_lake::Location;
 use quarry_query::{Engine, EngineConfig, ObjectStores};
 use serde::de::DeserializeOwned;
@@ -54,18 +59,30 @@ pub enum FunctionError {
         reason: String,
         retryable: bool,
     },
+    #[error("{}", chain(.0))]
+    Job(#[from] quarry_jobs::Error),
+    #[error("no job named '{job}' in {dir} (QUARRY_JOBS); {known}")]
+    UnknownJob {
+        job: String,
+        dir: String,
+        /// What the folder holds, for the message.
+        known: String,
+    },
+    /// A run that ended but did not succeed (its own retries, if any, are spent).
+    #[error("job '{job}' run {run_id} ended {}: {error}", .state.as_str())]
+    JobRun {
+        job: String,
+        run_id: String,
+        state: JobRunState,
+        error: String,
+    },
 }
 
 impl FunctionError {
     pub fn retryable(&self) -> bool {
         match self {
             Self::BadEvent(_) | Self::Config(_) => false,
-            Self::Catalog(e) => matches!(
-                e,
-                quarry_catalog::Error::Remote { .. }
-                    | quarry_catalog::Error::Conflict { .. }
-                    | quarry_catalog::Error::Store { .. }
-            ),
+            Self::Catalog(e) => catalog_retryable(e),
             Self::Crawl(e) => matches!(
                 e,
                 quarry_crawler::Error::List { .. }
@@ -75,6 +92,17 @@ impl FunctionError {
                     }
             ),
             Self::Object { retryable, .. } => *retryable,
+            Self::Job(e) => match e {
+                // Another run holds the job's lease: once it ends (or its lease runs out), the
+                // same event runs.
+                quarry_jobs::Error::AlreadyRunning { .. } => true,
+                quarry_jobs::Error::Catalog(e) => catalog_retryable(e),
+                _ => false,
+            },
+            Self::UnknownJob { .. } => false,
+            // The run already made the attempts its job file allows (`max_retries`); a run
+            // stopped at the Lambda deadline would take as long again.
+            Self::JobRun { .. } => false,
         }
     }
 
@@ -85,8 +113,25 @@ impl FunctionError {
             Self::Catalog(_) => "Catalog",
             Self::Crawl(_) => "Crawl",
             Self::Object { .. } => "Object",
+            Self::Job(quarry_jobs::Error::AlreadyRunning { .. }) => "JobAlreadyRunning",
+            Self::Job(_) => "Job",
+            Self::UnknownJob { .. } => "UnknownJob",
+            Self::JobRun { state, .. } => match state {
+                JobRunState::Timeout => "JobTimeout",
+                JobRunState::Stopped => "JobStopped",
+                _ => "JobFailed",
+            },
         }
     }
+}
+
+fn catalog_retryable(e: &quarry_catalog::Error) -> bool {
+    matches!(
+        e,
+        quarry_catalog::Error::Remote { .. }
+            | quarry_catalog::Error::Conflict { .. }
+            | quarry_catalog::Error::Store { .. }
+    )
 }
 
 impl From<FunctionError> for Diagnostic {
@@ -123,6 +168,7 @@ pub struct Settings {
     pub crawl_targets: Vec<crawl::CrawlTarget>,
     pub transform: Option<transform::TransformConfig>,
     pub firehose: Option<firehose::FirehoseConfig>,
+    pub jobs: job::JobConfig,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -156,6 +202,7 @@ impl Settings {
             crawl_targets: env_json("QUARRY_CRAWL_TARGETS")?.unwrap_or_default(),
             transform: env_json("QUARRY_TRANSFORM")?,
             firehose: env_json("QUARRY_FIREHOSE")?,
+            jobs: job::JobConfig::from_env()?,
         })
     }
 }
@@ -164,6 +211,9 @@ impl Settings {
 #[derive(Clone)]
 pub struct Resources {
     pub catalog: Arc<dyn Catalog>,
+    /// `catalog` itself when it is the embedded one: the job function keeps runs, bookmarks
+    /// and leases in the same file, so that a job's bookmark commits with its output.
+    pub embedded: Option<Arc<SqliteCatalog>>,
     pub stores: Arc<ObjectStores>,
     pub engine: Engine,
     pub settings: Settings,
@@ -178,16 +228,29 @@ impl Resources {
         let engine = Engine::new(Arc::clone(&catalog), Arc::clone(&stores), config);
         Self {
             catalog,
+            embedded: None,
             stores,
             engine,
             settings,
         }
     }
 
+    /// Resources over the embedded catalog (see [`Resources::embedded`]).
+    pub fn new_embedded(
+        catalog: Arc<SqliteCatalog>,
+        stores: Arc<ObjectStores>,
+        settings: Settings,
+    ) -> Self {
+        let mut res = Self::new(Arc::clone(&catalog) as Arc<dyn Catalog>, stores, settings);
+        res.embedded = Some(catalog);
+        res
+    }
+
     /// The catalog, stores and settings the environment describes.
     pub async fn from_env() -> Result<Self, FunctionError> {
         let settings = Settings::from_env()?;
-        let catalog: Arc<dyn Catalog> = match env("QUARRY_CATALOG").as_deref() {
+        let stores = Arc::new(ObjectStores::new());
+        match env("QUARRY_CATALOG").as_deref() {
             None | Some("glue") => {
                 let mut glue = GlueCatalog::from_env().await;
                 if let Some(state) = env("QUARRY_STATE_LOCATION") {
@@ -196,11 +259,14 @@ impl Resources {
                     })?;
                     glue = glue.with_bookmarks(loc.store, loc.prefix);
                 }
-                Arc::new(glue)
+                Ok(Self::new(Arc::new(glue), stores, settings))
             }
-            Some(path) => Arc::new(SqliteCatalog::open(path)?),
-        };
-        Ok(Self::new(catalog, Arc::new(ObjectStores::new()), settings))
+            Some(path) => Ok(Self::new_embedded(
+                Arc::new(SqliteCatalog::open(path)?),
+                stores,
+                settings,
+            )),
+        }
     }
 }
 
@@ -225,6 +291,18 @@ where
     F: Fn(Arc<Resources>, serde_json::Value) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<serde_json::Value, FunctionError>> + Send,
 {
+    serve_with_context(move |resources, event, _context| handler(resources, event)).await
+}
+
+/// [`serve`] for a handler that also needs the invocation's context (its deadline).
+pub async fn serve_with_context<F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(Arc<Resources>, serde_json::Value, lambda_runtime::Context) -> Fut
+        + Send
+        + Sync
+        + 'static,
+    Fut: Future<Output = Result<serde_json::Value, FunctionError>> + Send,
+{
     let started = std::time::Instant::now();
     lambda_runtime::tracing::init_default_subscriber();
     let resources = Arc::new(Resources::from_env().await?);
@@ -238,7 +316,7 @@ where
             let resources = Arc::clone(&resources);
             let handler = Arc::clone(&handler);
             // Errors are logged by the runtime, with their `Quarry.Retryable|Fatal.*` type.
-            async move { handler(resources, event.payload).await }
+            async move { handler(resources, event.payload, event.context).await }
         },
     ))
     .await

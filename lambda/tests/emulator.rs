@@ -1,14 +1,16 @@
 //! End to end under the real Lambda tooling: `cargo lambda watch` serves the Lambda runtime API,
-//! the three function binaries this test build made run against it as they would in AWS, and
+//! the four function binaries this test build made run against it as they would in AWS, and
 //! `cargo lambda invoke` sends them the sample events. Storage and catalog are the S3 and Glue
-//! APIs moto_server serves. Crawl -> query -> transform a new object -> query sees it.
+//! APIs moto_server serves (and, for jobs, also a local folder with the embedded catalog).
+//! Crawl -> query -> transform a new object -> query sees it; a bookmarked job on a schedule's
+//! events inserts each object once.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use quarry_tests::{Lake, s3, unique_name};
+use quarry_tests::{BACKENDS, Backend, Lake, s3, unique_name};
 use serde_json::{Value, json};
 
 mod common;
@@ -54,20 +56,25 @@ struct Emulator {
 }
 
 impl Emulator {
-    /// `cargo lambda invoke FUNCTION --data-file EVENT`, parsed.
-    fn invoke(&self, function: &str, event: &Value) -> Value {
+    /// `cargo lambda invoke FUNCTION --data-file EVENT`.
+    fn run_invoke(&self, function: &str, event: &Value) -> std::process::Output {
         let file: PathBuf = self
             .dir
             .path()
             .join(format!("{}.json", unique_name("event")));
         std::fs::write(&file, event.to_string()).expect("write event");
-        let out = cargo_lambda()
+        cargo_lambda()
             .args(["invoke", function, "--invoke-port"])
             .arg(self.port.to_string())
             .arg("--data-file")
             .arg(&file)
             .output()
-            .expect("cargo lambda invoke");
+            .expect("cargo lambda invoke")
+    }
+
+    /// `cargo lambda invoke FUNCTION --data-file EVENT`, parsed.
+    fn invoke(&self, function: &str, event: &Value) -> Value {
+        let out = self.run_invoke(function, event);
         assert!(
             out.status.success(),
             "{function} failed: {}{}",
@@ -80,6 +87,18 @@ impl Emulator {
                 String::from_utf8_lossy(&out.stdout)
             )
         })
+    }
+
+    /// The error report of an invocation that must fail.
+    fn invoke_error(&self, function: &str, event: &Value) -> String {
+        let out = self.run_invoke(function, event);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{function} succeeded: {text}");
+        text
     }
 }
 
@@ -107,6 +126,7 @@ fn start(env: &[(String, String)]) -> Emulator {
         ("quarry-query", env!("CARGO_BIN_EXE_quarry-query")),
         ("quarry-crawl", env!("CARGO_BIN_EXE_quarry-crawl")),
         ("quarry-transform", env!("CARGO_BIN_EXE_quarry-transform")),
+        ("quarry-job", env!("CARGO_BIN_EXE_quarry-job")),
     ] {
         let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).expect("log");
         procs.0.push(
@@ -223,4 +243,214 @@ async fn crawl_query_transform_query_under_the_lambda_emulator() {
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("Quarry.Fatal.BadEvent"), "{text}");
+}
+
+/// Where one job scenario keeps its files: the embedded catalog or the Glue job store, the jobs
+/// folder, and the functions' temporary directory (`TMPDIR`, Lambda's `/tmp`), kept apart so
+/// that the store is not in it.
+struct JobFolders {
+    root: tempfile::TempDir,
+}
+
+impl JobFolders {
+    fn new() -> Self {
+        let root = tempfile::tempdir().expect("temp dir");
+        for d in ["jobs", "tmp", "store"] {
+            std::fs::create_dir_all(root.path().join(d)).expect("create dir");
+        }
+        Self { root }
+    }
+
+    fn path(&self, rel: &str) -> String {
+        self.root.path().join(rel).to_string_lossy().into_owned()
+    }
+
+    fn write_job(&self, name: &str, toml: &str) {
+        std::fs::write(
+            self.root.path().join("jobs").join(format!("{name}.toml")),
+            toml,
+        )
+        .expect("write job");
+    }
+}
+
+/// Whether an error report mentions `needle`, however `cargo lambda` wrapped its lines.
+fn mentions(report: &str, needle: &str) -> bool {
+    let squash = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_whitespace() && *c != '│')
+            .collect()
+    };
+    squash(report).contains(&squash(needle))
+}
+
+/// A query through the query function; its rows.
+fn rows(emu: &Emulator, sql: &str) -> Value {
+    let r = emu.invoke("quarry-query", &json!({ "sql": sql }));
+    assert_eq!(r["state"], "SUCCEEDED", "{sql}: {r}");
+    r["rows"].clone()
+}
+
+#[tokio::test]
+async fn a_bookmarked_job_on_a_schedule_under_the_lambda_emulator() {
+    for backend in BACKENDS {
+        let lake = Lake::empty(backend).await;
+        lake.put(
+            "sales/part-0.csv",
+            b"order_id,amount,region\n1,10.5,eu\n2,20.0,us\n3,30.25,eu\n".to_vec(),
+        )
+        .await;
+        // A second table in another format, so that the crawler sees two tables, not partitions.
+        lake.put(
+            "regions/regions.json",
+            b"{\"code\":\"eu\",\"name\":\"Europe\"}\n".to_vec(),
+        )
+        .await;
+        let out = Lake::empty(backend).await;
+        let folders = JobFolders::new();
+        let (raw, curated) = match backend {
+            Backend::Local => ("raw".to_string(), "curated".to_string()),
+            // Glue databases are shared by every test on the server.
+            Backend::S3 => (unique_name("raw"), unique_name("curated")),
+        };
+        let mut env: Vec<(String, String)> = vec![
+            ("QUARRY_JOBS".into(), folders.path("jobs")),
+            ("TMPDIR".into(), folders.path("tmp")),
+        ];
+        match backend {
+            Backend::Local => env.push(("QUARRY_CATALOG".into(), folders.path("catalog.db"))),
+            Backend::S3 => {
+                let server = s3();
+                env.extend(server.env().into_iter().map(|(k, v)| (k.to_string(), v)));
+                env.extend([
+                    ("QUARRY_CATALOG".into(), "glue".into()),
+                    (
+                        "QUARRY_STATE_LOCATION".into(),
+                        format!("s3://{}/state/", server.bucket("state")),
+                    ),
+                    ("QUARRY_JOB_STORE".into(), folders.path("store/jobs.db")),
+                ]);
+            }
+        }
+        let emu = start(&env);
+
+        // The raw CSV table, and an empty Parquet table for the job to fill.
+        let report = emu.invoke(
+            "quarry-crawl",
+            &json!({"target": lake.url, "database": raw}),
+        );
+        assert_eq!(report["reports"][0]["catalog_written"], true, "{report}");
+        let tables = report["reports"][0]["tables"].to_string();
+        assert!(tables.contains(&format!("{raw}.sales")), "{report}");
+        rows(&emu, &format!("CREATE DATABASE IF NOT EXISTS {curated}"));
+        rows(
+            &emu,
+            &format!(
+                "CREATE EXTERNAL TABLE {curated}.sales (order_id bigint, amount double, region string) \
+                 STORED AS PARQUET LOCATION '{}'",
+                out.table_url("sales")
+            ),
+        );
+        folders.write_job(
+            "sales_to_parquet",
+            &format!(
+                "name = \"sales_to_parquet\"\nkind = \"sql\"\nschedule = \"cron(0 * * * ? *)\"\n\
+                 database = \"{raw}\"\nbookmark = [\"{raw}.sales\"]\n\
+                 sql = \"INSERT INTO {curated}.sales SELECT order_id, amount, region FROM {raw}.sales\"\n"
+            ),
+        );
+        folders.write_job(
+            "broken",
+            &format!(
+                "name = \"broken\"\nkind = \"sql\"\n\
+                 sql = \"INSERT INTO {curated}.sales SELECT * FROM {raw}.missing\"\n"
+            ),
+        );
+
+        // What an EventBridge Scheduler schedule with Input '{"job": ...}' delivers.
+        let scheduler = json!({"job": "sales_to_parquet"});
+        let run = emu.invoke("quarry-job", &scheduler);
+        assert_eq!(run["state"], "SUCCEEDED", "{backend:?}: {run}");
+        assert_eq!(run["rows"], 3, "{run}");
+        assert_eq!(run["trigger"], "lambda", "{run}");
+        assert!(run["bytes_written"].as_u64() > Some(0), "{run}");
+        assert!(
+            run["run_id"].as_str().is_some_and(|id| !id.is_empty()),
+            "{run}"
+        );
+
+        // A rule's Scheduled Event, the job in its detail: nothing new, nothing inserted.
+        let mut rule = event("crawl-schedule.json");
+        rule["detail"] = json!({"job": "sales_to_parquet"});
+        let run = emu.invoke("quarry-job", &rule);
+        assert_eq!(run["state"], "SUCCEEDED", "{run}");
+        assert_eq!(run["rows"], 0, "{run}");
+
+        // A new object: the next run inserts exactly its rows.
+        lake.put(
+            "sales/part-1.csv",
+            b"order_id,amount,region\n4,40.0,us\n5,50.5,eu\n".to_vec(),
+        )
+        .await;
+        let run = emu.invoke("quarry-job", &scheduler);
+        assert_eq!(run["state"], "SUCCEEDED", "{run}");
+        assert_eq!(run["rows"], 2, "{run}");
+        let total = format!(
+            "SELECT count(*) AS n, count(DISTINCT order_id) AS ids, sum(amount) AS amount \
+             FROM {curated}.sales"
+        );
+        assert_eq!(
+            rows(&emu, &total),
+            json!([{"n": 5, "ids": 5, "amount": 151.25}]),
+            "{backend:?}"
+        );
+
+        // Unknown jobs and runs that fail are Lambda errors, with what to fix.
+        let text = emu.invoke_error("quarry-job", &json!({"job": "nope"}));
+        assert!(text.contains("Quarry.Fatal.UnknownJob"), "{text}");
+        assert!(
+            mentions(&text, "no job named 'nope'")
+                && mentions(&text, &folders.path("jobs"))
+                && mentions(&text, "(QUARRY_JOBS)")
+                && mentions(&text, "its jobs are: broken, sales_to_parquet"),
+            "{text}"
+        );
+        let text = emu.invoke_error("quarry-job", &json!({"hello": 1}));
+        assert!(text.contains("Quarry.Fatal.BadEvent"), "{text}");
+        let text = emu.invoke_error("quarry-job", &json!({"job": "broken"}));
+        assert!(text.contains("Quarry.Fatal.JobFailed"), "{text}");
+        assert!(
+            mentions(&text, "job 'broken' run jr_") && mentions(&text, "missing"),
+            "{text}"
+        );
+
+        // A manual run without the bookmark reads everything; the bookmark stays where it was.
+        let manual = json!({"job": "sales_to_parquet", "no_bookmark": true});
+        let run = emu.invoke("quarry-job", &manual);
+        assert_eq!(run["rows"], 5, "{run}");
+        let run = emu.invoke("quarry-job", &scheduler);
+        assert_eq!(run["rows"], 0, "{run}");
+
+        if backend == Backend::S3 {
+            // Glue without QUARRY_JOB_STORE: the store would be in /tmp, lost on cold starts.
+            // Bookmarked jobs are refused; a run without the bookmark is not.
+            let ephemeral: Vec<(String, String)> = env
+                .iter()
+                .filter(|(k, _)| k != "QUARRY_JOB_STORE")
+                .cloned()
+                .collect();
+            drop(emu);
+            let emu = start(&ephemeral);
+            let text = emu.invoke_error("quarry-job", &scheduler);
+            assert!(text.contains("Quarry.Fatal.Configuration"), "{text}");
+            assert!(
+                mentions(&text, &folders.path("tmp/quarry-jobs.db"))
+                    && mentions(&text, "set QUARRY_JOB_STORE to a file on an EFS mount")
+                    && mentions(&text, "QUARRY_ALLOW_EPHEMERAL_BOOKMARKS=true"),
+                "{text}"
+            );
+            let run = emu.invoke("quarry-job", &manual);
+            assert_eq!(run["state"], "SUCCEEDED", "{run}");
+        }
+    }
 }
