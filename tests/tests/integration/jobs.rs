@@ -680,6 +680,40 @@ async fn compaction_converts_csv_to_parquet_and_an_insert_follows_the_new_locati
         EngineConfig::default(),
     );
     let before = ok(&rt, "SELECT string_agg(msg, ',' ORDER BY id) FROM l.logs").await;
+    // In its own format first: still a CSV table, the same rows, one file.
+    let same = compact(
+        &rt.catalog,
+        &rt.stores,
+        &rt.store,
+        &EngineConfig::default(),
+        "l.logs",
+        &CompactOptions {
+            grace: Duration::ZERO,
+            ..Default::default()
+        },
+        "jr_csv",
+    )
+    .await
+    .expect("compact");
+    assert_eq!(
+        (same.files_before, same.files_after, same.rows),
+        (5, 1, 5),
+        "{same:?}"
+    );
+    let t = catalog
+        .get_table("l", "logs")
+        .await
+        .expect("get")
+        .expect("table");
+    assert!(quarry_lake::table_format_label(&t).starts_with("csv"));
+    assert_eq!(
+        format!("{before:?}"),
+        format!(
+            "{:?}",
+            ok(&rt, "SELECT string_agg(msg, ',' ORDER BY id) FROM l.logs").await
+        )
+    );
+    // Then converted to Parquet (every partition, whatever its files).
     let j = job(r#"
 name = "compact_logs"
 kind = "compact"
@@ -707,5 +741,53 @@ grace = "0s"
     assert_eq!(
         datafusion::arrow::util::display::array_value_to_string(n[0].column(0), 0).expect("v"),
         "6"
+    );
+}
+
+#[tokio::test]
+async fn a_crawl_job_catalogs_new_data() {
+    let lake = Lake::empty(Backend::Local).await;
+    lake.put("clicks/day=1/a.json", b"{\"id\": 1}\n".to_vec())
+        .await;
+    lake.put("views/v.csv", b"url,n\nx,2\n".to_vec()).await;
+    let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
+    let rt = JobRuntime::new(
+        catalog.clone(),
+        catalog.clone(),
+        Arc::new(ObjectStores::new()),
+        EngineConfig::default(),
+    );
+    let j = job(&format!(
+        "name = \"crawl_raw\"\nkind = \"crawl\"\ndatabase = \"raw\"\ntargets = [\"{}\"]\n",
+        lake.url
+    ));
+    let r = run(&rt, &j).await;
+    assert_eq!(r.state, JobRunState::Succeeded, "{r:?}");
+    let names: Vec<String> = catalog
+        .list_tables("raw")
+        .await
+        .expect("tables")
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["clicks", "views"]);
+    lake.put("clicks/day=2/b.json", b"{\"id\": 3}\n".to_vec())
+        .await;
+    assert_eq!(run(&rt, &j).await.state, JobRunState::Succeeded);
+    assert_eq!(
+        catalog
+            .count_partitions("raw", "clicks")
+            .await
+            .expect("count"),
+        2
+    );
+    let bad = job(
+        "name = \"crawl_bad\"\nkind = \"crawl\"\ndatabase = \"raw\"\ntargets = [\"ftp://nowhere/\"]\n",
+    );
+    let r = run(&rt, &bad).await;
+    assert_eq!(r.state, JobRunState::Failed);
+    assert!(
+        r.error.as_deref().unwrap_or("").contains("ftp://nowhere/"),
+        "{r:?}"
     );
 }
