@@ -150,6 +150,48 @@ async fn the_issue_job_file_works_as_written() {
         ));
         assert!(reset.contains("3 object(s) forgotten"), "{reset}");
 
+        let created = stdout(&q.run(
+            backend,
+            &[
+                "job",
+                "create",
+                "nightly_crawl",
+                "--jobs",
+                &dir,
+                "--kind",
+                "crawl",
+                "--target",
+                &lake.url,
+                "-d",
+                "raw",
+                "--schedule",
+                "cron(0 3 ? * MON-FRI *)",
+            ],
+        ));
+        assert!(created.contains("nightly_crawl.toml"), "{created}");
+        let ran = stdout(&q.run(backend, &["job", "run", "nightly_crawl", "--jobs", &dir]));
+        assert!(ran.contains("SUCCEEDED"), "{ran}");
+        let bad = q.run(
+            backend,
+            &[
+                "job",
+                "create",
+                "bad",
+                "--jobs",
+                &dir,
+                "--kind",
+                "sql",
+                "--sql",
+                "SELECT 1",
+                "--schedule",
+                "cron(0 3 * * * *)",
+            ],
+        );
+        assert!(!bad.status.success());
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert!(err.contains("'?'"), "{err}");
+        assert!(!jobs.join("bad.toml").exists());
+
         let unknown = q.run(backend, &["job", "run", "nope", "--jobs", &dir]);
         assert!(!unknown.status.success());
         let err = String::from_utf8_lossy(&unknown.stderr);
