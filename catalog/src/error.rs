@@ -90,6 +90,11 @@ pub enum Error {
     )]
     JobStateUnsupported,
 
+    #[error(
+        "run {run_id} of job '{job}' no longer holds the job's lease (another run took over): its output was not committed"
+    )]
+    JobLeaseLost { job: String, run_id: String },
+
     #[error("invalid type '{type_string}': {reason}")]
     InvalidType { type_string: String, reason: String },
 

@@ -209,7 +209,52 @@ pub(crate) fn apply_job_parts(
     bookmark: Option<&BookmarkAdvance>,
     resolve: &[String],
 ) -> Result<()> {
+    // Only the run holding the job's lease may commit: one that lost it (paused, cut off from
+    // the store, taken over by a scheduler that thought it dead) must not advance the bookmark
+    // or end an intent whose files the new holder may be removing.
+    let holds = |job: &str, run_id: &str| -> Result<()> {
+        let expires: Option<String> = tx
+            .query_row(
+                "SELECT expires_at FROM job_leases WHERE job = ?1 AND run_id = ?2",
+                params![job, run_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("checking a job lease")?;
+        let live = expires
+            .and_then(|e| DateTime::parse_from_rfc3339(&e).ok())
+            .is_some_and(|e| e.with_timezone(&Utc) > Utc::now());
+        if live {
+            Ok(())
+        } else {
+            Err(Error::JobLeaseLost {
+                job: job.to_string(),
+                run_id: run_id.to_string(),
+            })
+        }
+    };
+    for id in resolve {
+        let body: Option<String> = tx
+            .query_row(
+                "SELECT body FROM job_intents WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("reading a write intent")?;
+        let Some(body) = body else {
+            return Err(Error::JobLeaseLost {
+                job: String::new(),
+                run_id: format!("of write {id}"),
+            });
+        };
+        let intent: WriteIntent = from_json("write intent", &body)?;
+        holds(&intent.job, &intent.run_id)?;
+        tx.execute("DELETE FROM job_intents WHERE id = ?1", params![id])
+            .ctx("ending a write intent")?;
+    }
     if let Some(b) = bookmark {
+        holds(&b.job, &b.run_id)?;
         let mut upsert = tx
             .prepare_cached(
                 "INSERT INTO job_bookmarks (job, source, path, fingerprint, run_id)
@@ -223,10 +268,6 @@ pub(crate) fn apply_job_parts(
                 .execute(params![b.job, e.source, e.path, e.fingerprint, b.run_id])
                 .ctx("advancing a job bookmark")?;
         }
-    }
-    for id in resolve {
-        tx.execute("DELETE FROM job_intents WHERE id = ?1", params![id])
-            .ctx("ending a write intent")?;
     }
     Ok(())
 }
@@ -450,8 +491,45 @@ impl SqliteCatalog {
         })
     }
 
+    /// Forget an intent whose files recovery has removed.
     pub fn remove_write_intent(&self, id: &str) -> Result<()> {
-        self.commit_job_parts(None, &[id.to_string()])
+        self.with_conn(|conn| {
+            conn.execute("DELETE FROM job_intents WHERE id = ?1", params![id])
+                .ctx("forgetting a write intent")?;
+            Ok(())
+        })
+    }
+
+    /// Every open intent, of every job: files published but not committed (compaction must
+    /// leave them alone).
+    pub fn all_write_intents(&self) -> Result<Vec<WriteIntent>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT body FROM job_intents ORDER BY id")
+                .ctx("reading write intents")?;
+            let bodies = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .ctx("reading write intents")?
+                .collect::<rusqlite::Result<Vec<String>>>()
+                .ctx("reading write intents")?;
+            bodies
+                .iter()
+                .map(|b| from_json("write intent", b))
+                .collect()
+        })
+    }
+
+    /// Jobs whose bookmarks read `source` (`db.table`).
+    pub fn jobs_bookmarking(&self, source: &str) -> Result<Vec<String>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT DISTINCT job FROM job_bookmarks WHERE source = ?1 ORDER BY job")
+                .ctx("reading job bookmarks")?;
+            stmt.query_map(params![source.to_ascii_lowercase()], |r| r.get(0))
+                .ctx("reading job bookmarks")?
+                .collect::<rusqlite::Result<Vec<String>>>()
+                .ctx("reading job bookmarks")
+        })
     }
 
     /// Files a compaction replaced, to delete at `due` (readers that listed them before the
@@ -748,6 +826,15 @@ mod tests {
             resolve_intents: vec!["q1".into()],
             ..Default::default()
         };
+        // Without the job's lease, the run may not commit.
+        match c.commit(ok.clone()).await {
+            Err(Error::JobLeaseLost { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(c.get_database("d").await.unwrap().is_none());
+        let now = Utc::now();
+        c.acquire_job_lease("j", "a", "r1", now, now + chrono::Duration::seconds(30))
+            .unwrap();
         c.commit(ok).await.unwrap();
         let b = c.job_bookmark("j", "raw.s").unwrap();
         assert_eq!(b.get("file:///raw/s/1.csv").map(String::as_str), Some("e1"));

@@ -75,9 +75,12 @@ pub struct CompactReport {
     pub bytes_before: u64,
     pub bytes_after: u64,
     pub rows: u64,
-    /// Files that landed in a compacted partition's old folder during the compaction, moved
-    /// into its new folder so they stay part of the table.
-    pub late_files_moved: u64,
+    /// Partitions left alone because a job's uncommitted write is in them.
+    pub partitions_busy: u64,
+    /// Files that landed in a compacted partition's old folder during the compaction: not part
+    /// of the table (its partition now reads the new folder). Add them with INSERT, or move
+    /// them into the new folder.
+    pub late_files: Vec<String>,
     /// Replaced files deleted now (their grace period had passed).
     pub retired_deleted: u64,
 }
@@ -98,11 +101,19 @@ impl std::fmt::Display for CompactReport {
             quarry_query::billing::human_bytes(self.bytes_after),
             self.rows
         )?;
-        if self.late_files_moved > 0 {
+        if self.partitions_busy > 0 {
             writeln!(
                 f,
-                "  {} file(s) that arrived during the compaction were moved into the new folders",
-                self.late_files_moved
+                "  {} partition(s) hold a job's uncommitted write and were left for later",
+                self.partitions_busy
+            )?;
+        }
+        if !self.late_files.is_empty() {
+            writeln!(
+                f,
+                "  warning: {} file(s) landed in the old folders during the compaction and are not part of the table: {}",
+                self.late_files.len(),
+                self.late_files.join(", ")
             )?;
         }
         Ok(())
@@ -129,7 +140,11 @@ fn home_folder(location: &str) -> String {
 
 /// Data files directly or deeper below `prefix` (the scan's rules: no hidden names, no empty
 /// objects).
-async fn data_files(store: &Arc<dyn ObjectStore>, prefix: &Path) -> Result<Vec<ObjectMeta>> {
+async fn data_files(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &Path,
+    url: &str,
+) -> Result<Vec<ObjectMeta>> {
     let mut files: Vec<ObjectMeta> = store
         .list(Some(prefix))
         .try_filter(|m| {
@@ -148,7 +163,7 @@ async fn data_files(store: &Arc<dyn ObjectStore>, prefix: &Path) -> Result<Vec<O
         .map_err(|source| {
             Error::Lake(quarry_lake::Error::Object {
                 operation: "listing",
-                url: prefix.to_string(),
+                url: url.to_string(),
                 source,
             })
         })?;
@@ -190,6 +205,22 @@ pub async fn compact(
         table: t.qualified_name(),
         ..Default::default()
     };
+    // Rewritten files get new names: jobs reading the table through bookmarks would read
+    // every row again.
+    let readers = store.jobs_bookmarking(&t.qualified_name())?;
+    if !readers.is_empty() {
+        return Err(bad(format!(
+            "jobs {} read this table through their bookmarks; compacting it would make them process every row again (compact the tables they write instead, or reset their bookmarks on purpose)",
+            readers.join(", ")
+        )));
+    }
+    // Files a job published but has not committed (it may have died): not part of the
+    // table yet, so a partition holding one is left for a later compaction.
+    let in_flight: std::collections::HashSet<String> = store
+        .all_write_intents()?
+        .into_iter()
+        .flat_map(|i| i.published)
+        .collect();
     report.retired_deleted = delete_due(stores, store).await?;
     let progress = |m: String| {
         if let Some(p) = &options.progress {
@@ -242,7 +273,22 @@ pub async fn compact(
     let mut todo = Vec::new();
     for mut u in units {
         let (s, prefix) = stores.resolve(&folder_url(&u.location))?;
-        u.files = data_files(&s, &prefix).await?;
+        u.files = data_files(&s, &prefix, &folder_url(&u.location)).await?;
+        let folder = folder_url(&u.location);
+        let busy = u.files.iter().any(|f| {
+            let rel = f
+                .location
+                .as_ref()
+                .strip_prefix(prefix.as_ref())
+                .unwrap_or(f.location.as_ref())
+                .trim_start_matches('/');
+            in_flight.contains(&format!("{folder}{rel}"))
+        });
+        if busy {
+            report.partitions_skipped += 1;
+            report.partitions_busy += 1;
+            continue;
+        }
         let small_files = u.files.iter().filter(|f| f.size < small).count();
         if u.files.is_empty() || (!converting && small_files < options.min_files.max(2)) {
             report.partitions_skipped += 1;
@@ -256,8 +302,15 @@ pub async fn compact(
 
     // Read through the engine (the table's own format, dialect and types).
     let engine = quarry_query::Engine::new(Arc::clone(catalog), Arc::clone(stores), config.clone());
-    let tag = run_id.trim_start_matches("jr_");
-    let tag: String = tag.chars().take(12).collect();
+    // A new folder on every call, whatever the run: a retried compaction must never write
+    // over the folder it reads.
+    let _ = run_id;
+    let tag: String = uuid::Uuid::new_v4()
+        .simple()
+        .to_string()
+        .chars()
+        .take(12)
+        .collect();
     let mut done: Vec<(Unit, String, Stats, Vec<String>)> = Vec::new();
     let mut first_error = None;
     let total = todo.len();
@@ -392,24 +445,23 @@ pub async fn compact(
                     .trim_start_matches('/')
             ));
         }
-        let (_, new_prefix) = stores.resolve(new_location)?;
-        for late in data_files(&s, &prefix)
+        for late in data_files(&s, &prefix, &base)
             .await?
             .into_iter()
             .filter(|f| !old.contains(&f.location))
         {
-            if let Some(name) = late.location.filename() {
-                let to = new_prefix.clone().join(format!("late-{name}"));
-                if s.rename(&late.location, &to).await.is_ok() {
-                    report.late_files_moved += 1;
-                }
-            }
+            let key = quarry_lake::split_location(&base)
+                .map(|(k, _)| k)
+                .unwrap_or_default();
+            report.late_files.push(format!("{key}/{}", late.location));
         }
+        let _ = new_location;
     }
-    store.retire_files(
-        &retired,
-        now + chrono::Duration::from_std(options.grace).unwrap_or(chrono::Duration::MAX),
-    )?;
+    let due = chrono::Duration::from_std(options.grace)
+        .ok()
+        .and_then(|g| now.checked_add_signed(g))
+        .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
+    store.retire_files(&retired, due)?;
     if options.grace.is_zero() {
         report.retired_deleted += delete_due(stores, store).await?;
     }
@@ -482,6 +534,12 @@ async fn rewrite(
     })?;
     let schema: SchemaRef = Arc::new(Schema::new(fields));
     let new_location = format!("{}{COMPACTED_PREFIX}{tag}/", home_folder(&u.location));
+    if folder_url(&new_location) == folder_url(&u.location) {
+        return Err(Error::Compact {
+            table,
+            reason: format!("the new folder {new_location} is the one being compacted"),
+        });
+    }
     let (store, root) = stores.resolve(&new_location)?;
     let (key, _) = quarry_lake::split_location(&new_location)?;
     let base = format!("{key}/");

@@ -135,7 +135,11 @@ impl JobRuntime {
     }
 
     fn lease_until(&self) -> chrono::DateTime<Utc> {
-        Utc::now() + chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::MAX)
+        let now = Utc::now();
+        chrono::Duration::from_std(self.lease)
+            .ok()
+            .and_then(|d| now.checked_add_signed(d))
+            .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC)
     }
 
     /// Run `job` now, to its end: SUCCEEDED, FAILED (after its retries), TIMEOUT or STOPPED
@@ -169,7 +173,7 @@ impl JobRuntime {
                 &name,
                 &self.owner,
                 &run_id,
-                now + chrono::Duration::days(36_500),
+                chrono::DateTime::<Utc>::MAX_UTC,
                 self.lease_until(),
             )?;
         }
@@ -216,8 +220,11 @@ impl JobRuntime {
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
-                    let until = Utc::now()
-                        + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+                    let now = Utc::now();
+                    let until = chrono::Duration::from_std(lease)
+                        .ok()
+                        .and_then(|d| now.checked_add_signed(d))
+                        .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
                     match store.renew_job_lease(&job_name, &owner, &id, until) {
                         Ok(true) => {}
                         Ok(false) => {
@@ -251,6 +258,7 @@ impl JobRuntime {
             .await;
         renew.abort();
         forward.abort();
+        quarry_lake::failpoint("job.finished");
         run.ended_at = Some(Utc::now());
         match result {
             Ok(()) => {
@@ -463,10 +471,11 @@ impl JobRuntime {
                 Ok(Statement::Insert(_) | Statement::CreateTableAs(_) | Statement::Unload(_))
             )
         });
-        let scope = if spec.bookmark.is_empty() || options.no_bookmark {
-            None
-        } else {
-            let mut sources = Vec::new();
+        // Every run of a sql job has a scope: its writes record intents (so a run that dies
+        // after publishing has its files removed by the next run), and bookmarked tables are
+        // read through it.
+        let mut sources = Vec::new();
+        if !options.no_bookmark {
             for b in &spec.bookmark {
                 let (db, t) = b.split_once('.').unwrap_or(("", b));
                 let exists = self
@@ -483,17 +492,20 @@ impl JobRuntime {
                 let processed: HashMap<String, String> = self
                     .store
                     .job_bookmark(job.name(), &b.to_ascii_lowercase())
-                    .map_err(|e| plain(e.to_string()))?;
+                    .map_err(|e| {
+                        plain(format!("reading the bookmark of job {}: {e}", job.name()))
+                    })?;
                 sources.push((b.clone(), processed));
             }
-            Some(Arc::new(JobScope::new(
-                job.name(),
-                run.run_id.clone(),
-                Arc::clone(&self.store),
-                sources,
-                self.catalog.commits_job_state(),
-            )))
-        };
+        }
+        let bookmarked = !sources.is_empty();
+        let scope = Some(Arc::new(JobScope::new(
+            job.name(),
+            run.run_id.clone(),
+            Arc::clone(&self.store),
+            sources,
+            self.catalog.commits_job_state(),
+        )));
         let mut config = self.config.clone();
         if let Some(w) = &spec.warehouse {
             config.warehouse = Some(w.clone());
@@ -533,7 +545,7 @@ impl JobRuntime {
             run.bytes_written += r.bytes_written;
             run.files_written += r.files_written;
             run.cost_usd += r.cost_usd;
-            if let Some(s) = &scope {
+            if let Some(s) = scope.as_ref().filter(|_| bookmarked) {
                 run.objects_processed = s.objects_read();
             }
             let _ = self.store.record_job_run(run);
@@ -550,9 +562,15 @@ impl JobRuntime {
             }
         }
         if let Some(s) = &scope
+            && bookmarked
             && !s.advanced()
         {
-            s.commit_advance().map_err(|e| plain(e.to_string()))?;
+            s.commit_advance().map_err(|e| {
+                plain(format!(
+                    "committing the bookmark of job {}: {e}",
+                    job.name()
+                ))
+            })?;
         }
         Ok(())
     }

@@ -218,7 +218,10 @@ pub async fn run_scheduler(
                         );
                         tasks.spawn(async move {
                             let _permit = permits.acquire_owned().await;
-                            launch(&rt, &job, trigger, stop).await;
+                            // Waiting for a permit through a shutdown: do not start.
+                            if !*stop.borrow() {
+                                launch(&rt, &job, trigger, stop).await;
+                            }
                             running
                                 .lock()
                                 .unwrap_or_else(|p| p.into_inner())

@@ -231,6 +231,10 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
             return Err(bad());
         }
         let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        // Ten years at most: later arithmetic on times must not overflow.
+        if n > 10 * 366 * 86_400 * 1000 {
+            return Err(format!("'{text}' is too long"));
+        }
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
@@ -245,7 +249,12 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
             "d" | "day" | "days" => Duration::from_secs(n * 86400),
             _ => return Err(bad()),
         };
-        total += d;
+        total = total
+            .checked_add(d)
+            .ok_or_else(|| format!("'{text}' is too long"))?;
+    }
+    if total > Duration::from_secs(10 * 366 * 86_400) {
+        return Err(format!("'{text}' is too long (at most 10 years)"));
     }
     Ok(total)
 }
@@ -324,6 +333,26 @@ impl Job {
                     ],
                     "sql",
                 )?;
+                let statements =
+                    quarry_query::split_statements(sql).map_err(|e| bad(format!("sql: {e}")))?;
+                let writes = statements
+                    .iter()
+                    .filter(|s| {
+                        use quarry_query::statement::Statement as S;
+                        matches!(
+                            quarry_query::statement::parse(s, "generic"),
+                            Ok(S::Insert(_) | S::CreateTableAs(_) | S::Unload(_))
+                        )
+                    })
+                    .count();
+                // The bookmark advances in one write's commit: with two, a failure between
+                // them would leave the first committed and the bookmark behind, and the
+                // retry would write the first one's rows again.
+                if !spec.bookmark.is_empty() && writes > 1 {
+                    return Err(bad(format!(
+                        "a bookmarked job may hold one INSERT / CTAS / UNLOAD (this one has {writes}); split it into jobs chained with `after`"
+                    )));
+                }
             }
             JobKind::Crawl => {
                 if spec.targets.is_empty() || spec.database.is_none() {
@@ -531,6 +560,8 @@ sql = "INSERT INTO curated.sales SELECT order_id, amount, region FROM raw.sales"
         assert!(parse_duration("").is_err());
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("5 fortnights").is_err());
+        assert!(parse_duration("99999999999999999d").is_err());
+        assert!(parse_duration("4000d").unwrap_err().contains("too long"));
     }
 
     #[test]

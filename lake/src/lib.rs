@@ -36,6 +36,16 @@ pub use writer::{StagedFiles, TableWriter, WriteCompression, WriteOptions, Writt
 
 /// What a crawl bookmark records to recognise an unchanged object: its ETag where the store has
 /// one, else its modification time (with the size, compared separately).
+/// Crash tests: abort the process at the named point when `QUARRY_FAILPOINT` names it
+/// (`write.staged`, `write.published`, `write.committed`, `job.finished`), as `kill -9` there
+/// would. One environment lookup when unset.
+pub fn failpoint(name: &str) {
+    if std::env::var_os("QUARRY_FAILPOINT").is_some_and(|v| v == name) {
+        eprintln!("QUARRY_FAILPOINT={name}: aborting the process");
+        std::process::abort();
+    }
+}
+
 pub fn fingerprint(meta: &ObjectMeta) -> String {
     meta.e_tag
         .clone()

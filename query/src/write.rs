@@ -544,10 +544,12 @@ async fn publish_and_commit(
     let job = w.job.cloned();
     let id = w.query_id.to_string();
     let task = tokio::spawn(async move {
+        quarry_lake::failpoint("write.staged");
         if let Some(job) = &job {
             job.publishing(&id, staged.files.iter().map(|f| staged.url(f)).collect())?;
         }
         staged.publish().await?;
+        quarry_lake::failpoint("write.published");
         let in_commit = catalog.commits_job_state();
         let mut separately = false;
         let result = async {
@@ -588,6 +590,7 @@ async fn publish_and_commit(
             staged.unpublish().await;
             return result;
         }
+        quarry_lake::failpoint("write.committed");
         if let Some(job) = &job {
             if separately {
                 // The output is committed; a catalog that cannot carry the bookmark (Glue)
