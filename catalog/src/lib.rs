@@ -20,6 +20,7 @@ pub mod glue;
 pub mod history;
 pub mod jobs;
 pub mod model;
+pub mod records;
 mod sqlite;
 pub mod types;
 

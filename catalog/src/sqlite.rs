@@ -130,6 +130,8 @@ impl SqliteCatalog {
             .ctx("creating the query history")?;
         conn.execute_batch(crate::jobs::JOBS_SCHEMA)
             .ctx("creating the job tables")?;
+        conn.execute_batch(crate::records::RECORDS_SCHEMA)
+            .ctx("creating the execution tables")?;
         Ok(Self {
             conn: Mutex::new(conn),
             path,

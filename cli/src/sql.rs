@@ -113,6 +113,7 @@ impl Runner {
             database: self.options.database.clone(),
             max_bytes_scanned: self.options.max_bytes_scanned,
             dry_run: self.options.dry_run,
+            query_id: None,
         };
         let meter = self.engine.meter_for(&request);
         let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());

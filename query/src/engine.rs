@@ -75,6 +75,9 @@ pub struct QueryRequest {
     pub max_bytes_scanned: Option<u64>,
     /// Plan (partition pruning included) but read no data.
     pub dry_run: bool,
+    /// The statement's id (a new UUID when `None`): front ends that hand out the id before
+    /// the statement runs (the Athena API) pass theirs.
+    pub query_id: Option<String>,
 }
 
 impl QueryRequest {
@@ -367,7 +370,10 @@ impl Engine {
     ) -> QueryOutput {
         let submitted = Utc::now();
         let mut record = QueryRecord {
-            query_id: uuid::Uuid::new_v4().to_string(),
+            query_id: request
+                .query_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             sql: request.sql.trim().to_string(),
             database: request.database.clone(),
             state: QueryState::Running,

@@ -225,6 +225,7 @@ async fn max_bytes_scanned_cancels_and_bills_what_was_read() {
         database: Some("demo".into()),
         max_bytes_scanned: Some(100),
         dry_run: false,
+        query_id: None,
     };
     let out = s.engine.run(request).await;
     assert_eq!(out.record.state, QueryState::Cancelled);
@@ -244,6 +245,7 @@ async fn dry_runs_read_no_data_and_failures_are_free() {
             database: Some("demo".into()),
             max_bytes_scanned: None,
             dry_run: true,
+            query_id: None,
         };
         let out = s.engine.run(request).await;
         assert!(out.succeeded(), "{:?}", out.record.error);
@@ -388,6 +390,7 @@ async fn dry_run_bounds_what_the_query_then_reads() {
                     database: Some("demo".into()),
                     max_bytes_scanned: None,
                     dry_run: true,
+                    query_id: None,
                 })
                 .await;
             let bound = dry.dry_run_bytes.expect("a dry run reports a bound");
@@ -636,6 +639,7 @@ async fn parquet_dry_runs_use_the_footers_the_crawl_kept() {
             database: Some("demo".into()),
             max_bytes_scanned: None,
             dry_run: true,
+            query_id: None,
         };
         s.recorder.take();
         // No row group has id > 100, and the footers come from the catalog: nothing to read.

@@ -1,0 +1,187 @@
+//! Records a front end keeps in the catalog file: Athena API executions (by id, newest first)
+//! and named objects (workgroups, prepared statements), each a JSON body the front end owns.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use crate::error::StoreContext;
+use crate::{Result, SqliteCatalog};
+
+pub(crate) const RECORDS_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS executions (
+    id           TEXT PRIMARY KEY,
+    scope        TEXT NOT NULL,
+    submitted_at TEXT NOT NULL,
+    body         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS executions_by_scope ON executions (scope, submitted_at);
+CREATE TABLE IF NOT EXISTS named_objects (
+    kind    TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    body    TEXT NOT NULL,
+    PRIMARY KEY (kind, name)
+);
+"#;
+
+impl SqliteCatalog {
+    /// Insert or replace execution `id` (in `scope`, e.g. its workgroup).
+    pub fn put_execution(
+        &self,
+        id: &str,
+        scope: &str,
+        submitted_at: DateTime<Utc>,
+        body: &str,
+    ) -> Result<()> {
+        self.with_conn(|conn| {
+            conn.execute(
+                "INSERT INTO executions (id, scope, submitted_at, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(id) DO UPDATE SET body = excluded.body, scope = excluded.scope",
+                params![id, scope, submitted_at.to_rfc3339(), body],
+            )
+            .ctx("recording an execution")?;
+            Ok(())
+        })
+    }
+
+    pub fn execution(&self, id: &str) -> Result<Option<String>> {
+        self.with_conn(|conn| {
+            conn.query_row(
+                "SELECT body FROM executions WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("reading an execution")
+        })
+    }
+
+    /// Ids of `scope`'s executions, newest first, `limit` from `offset`.
+    pub fn execution_ids(&self, scope: &str, offset: usize, limit: usize) -> Result<Vec<String>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT id FROM executions WHERE scope = ?1
+                     ORDER BY submitted_at DESC, rowid DESC LIMIT ?2 OFFSET ?3",
+                )
+                .ctx("listing executions")?;
+            stmt.query_map(params![scope, limit as i64, offset as i64], |r| r.get(0))
+                .ctx("listing executions")?
+                .collect::<rusqlite::Result<Vec<String>>>()
+                .ctx("listing executions")
+        })
+    }
+
+    /// Bodies of executions whose body contains `needle` (a cheap pre-filter, e.g. for
+    /// executions left unfinished by a restart).
+    pub fn executions_containing(&self, needle: &str) -> Result<Vec<String>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT body FROM executions WHERE instr(body, ?1) > 0")
+                .ctx("reading executions")?;
+            stmt.query_map(params![needle], |r| r.get(0))
+                .ctx("reading executions")?
+                .collect::<rusqlite::Result<Vec<String>>>()
+                .ctx("reading executions")
+        })
+    }
+
+    /// Insert or replace a named object of `kind`.
+    pub fn put_named(&self, kind: &str, name: &str, body: &str) -> Result<()> {
+        self.with_conn(|conn| {
+            conn.execute(
+                "INSERT INTO named_objects (kind, name, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(kind, name) DO UPDATE SET body = excluded.body",
+                params![kind, name, body],
+            )
+            .ctx("recording a named object")?;
+            Ok(())
+        })
+    }
+
+    /// Create a named object unless one exists; false when it does.
+    pub fn create_named(&self, kind: &str, name: &str, body: &str) -> Result<bool> {
+        self.with_conn(|conn| {
+            let n = conn
+                .execute(
+                    "INSERT INTO named_objects (kind, name, body) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(kind, name) DO NOTHING",
+                    params![kind, name, body],
+                )
+                .ctx("creating a named object")?;
+            Ok(n == 1)
+        })
+    }
+
+    pub fn named(&self, kind: &str, name: &str) -> Result<Option<String>> {
+        self.with_conn(|conn| {
+            conn.query_row(
+                "SELECT body FROM named_objects WHERE kind = ?1 AND name = ?2",
+                params![kind, name],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("reading a named object")
+        })
+    }
+
+    /// All objects of `kind`, by name.
+    pub fn list_named(&self, kind: &str) -> Result<Vec<(String, String)>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT name, body FROM named_objects WHERE kind = ?1 ORDER BY name")
+                .ctx("listing named objects")?;
+            stmt.query_map(params![kind], |r| Ok((r.get(0)?, r.get(1)?)))
+                .ctx("listing named objects")?
+                .collect::<rusqlite::Result<Vec<(String, String)>>>()
+                .ctx("listing named objects")
+        })
+    }
+
+    /// Delete a named object; false when there was none.
+    pub fn delete_named(&self, kind: &str, name: &str) -> Result<bool> {
+        self.with_conn(|conn| {
+            let n = conn
+                .execute(
+                    "DELETE FROM named_objects WHERE kind = ?1 AND name = ?2",
+                    params![kind, name],
+                )
+                .ctx("deleting a named object")?;
+            Ok(n == 1)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn executions_page_newest_first_and_named_objects_are_unique() {
+        let c = SqliteCatalog::open_in_memory().unwrap();
+        let t = Utc::now();
+        for i in 0..5 {
+            c.put_execution(
+                &format!("q{i}"),
+                "primary",
+                t + chrono::Duration::seconds(i),
+                "{}",
+            )
+            .unwrap();
+        }
+        c.put_execution("other", "wg2", t, "{\"state\":\"RUNNING\"}")
+            .unwrap();
+        assert_eq!(c.execution_ids("primary", 0, 2).unwrap(), ["q4", "q3"]);
+        assert_eq!(c.execution_ids("primary", 4, 2).unwrap(), ["q0"]);
+        assert_eq!(c.executions_containing("RUNNING").unwrap().len(), 1);
+        assert!(c.create_named("wg", "a", "1").unwrap());
+        assert!(!c.create_named("wg", "a", "2").unwrap());
+        assert_eq!(c.named("wg", "a").unwrap().as_deref(), Some("1"));
+        c.put_named("wg", "a", "3").unwrap();
+        assert_eq!(
+            c.list_named("wg").unwrap(),
+            [("a".to_string(), "3".to_string())]
+        );
+        assert!(c.delete_named("wg", "a").unwrap());
+        assert!(!c.delete_named("wg", "a").unwrap());
+    }
+}
