@@ -1,6 +1,7 @@
 //! `quarry`: crawl a bucket or folder into a catalog, query it with SQL, inspect the catalog.
 
 mod job;
+mod serve;
 mod sql;
 
 use std::path::PathBuf;
@@ -220,6 +221,15 @@ QUARRY_JOBS=/etc/quarry/jobs quarry --catalog /var/lib/quarry/catalog.db schedul
 quarry compact curated.sales --partition dt=2024-01-01 --sort order_id --target-file-size 256MB\n  \
 quarry compact raw.events --convert --grace 0s")]
     Compact(job::CompactArgs),
+    /// Serve the Athena API (boto3, the AWS CLI, PyAthena, ... unchanged) on a local endpoint.
+    ///
+    /// StartQueryExecution, GetQueryExecution, GetQueryResults (paged, the header row first as
+    /// Athena), StopQueryExecution, ListQueryExecutions, BatchGetQueryExecution,
+    /// GetQueryRuntimeStatistics, the catalog operations (ListDatabases, GetTableMetadata, ...),
+    /// workgroups and prepared statements. Executions queue and run in the background; they and
+    /// their results survive a restart.
+    #[command(after_help = serve::AFTER_HELP)]
+    Serve(serve::ServeArgs),
     /// Show recent queries: state, timing, bytes scanned and cost (also `system.query_history`).
     History {
         /// How many of the most recent queries
@@ -418,6 +428,9 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Scheduler { dir, args } => {
             job::scheduler(args, &dir.jobs, catalog, sqlite).await?;
+        }
+        Command::Serve(args) => {
+            serve::serve(args, catalog, sqlite, path.clone()).await?;
         }
         Command::Compact(args) => {
             job::compact_table(args, catalog, sqlite).await?;

@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 
 mod jobs;
 mod repl;
+mod serve;
 
 use quarry_tests::{BACKENDS, Backend, Lake, s3};
 
