@@ -10,7 +10,8 @@ same queries timed over the small files and over the compacted ones.
 Each run and engine starts from the original files: Quarry crawls a fresh copy of the lake
 (copytree, outside the timing) into a fresh catalog, runs the queries, `quarry compact lake.events
 --grace 0s --format json`, and the queries again; DuckDB (a fresh Python process) copies the
-original files into a new folder and runs the queries over both. Engines alternate between runs.
+original files into a new folder (first, so its peak RSS is the COPY's), then runs the queries
+over the original files and over its copy. Engines alternate between runs.
 
 Timings: Quarry's queries are the statements' elapsed_us from `--stats json` (one `quarry sql -f`
 process running every query QUERY_RUNS times after a warm-up process per query; median), its
@@ -70,7 +71,8 @@ def generate():
             t = pa.table({
                 "id": pa.array(range(next_id, next_id + ROWS), pa.int64()),
                 "user_id": pa.array([rng.randrange(100_000) for _ in range(ROWS)], pa.int64()),
-                "amount": pa.array([round(rng.uniform(0, 500), 2) for _ in range(ROWS)], pa.float64()),
+                "amount": pa.array([round(rng.uniform(0, 500), 2) for _ in range(ROWS)],
+                                   pa.float64()),
                 "kind": pa.array([rng.choice(KINDS) for _ in range(ROWS)], pa.string()),
             })
             next_id += ROWS
@@ -153,13 +155,14 @@ def run_quarry(work):
     crawl_s = time.perf_counter() - t
     before = quarry_queries(env)
     t = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M", quarry, "compact", "lake.events",
-                        "--grace", "0s", "--format", "json"], env=env, capture_output=True, text=True)
+    p = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M %U %S", quarry, "compact", "lake.events",
+                        "--grace", "0s", "--format", "json"],
+                       env=env, capture_output=True, text=True)
     compact_s = time.perf_counter() - t
     if p.returncode != 0:
         raise SystemExit(f"quarry compact: exit {p.returncode}\n{p.stdout}\n{p.stderr}")
     report = json.loads(p.stdout)
-    rss = [int(l.split()[1]) for l in p.stderr.splitlines() if l.startswith("MAXRSS")][0]
+    rss, user, system = [l.split()[1:] for l in p.stderr.splitlines() if l.startswith("MAXRSS")][0]
     assert report["rows"] == TOTAL_ROWS, report
     after = quarry_queries(env)
     for name in QUERIES:
@@ -167,7 +170,8 @@ def run_quarry(work):
             (name, before[name]["result"], after[name]["result"])
     files, total = size_of(os.path.join(root, "events"))
     return {
-        "engine": "quarry", "crawl_s": crawl_s, "compact_s": compact_s, "peak_rss_mb": rss / 1024,
+        "engine": "quarry", "crawl_s": crawl_s, "compact_s": compact_s,
+        "compact_cpu_s": float(user) + float(system), "peak_rss_mb": int(rss) / 1024,
         "rows": report["rows"], "partitions_compacted": report["partitions_compacted"],
         "files_before": report["files_before"], "files_after": report["files_after"],
         "bytes_before": report["bytes_before"], "bytes_after": report["bytes_after"],
@@ -208,14 +212,19 @@ def timed(view):
     return res
 
 small = f"read_parquet('{src}/events/*/*.parquet', hive_partitioning=true)"
-before = timed(small)
-t = time.perf_counter()
+# COPY first, in the fresh process, so the peak RSS is the COPY's (the source files are not
+# changed by it, so the order does not matter to the queries).
+t, c = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
 con.execute(f"COPY (SELECT * FROM {small}) TO '{out}' (FORMAT parquet, PARTITION_BY (dt))")
 s = time.perf_counter() - t
+c2 = resource.getrusage(resource.RUSAGE_SELF)
+cpu = c2.ru_utime + c2.ru_stime - c.ru_utime - c.ru_stime
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+before = timed(small)
 after = timed(f"read_parquet('{out}/*/*.parquet', hive_partitioning=true)")
 rows = con.execute("SELECT count(*) FROM events").fetchone()[0]
-print(json.dumps({"seconds": s, "peak_rss_mb": rss, "rows": rows, "before": before, "after": after}))
+print(json.dumps({"seconds": s, "cpu_s": cpu, "peak_rss_mb": rss, "rows": rows,
+                  "before": before, "after": after}))
 """
 
 
@@ -231,7 +240,8 @@ def run_duckdb(work):
         assert same(r["before"][name]["result"], r["after"][name]["result"]), name
     files, total = size_of(out)
     return {
-        "engine": "duckdb", "compact_s": r["seconds"], "peak_rss_mb": r["peak_rss_mb"],
+        "engine": "duckdb", "compact_s": r["seconds"], "compact_cpu_s": r["cpu_s"],
+        "peak_rss_mb": r["peak_rss_mb"],
         "rows": r["rows"], "files_before": PARTITIONS * FILES, "files_after": files,
         "bytes_after": total,
         "query_before_s": {n: r["before"][n]["seconds"] for n in QUERIES},
@@ -275,8 +285,11 @@ summary = {"runs": runs, "rows": q[0]["rows"], "files_before": q[0]["files_befor
            "quarry_bytes_before": q[0]["bytes_before"], "quarry_bytes_after": q[0]["bytes_after"],
            "duckdb_bytes_after": d[0]["bytes_after"],
            "quarry_compact_s": med(q, "compact_s"), "duckdb_copy_s": med(d, "compact_s"),
-           "quarry_compact_s_range": [min(r["compact_s"] for r in q), max(r["compact_s"] for r in q)],
+           "quarry_compact_s_range": [min(r["compact_s"] for r in q),
+                                      max(r["compact_s"] for r in q)],
            "duckdb_copy_s_range": [min(r["compact_s"] for r in d), max(r["compact_s"] for r in d)],
+           "quarry_compact_cpu_s": med(q, "compact_cpu_s"),
+           "duckdb_copy_cpu_s": med(d, "compact_cpu_s"),
            "quarry_peak_rss_mb": med(q, "peak_rss_mb"), "duckdb_peak_rss_mb": med(d, "peak_rss_mb"),
            "queries": {}}
 summary["compact_ratio_quarry_over_duckdb"] = summary["quarry_compact_s"] / summary["duckdb_copy_s"]

@@ -46,10 +46,14 @@ fn serve(q: &Quarry, extra: &[&str]) -> Serving {
         .expect("first line");
     let endpoint = line
         .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no endpoint in {line:?}"))
-        .to_string();
-    Serving { child, endpoint }
+        .find(|w| w.starts_with("http://") || w.starts_with("https://"))
+        .map(str::to_string);
+    let serving = Serving {
+        child,
+        endpoint: endpoint.clone().unwrap_or_default(),
+    };
+    assert!(endpoint.is_some(), "no endpoint in {line:?}");
+    serving
 }
 
 fn clients_env(cmd: &mut Command, endpoint: &str) {
@@ -140,6 +144,7 @@ print(e['Status']['State'], r[1]['Data'][0]['VarCharValue'])"
 
     // Bad requests: 4xx with Athena's error shape, never a crash.
     let addr = s.endpoint.trim_start_matches("http://").to_string();
+    assert!(!addr.starts_with("https"), "{addr}");
     let raw = |body: &[u8], target: &str| -> String {
         let mut conn = std::net::TcpStream::connect(&addr).expect("connect");
         let head = format!(
@@ -184,4 +189,84 @@ fn serving_beyond_loopback_needs_credentials() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--credentials"), "{err}");
+}
+
+/// HTTPS with a self-signed certificate, a queue of one (QUEUED is real), and result files in
+/// Athena's formats under an allowed OutputLocation (and a refusal outside it).
+#[test]
+fn https_a_real_queue_and_result_files() {
+    let q = Quarry::new();
+    let sample = sample_data();
+    stdout(&q.run(
+        Backend::Local,
+        &["crawl", &sample.to_string_lossy(), "-d", "demo"],
+    ));
+    let dir = q.catalog.path();
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("cert");
+    std::fs::write(dir.join("cert.pem"), cert.cert.pem()).expect("cert");
+    std::fs::write(dir.join("key.pem"), cert.signing_key.serialize_pem()).expect("key");
+    let out_root = dir.join("out");
+    std::fs::create_dir_all(&out_root).expect("out");
+    let s = serve(
+        &q,
+        &[
+            "--tls-cert",
+            &dir.join("cert.pem").to_string_lossy(),
+            "--tls-key",
+            &dir.join("key.pem").to_string_lossy(),
+            "--concurrency",
+            "1",
+            "--output-root",
+            &out_root.to_string_lossy(),
+        ],
+    );
+    let endpoint = s.endpoint.clone();
+    assert!(endpoint.starts_with("https://"), "{endpoint}");
+    let script = format!(
+        r#"
+import boto3, os, time
+c = boto3.client('athena', endpoint_url=os.environ['QUARRY_ENDPOINT'], verify={cert:?})
+def state(i): return c.get_query_execution(QueryExecutionId=i)['QueryExecution']
+def wait(i):
+    while state(i)['Status']['State'] not in ('SUCCEEDED', 'FAILED', 'CANCELLED'): time.sleep(0.05)
+    return state(i)
+slow = c.start_query_execution(QueryString='SELECT count(*) FROM range(100000000000)')['QueryExecutionId']
+while state(slow)['Status']['State'] != 'RUNNING': time.sleep(0.02)
+quick = c.start_query_execution(QueryString='SELECT 1')['QueryExecutionId']
+time.sleep(0.3)
+queued = state(quick)['Status']['State']
+c.stop_query_execution(QueryExecutionId=slow)
+assert wait(quick)['Status']['State'] == 'SUCCEEDED'
+print('queued', queued)
+out = 'file://' + {out:?} + '/q/'
+i = c.start_query_execution(QueryString="SELECT region, amount FROM demo.sales WHERE region = 'us-east' ORDER BY amount",
+                            ResultConfiguration={{'OutputLocation': out}})['QueryExecutionId']
+e = wait(i)
+print('csv', e['ResultConfiguration']['OutputLocation'])
+i = c.start_query_execution(QueryString='SHOW TABLES IN demo', ResultConfiguration={{'OutputLocation': out}})['QueryExecutionId']
+print('txt', wait(i)['ResultConfiguration']['OutputLocation'])
+try:
+    c.start_query_execution(QueryString='SELECT 1', ResultConfiguration={{'OutputLocation': 'file:///tmp/elsewhere/'}})
+    print('outside accepted')
+except c.exceptions.InvalidRequestException as err:
+    print('outside refused')
+"#,
+        cert = dir.join("cert.pem").to_string_lossy(),
+        out = out_root.to_string_lossy(),
+    );
+    let printed = python_ok(&endpoint, &["-c", &script]);
+    assert!(printed.contains("queued QUEUED"), "{printed}");
+    assert!(printed.contains("outside refused"), "{printed}");
+    let file = |kind: &str| -> String {
+        let url = printed
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{kind} ")))
+            .unwrap_or_else(|| panic!("no {kind} in {printed}"));
+        std::fs::read_to_string(url.trim_start_matches("file://")).expect("result file")
+    };
+    assert_eq!(
+        file("csv"),
+        "\"region\",\"amount\"\n\"us-east\",\"8.0\"\n\"us-east\",\"100.25\"\n"
+    );
+    assert_eq!(file("txt"), "events\nlogs\nmetrics\nsales\n");
 }
