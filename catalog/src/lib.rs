@@ -111,6 +111,10 @@ pub struct CatalogWrite {
     pub job_bookmark: Option<BookmarkAdvance>,
     /// Write intents ([`WriteIntent`]) this write completes.
     pub resolve_intents: Vec<String>,
+    /// Object URLs whose crawl bookmarks go, whatever crawl recorded them (files a compaction
+    /// replaced: a re-crawl must not subtract them from statistics that no longer count them).
+    /// Glue keeps bookmarks per crawl target elsewhere and ignores this.
+    pub forget_objects: Vec<String>,
 }
 
 impl CatalogWrite {
@@ -126,6 +130,7 @@ impl CatalogWrite {
             && self.unseen.is_empty()
             && self.job_bookmark.is_none()
             && self.resolve_intents.is_empty()
+            && self.forget_objects.is_empty()
     }
 
     /// Whether the write carries job state ([`CatalogWrite::job_bookmark`], intents).

@@ -566,6 +566,10 @@ fn apply(conn: &mut Connection, write: CatalogWrite) -> Result<()> {
                 .ctx("forgetting removed objects")?;
         }
     }
+    for path in &write.forget_objects {
+        tx.execute("DELETE FROM crawl_objects WHERE path = ?1", params![path])
+            .ctx("forgetting replaced objects")?;
+    }
     crate::jobs::apply_job_parts(&tx, write.job_bookmark.as_ref(), &write.resolve_intents)?;
     tx.commit().ctx("committing the catalog transaction")
 }

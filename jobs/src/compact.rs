@@ -364,9 +364,13 @@ pub async fn compact(
     let now = Utc::now();
     let mut write = CatalogWrite::default();
     let mut table_after: Option<Table> = None;
+    // The table's statistics follow its partitions': fewer, larger objects.
+    let mut delta = Stats::default();
     for (u, new_location, stats, _) in &done {
         match &u.partition {
             Some(p) => {
+                delta.add(stats);
+                delta.sub(&Stats::read(&p.parameters));
                 let mut p2 = p.clone();
                 p2.location = new_location.clone();
                 stats.write(&mut p2.parameters);
@@ -390,6 +394,14 @@ pub async fn compact(
             }
         }
     }
+    let keeps_stats = t.parameters.contains_key(keys::OBJECT_COUNT);
+    if keeps_stats && table_after.is_none() {
+        let mut t2 = t.clone();
+        let mut s = Stats::read(&t2.parameters);
+        s.add(&delta);
+        s.write(&mut t2.parameters);
+        table_after = Some(t2);
+    }
     if converting || table_after.is_some() {
         let mut t2 = table_after.unwrap_or_else(|| t.clone());
         if converting {
@@ -411,6 +423,19 @@ pub async fn compact(
             expected_version: Some(t.version),
         });
     }
+    write.forget_objects = done
+        .iter()
+        .flat_map(|(u, _, _, _)| {
+            let folder = folder_url(&u.location);
+            let key = quarry_lake::split_location(&folder)
+                .map(|(k, _)| k)
+                .unwrap_or_default();
+            u.files
+                .iter()
+                .map(move |f| format!("{key}/{}", f.location))
+                .collect::<Vec<_>>()
+        })
+        .collect();
     if let Err(e) = catalog.commit(write).await {
         cleanup(&done).await;
         return Err(match e {
