@@ -55,16 +55,24 @@ impl SqliteCatalog {
         })
     }
 
-    /// Ids of `scope`'s executions, newest first, `limit` from `offset`.
-    pub fn execution_ids(&self, scope: &str, offset: usize, limit: usize) -> Result<Vec<String>> {
+    /// Ids of `scope`'s executions, newest first, at most `limit`, after execution `after` (the
+    /// last id of the previous page): executions submitted meanwhile do not shift the pages.
+    pub fn execution_ids(
+        &self,
+        scope: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
         self.with_conn(|conn| {
             let mut stmt = conn
                 .prepare(
                     "SELECT id FROM executions WHERE scope = ?1
-                     ORDER BY submitted_at DESC, rowid DESC LIMIT ?2 OFFSET ?3",
+                       AND (?2 IS NULL OR (submitted_at, rowid) <
+                            (SELECT submitted_at, rowid FROM executions WHERE id = ?2))
+                     ORDER BY submitted_at DESC, rowid DESC LIMIT ?3",
                 )
                 .ctx("listing executions")?;
-            stmt.query_map(params![scope, limit as i64, offset as i64], |r| r.get(0))
+            stmt.query_map(params![scope, after, limit as i64], |r| r.get(0))
                 .ctx("listing executions")?
                 .collect::<rusqlite::Result<Vec<String>>>()
                 .ctx("listing executions")
@@ -170,8 +178,18 @@ mod tests {
         }
         c.put_execution("other", "wg2", t, "{\"state\":\"RUNNING\"}")
             .unwrap();
-        assert_eq!(c.execution_ids("primary", 0, 2).unwrap(), ["q4", "q3"]);
-        assert_eq!(c.execution_ids("primary", 4, 2).unwrap(), ["q0"]);
+        assert_eq!(c.execution_ids("primary", None, 2).unwrap(), ["q4", "q3"]);
+        assert_eq!(
+            c.execution_ids("primary", Some("q3"), 2).unwrap(),
+            ["q2", "q1"]
+        );
+        c.put_execution("q5", "primary", t + chrono::Duration::seconds(9), "{}")
+            .unwrap();
+        assert_eq!(
+            c.execution_ids("primary", Some("q1"), 2).unwrap(),
+            ["q0"],
+            "a new execution does not shift later pages"
+        );
         assert_eq!(c.executions_containing("RUNNING").unwrap().len(), 1);
         assert!(c.create_named("wg", "a", "1").unwrap());
         assert!(!c.create_named("wg", "a", "2").unwrap());

@@ -87,14 +87,14 @@ pub async fn serve(
         .transpose()
         .context("--warehouse / QUARRY_WAREHOUSE")?;
     let stores = Arc::new(ObjectStores::new());
-    let engine = Engine::new(catalog, stores, config).with_history(Arc::clone(&store));
+    let engine = Engine::new(catalog, Arc::clone(&stores), config).with_history(Arc::clone(&store));
     let results = args.results_dir.unwrap_or_else(|| {
         catalog_path
             .parent()
             .map(|p| p.join("results"))
             .unwrap_or_else(|| PathBuf::from("results"))
     });
-    let service = Service::new(engine, store, results.clone(), args.concurrency)?;
+    let service = Service::new(engine, stores, store, results.clone(), args.concurrency)?;
     let output_roots = args
         .output_root
         .iter()

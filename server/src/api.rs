@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::service::{Execution, Service, Submission, epoch};
-use crate::values;
 
 /// The one data catalog: the Quarry catalog, named as Athena names Glue's.
 pub const DATA_CATALOG: &str = "AwsDataCatalog";
@@ -63,7 +62,7 @@ fn max_results(v: &Value, max: u64, default: u64) -> Result<usize, ApiError> {
 }
 
 fn page<T: Clone>(items: &[T], from: usize, n: usize) -> (Vec<T>, Option<String>) {
-    let to = (from + n).min(items.len());
+    let to = from.saturating_add(n).min(items.len());
     let slice = items.get(from..to).unwrap_or_default().to_vec();
     let next = (to < items.len()).then(|| to.to_string());
     (slice, next)
@@ -537,6 +536,15 @@ impl Api {
             &quarry_lake::location_url(location)
                 .map_err(|e| ApiError::invalid(format!("OutputLocation: {e}")))?,
         );
+        let after_scheme = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+        if after_scheme.split('/').any(|seg| {
+            let seg = seg.to_ascii_lowercase().replace("%2e", ".");
+            seg == "." || seg == ".."
+        }) {
+            return Err(ApiError::invalid(format!(
+                "OutputLocation {location} has '.' or '..' segments; give the folder plainly"
+            )));
+        }
         if self.config.output_roots.iter().any(|r| url.starts_with(r)) {
             Ok(true)
         } else {
@@ -570,10 +578,13 @@ impl Api {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(a)) => a
                 .iter()
-                .map(|p| {
-                    p.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| ApiError::invalid("ExecutionParameters must be strings"))
+                .enumerate()
+                .map(|(i, p)| {
+                    p.as_str().map(str::to_string).ok_or_else(|| {
+                        ApiError::invalid(format!(
+                            "ExecutionParameters[{i}] must be a string (SQL text such as '42' or \"'eu'\"), got {p}"
+                        ))
+                    })
                 })
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(ApiError::invalid("ExecutionParameters must be a list")),
@@ -593,7 +604,12 @@ impl Api {
             Some(l) if self.output_allowed(l)? => Some(l.to_string()),
             _ => None,
         };
-        let max_bytes_scanned = config["BytesScannedCutoffPerQuery"].as_u64();
+        // A workgroup may lower the server's limit, never lift it.
+        let server_cap = self.service.engine().config().max_bytes_scanned;
+        let max_bytes_scanned = match (config["BytesScannedCutoffPerQuery"].as_u64(), server_cap) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
 
         // Prepared statements: PREPARE / DEALLOCATE PREPARE manage them; EXECUTE runs one.
         if let Some(p) = parse_prepare(&sql) {
@@ -624,11 +640,24 @@ impl Api {
                 }
             };
             let _ = name;
-            let id = self
-                .service
-                .record(&sql, &wg_name, field(&context, "Database"), result)?;
+            let id = self.service.record(
+                &sql,
+                &wg_name,
+                field(&context, "Database"),
+                if sql
+                    .trim_start()
+                    .to_ascii_uppercase()
+                    .starts_with("DEALLOCATE")
+                {
+                    "DEALLOCATE"
+                } else {
+                    "PREPARE"
+                },
+                result,
+            )?;
             return Ok(json!({ "QueryExecutionId": id }));
         }
+        let submitted = sql.clone();
         let mut bound = params.clone();
         if let Some((name, values)) = parse_execute(&sql) {
             let p = self.prepared(&wg_name, &name)?;
@@ -647,6 +676,7 @@ impl Api {
             .service
             .submit(Submission {
                 sql,
+                text: submitted,
                 database: field(&context, "Database").map(str::to_string),
                 catalog: field(&context, "Catalog")
                     .unwrap_or("awsdatacatalog")
@@ -687,19 +717,30 @@ impl Api {
     fn list_executions(&self, input: &Value) -> Result<Value, ApiError> {
         let wg = field(input, "WorkGroup").unwrap_or(PRIMARY);
         self.workgroup(wg)?;
-        let from = offset(input)?;
-        let n = match input.get("MaxResults").and_then(Value::as_u64) {
-            None => 50,
-            Some(n) if n <= 50 => n.max(1) as usize,
-            Some(n) => {
-                return Err(ApiError::invalid(format!(
-                    "MaxResults must be at most 50, got {n}"
-                )));
-            }
+        let after = field(input, "NextToken");
+        if let Some(t) = after
+            && self.service.store().execution(t)?.is_none()
+        {
+            return Err(ApiError::invalid(format!(
+                "NextToken '{t}' is not one this server gave"
+            )));
+        }
+        let n = match input.get("MaxResults") {
+            None | Some(Value::Null) => 50,
+            Some(v) => match v.as_u64() {
+                Some(0) => 50,
+                Some(n) if n <= 50 => n as usize,
+                _ => {
+                    return Err(ApiError::invalid(format!(
+                        "MaxResults must be between 0 and 50, got {v}"
+                    )));
+                }
+            },
         };
-        let mut ids = self.service.store().execution_ids(wg, from, n + 1)?;
-        let next = (ids.len() > n).then(|| (from + n).to_string());
+        let mut ids = self.service.store().execution_ids(wg, after, n + 1)?;
+        let more = ids.len() > n;
         ids.truncate(n);
+        let next = if more { ids.last().cloned() } else { None };
         Ok(json!({ "QueryExecutionIds": ids, "NextToken": next }))
     }
 
@@ -738,40 +779,27 @@ impl Api {
                 "ResultSet": { "Rows": [], "ResultSetMetadata": metadata },
             }));
         }
-        let (_, batches) = self.service.results(&e)?;
-        let mut rows: Vec<Value> = Vec::new();
-        // The first page of a query's results starts with the column labels, as Athena's.
-        let header = e.header && from == 0;
+        // The first page (no NextToken) of a query's results starts with the column labels,
+        // as Athena's; a token is always the offset of the next data row.
+        let header = e.header && field(input, "NextToken").is_none();
+        let want = max - usize::from(header);
+        let page = self.service.result_rows(&e, from, want)?;
+        let mut rows: Vec<Value> = Vec::with_capacity(page.len() + 1);
         if header {
             rows.push(json!({ "Data": e.columns.iter().map(|c| json!({"VarCharValue": c.name})).collect::<Vec<_>>() }));
         }
-        let want = max - usize::from(header);
-        let mut skip = from;
-        let mut taken = 0;
-        for b in &batches {
-            if taken == want {
-                break;
-            }
-            let n = b.num_rows();
-            if skip >= n {
-                skip -= n;
-                continue;
-            }
-            let to = (skip + (want - taken)).min(n);
-            for row in values::rows(b.columns(), skip, to) {
-                let data: Vec<Value> = row
-                    .into_iter()
-                    .map(|v| match v {
-                        Some(v) => json!({ "VarCharValue": v }),
-                        None => json!({}),
-                    })
-                    .collect();
-                rows.push(json!({ "Data": data }));
-            }
-            taken += to - skip;
-            skip = 0;
+        let taken = page.len();
+        for row in page {
+            let data: Vec<Value> = row
+                .into_iter()
+                .map(|v| match v {
+                    Some(v) => json!({ "VarCharValue": v }),
+                    None => json!({}),
+                })
+                .collect();
+            rows.push(json!({ "Data": data }));
         }
-        let end = from + taken;
+        let end = from.saturating_add(taken);
         let mut out = json!({
             "UpdateCount": 0,
             "ResultSet": { "Rows": rows, "ResultSetMetadata": metadata },

@@ -55,7 +55,7 @@ impl ApiError {
             kind,
             message: message.into(),
             code: None,
-            status: 403,
+            status: 400,
         }
     }
 

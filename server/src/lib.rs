@@ -32,6 +32,10 @@ pub use sigv4::Credentials;
 
 /// Request bodies larger than this are refused (QueryString is at most 256 KiB).
 pub const MAX_BODY: usize = 1 << 20;
+/// Time allowed for a request's headers and, separately, its body; and for a TLS handshake.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Connections served at once; more wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 1024;
 
 /// The server: the API, and the credentials requests must be signed with (`None`: unsigned
 /// requests are accepted, for a server bound to the loopback interface).
@@ -78,14 +82,32 @@ impl Server {
                 status: 404,
             });
         }
-        let body = Limited::new(body, MAX_BODY)
-            .collect()
+        let collected = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY).collect())
             .await
             .map_err(|_| ApiError {
-                kind: "SerializationException",
-                message: format!("the request body is larger than {MAX_BODY} bytes"),
+                kind: "RequestTimeoutException",
+                message: format!(
+                    "the request body did not arrive within {} s",
+                    BODY_TIMEOUT.as_secs()
+                ),
                 code: None,
-                status: 413,
+                status: 408,
+            })?;
+        let body = collected
+            .map_err(|e| {
+                let too_large = e
+                    .downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some();
+                ApiError {
+                    kind: "SerializationException",
+                    message: if too_large {
+                        format!("the request body is larger than {MAX_BODY} bytes")
+                    } else {
+                        format!("reading the request body: {e}")
+                    },
+                    code: None,
+                    status: if too_large { 413 } else { 400 },
+                }
             })?
             .to_bytes();
         if let Some(creds) = &self.credentials {
@@ -179,7 +201,11 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     tokio::pin!(shutdown);
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(permit) = Arc::clone(&connections).acquire_owned().await else {
+            return Ok(());
+        };
         let (stream, _peer): (tokio::net::TcpStream, SocketAddr) = tokio::select! {
             () = &mut shutdown => return Ok(()),
             accepted = listener.accept() => match accepted {
@@ -195,12 +221,21 @@ pub async fn serve(
                 let server = Arc::clone(&server);
                 async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
             });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let _permit = permit;
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            // Without a timer hyper drops its header-read timeout: slow clients would hold
+            // connections forever.
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(BODY_TIMEOUT);
             let _ = match tls {
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(s) => builder.serve_connection(TokioIo::new(s), service).await,
-                    Err(_) => return,
-                },
+                Some(acceptor) => {
+                    match tokio::time::timeout(BODY_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => builder.serve_connection(TokioIo::new(s), service).await,
+                        _ => return,
+                    }
+                }
                 None => {
                     builder
                         .serve_connection(TokioIo::new(stream), service)

@@ -7,14 +7,13 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use object_store::ObjectStoreExt;
 use object_store::PutPayload;
-use quarry_query::Engine;
 
 use crate::service::Execution;
 use crate::values;
 
 /// Write `e`'s results under `location`; returns the URL of the result file.
 pub async fn write(
-    _engine: &Engine,
+    stores: &quarry_lake::ObjectStores,
     location: &str,
     e: &Execution,
     schema: &SchemaRef,
@@ -50,7 +49,6 @@ pub async fn write(
             text.push('\n');
         }
     }
-    let stores = quarry_lake::ObjectStores::new();
     let url = format!("{folder}{name}");
     let (store, path) = stores.resolve(&url).map_err(|err| err.to_string())?;
     store

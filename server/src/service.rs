@@ -65,6 +65,9 @@ pub struct Execution {
     pub rows: u64,
     /// A SELECT-like result: its first page starts with the column labels.
     pub header: bool,
+    /// Rows of each batch of the stored result, so a page reads only its batches.
+    #[serde(default)]
+    pub batch_rows: Vec<u64>,
 }
 
 impl Execution {
@@ -76,7 +79,11 @@ impl Execution {
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Submission {
+    /// The SQL to run (parameters bound, EXECUTE resolved).
     pub sql: String,
+    /// The QueryString as submitted (what GetQueryExecution shows, and what an idempotency
+    /// token is checked against).
+    pub text: String,
     pub database: Option<String>,
     pub catalog: String,
     pub workgroup: String,
@@ -90,6 +97,7 @@ pub struct Submission {
 /// Runs executions.
 pub struct Service {
     engine: Engine,
+    stores: Arc<quarry_lake::ObjectStores>,
     store: Arc<SqliteCatalog>,
     results: PathBuf,
     permits: Arc<Semaphore>,
@@ -145,6 +153,17 @@ fn substatement(sql: &str) -> String {
     s.into()
 }
 
+/// `StatementType` and `SubstatementType` of a statement, known before it runs.
+fn statement_types(sql: &str) -> (String, String) {
+    let sub = substatement(sql);
+    let kind = match sub.as_str() {
+        "SELECT" | "INSERT" | "CREATE_TABLE_AS_SELECT" | "UNLOAD" => "DML",
+        s if s.starts_with("SHOW") || s == "DESCRIBE_TABLE" || s == "EXPLAIN" => "UTILITY",
+        _ => "DDL",
+    };
+    (kind.to_string(), sub)
+}
+
 /// Athena's error type numbers for the categories Quarry has.
 fn athena_error(category: ErrorCategory, message: &str) -> AthenaError {
     let (cat, ty, retryable) = match category {
@@ -168,6 +187,7 @@ impl Service {
     /// recorded as FAILED.
     pub fn new(
         engine: Engine,
+        stores: Arc<quarry_lake::ObjectStores>,
         store: Arc<SqliteCatalog>,
         results: PathBuf,
         concurrency: usize,
@@ -180,6 +200,7 @@ impl Service {
         })?;
         let service = Arc::new(Self {
             engine,
+            stores,
             store,
             results,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
@@ -238,17 +259,18 @@ impl Service {
             && let Some(id) = self.store.named(TOKEN_KIND, token)?
         {
             let e = self.get(&id)?;
-            if e.query != s.sql {
-                return Err(ApiError::invalid(
-                    "ClientRequestToken was used before with a different QueryString; use a new token",
-                ));
+            if e.query != s.text {
+                return Err(ApiError::invalid(format!(
+                    "ClientRequestToken {token} was used for execution {id} with a different QueryString; use a new token"
+                )));
             }
             return Ok(id);
         }
         let id = uuid::Uuid::new_v4().to_string();
+        let (statement_type, substatement_type) = statement_types(&s.sql);
         let e = Execution {
             id: id.clone(),
-            query: s.sql.clone(),
+            query: s.text.clone(),
             database: s.database.clone(),
             catalog: s.catalog.clone(),
             workgroup: s.workgroup.clone(),
@@ -261,8 +283,8 @@ impl Service {
             submitted: Utc::now(),
             started: None,
             completed: None,
-            statement_type: "DML".into(),
-            substatement_type: substatement(&s.sql),
+            statement_type,
+            substatement_type,
             data_scanned: 0,
             planning_ms: 0,
             engine_ms: 0,
@@ -271,6 +293,7 @@ impl Service {
             update_count: None,
             rows: 0,
             header: false,
+            batch_rows: Vec::new(),
         };
         self.save(&e)?;
         if let Some(token) = &s.client_token {
@@ -282,8 +305,24 @@ impl Service {
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.clone(), stop);
         let service = Arc::clone(self);
+        let run = tokio::spawn({
+            let service = Arc::clone(&service);
+            async move { service.execute(e, s, stopped).await }
+        });
+        // A panic inside the engine must not leave the execution RUNNING forever.
+        let watched = id.clone();
         tokio::spawn(async move {
-            service.execute(e, s, stopped).await;
+            if let Err(err) = run.await
+                && let Ok(mut e) = service.get(&watched)
+                && !e.is_final()
+            {
+                let reason = format!("internal error while running the query: {err}");
+                e.state = "FAILED".into();
+                e.completed = Some(Utc::now());
+                e.error = Some(athena_error(ErrorCategory::Internal, &reason));
+                e.state_change_reason = Some(reason);
+                service.finish(&e);
+            }
         });
         Ok(id)
     }
@@ -295,6 +334,7 @@ impl Service {
         sql: &str,
         workgroup: &str,
         database: Option<&str>,
+        substatement_type: &str,
         result: Result<(), String>,
     ) -> Result<String, ApiError> {
         let now = Utc::now();
@@ -323,7 +363,7 @@ impl Service {
             started: Some(now),
             completed: Some(now),
             statement_type: "DDL".into(),
-            substatement_type: "PREPARE".into(),
+            substatement_type: substatement_type.into(),
             data_scanned: 0,
             planning_ms: 0,
             engine_ms: 0,
@@ -332,6 +372,7 @@ impl Service {
             update_count: None,
             rows: 0,
             header: false,
+            batch_rows: Vec::new(),
         })?;
         Ok(id)
     }
@@ -412,6 +453,7 @@ impl Service {
             } else {
                 out.batches.iter().map(|b| b.num_rows() as u64).sum()
             };
+            e.batch_rows = out.batches.iter().map(|b| b.num_rows() as u64).collect();
             let stored = if written {
                 Ok(())
             } else {
@@ -428,7 +470,7 @@ impl Service {
             if e.state == "SUCCEEDED"
                 && let Some(location) = &s.output_location
             {
-                match crate::output::write(&self.engine, location, &e, &out.schema, &out.batches)
+                match crate::output::write(&self.stores, location, &e, &out.schema, &out.batches)
                     .await
                 {
                     Ok(file) => e.output_location = Some(file),
@@ -445,6 +487,11 @@ impl Service {
             if category == ErrorCategory::Cancelled && *stopped.borrow() {
                 e.state = "CANCELLED".into();
                 e.state_change_reason = Some("Query cancelled by user".into());
+            } else if category == ErrorCategory::LimitExceeded {
+                // Athena cancels a query that passes the workgroup's data limit.
+                e.state = "CANCELLED".into();
+                e.state_change_reason = Some(message.clone());
+                e.error = Some(athena_error(category, &message));
             } else {
                 e.state = "FAILED".into();
                 e.state_change_reason = Some(message.clone());
@@ -493,8 +540,14 @@ impl Service {
         })
     }
 
-    /// The result batches of a SUCCEEDED execution.
-    pub fn results(&self, e: &Execution) -> Result<(SchemaRef, Vec<RecordBatch>), ApiError> {
+    /// Rows `from..from + n` of a SUCCEEDED execution's result, as text: only the batches that
+    /// hold them are read from the result file.
+    pub fn result_rows(
+        &self,
+        e: &Execution,
+        from: usize,
+        n: usize,
+    ) -> Result<Vec<Vec<Option<String>>>, ApiError> {
         let path = self.result_path(&e.id);
         let file = std::fs::File::open(&path).map_err(|err| {
             ApiError::invalid(format!(
@@ -502,12 +555,37 @@ impl Service {
                 e.id
             ))
         })?;
-        let reader = FileReader::try_new(file, None)
+        let mut reader = FileReader::try_new(std::io::BufReader::new(file), None)
             .map_err(|err| ApiError::internal(format!("reading results of {}: {err}", e.id)))?;
-        let schema = reader.schema();
-        let batches = reader
-            .collect::<Result<Vec<_>, _>>()
+        // The batch holding row `from`, and the rows before it.
+        let (mut batch, mut skip) = (0usize, from as u64);
+        for rows in &e.batch_rows {
+            if skip < *rows {
+                break;
+            }
+            skip -= rows;
+            batch += 1;
+        }
+        if batch >= reader.num_batches() {
+            return Ok(Vec::new());
+        }
+        reader
+            .set_index(batch)
             .map_err(|err| ApiError::internal(format!("reading results of {}: {err}", e.id)))?;
-        Ok((schema, batches))
+        let mut out = Vec::with_capacity(n.min(1000));
+        let mut skip = skip as usize;
+        for b in reader {
+            if out.len() >= n {
+                break;
+            }
+            let b =
+                b.map_err(|err| ApiError::internal(format!("reading results of {}: {err}", e.id)))?;
+            let to = skip.saturating_add(n - out.len()).min(b.num_rows());
+            if skip < to {
+                out.extend(crate::values::rows(b.columns(), skip, to));
+            }
+            skip = 0;
+        }
+        Ok(out)
     }
 }

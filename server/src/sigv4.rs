@@ -29,8 +29,8 @@ pub enum AuthError {
     Malformed(String),
     #[error("the access key {0} is not one this server knows")]
     UnknownKey(String),
-    #[error("the request signature does not match; check the secret key")]
-    BadSignature,
+    #[error("the request signature does not match for access key {0}; check the secret key")]
+    BadSignature(String),
     #[error("the request time {0} is more than 15 minutes from the server's time")]
     Expired(String),
 }
@@ -42,7 +42,7 @@ impl AuthError {
             Self::Missing => "MissingAuthenticationTokenException",
             Self::Malformed(_) => "IncompleteSignatureException",
             Self::UnknownKey(_) => "UnrecognizedClientException",
-            Self::BadSignature => "InvalidSignatureException",
+            Self::BadSignature(_) => "InvalidSignatureException",
             Self::Expired(_) => "InvalidSignatureException",
         }
     }
@@ -179,12 +179,23 @@ impl Credentials {
         if (now - when).num_seconds().abs() > 15 * 60 {
             return Err(AuthError::Expired(amz_date));
         }
-        if !amz_date.starts_with(date) {
+        if amz_date.get(..8) != Some(date) {
             return Err(AuthError::Malformed(
                 "the credential date and X-Amz-Date differ".into(),
             ));
         }
         let names: Vec<&str> = signed.split(';').collect();
+        // The host, the date and every x-amz-* header sent (the operation is X-Amz-Target) must
+        // be signed, or a captured request could be replayed as another operation.
+        for (name, _) in headers {
+            let must = name == "x-amz-date"
+                || (name.starts_with("x-amz-") && name != "x-amz-content-sha256");
+            if must && !names.contains(&name.as_str()) {
+                return Err(AuthError::Malformed(format!(
+                    "the {name} header must be signed"
+                )));
+            }
+        }
         if !names.contains(&"host") {
             return Err(AuthError::Malformed(
                 "the host header must be signed".into(),
@@ -220,13 +231,14 @@ impl Credentials {
         let k_region = sign(&k_date, region);
         let k_service = sign(&k_region, service);
         let k_signing = sign(&k_service, "aws4_request");
-        let expected = hex::decode(signature).map_err(|_| AuthError::BadSignature)?;
+        let bad = || AuthError::BadSignature(key_id.to_string());
+        let expected = hex::decode(signature).map_err(|_| bad())?;
         hmac::verify(
             &hmac::Key::new(hmac::HMAC_SHA256, &k_signing),
             string_to_sign.as_bytes(),
             &expected,
         )
-        .map_err(|_| AuthError::BadSignature)?;
+        .map_err(|_| bad())?;
         Ok(key_id.to_string())
     }
 }
@@ -283,12 +295,21 @@ mod tests {
         // Any change breaks it.
         assert_eq!(
             creds.verify("POST", "/", "", &headers, b"", at),
-            Err(AuthError::BadSignature)
+            Err(AuthError::BadSignature("AKIDEXAMPLE".into()))
         );
         assert_eq!(
             creds.verify("GET", "/", "", &headers, b"x", at),
-            Err(AuthError::BadSignature)
+            Err(AuthError::BadSignature("AKIDEXAMPLE".into()))
         );
+        let mut unsigned_target = headers.clone();
+        unsigned_target.push((
+            "x-amz-target".into(),
+            "AmazonAthena.StopQueryExecution".into(),
+        ));
+        assert!(matches!(
+            creds.verify("GET", "/", "", &unsigned_target, b"", at),
+            Err(AuthError::Malformed(m)) if m.contains("x-amz-target")
+        ));
         let late = "2015-08-30T13:00:00Z".parse().unwrap();
         assert!(matches!(
             creds.verify("GET", "/", "", &headers, b"", late),

@@ -78,6 +78,24 @@ def boto():
     values = [row["Data"][0].get("VarCharValue") for p in pages for row in p["ResultSet"]["Rows"]]
     check(len(pages) == 3, f"2,501 rows in 3 pages ({len(pages)})")
     check(values[0] == "n" and values[1:] == [str(i) for i in range(2500)], "every row once, in order")
+    # One row per page: the header alone on the first page, then each row once.
+    qid = c.start_query_execution(QueryString="SELECT value FROM range(3)")["QueryExecutionId"]
+    wait(c, qid)
+    pages = list(c.get_paginator("get_query_results").paginate(
+        QueryExecutionId=qid, PaginationConfig={"PageSize": 1}))
+    values = [row["Data"][0].get("VarCharValue") for p in pages for row in p["ResultSet"]["Rows"]]
+    check(values == ["value", "0", "1", "2"], f"pages of one row: {values}")
+
+    # CTAS: no rows, UpdateCount.
+    scratch = os.environ["QUARRY_SCRATCH"]
+    qid = c.start_query_execution(
+        QueryString=f"CREATE TABLE demo.sales_copy WITH (format = 'PARQUET', external_location = 'file://{scratch}/sales_copy/') AS SELECT * FROM demo.sales"
+    )["QueryExecutionId"]
+    e = wait(c, qid)
+    check(e["Status"]["State"] == "SUCCEEDED" and e["SubstatementType"] == "CREATE_TABLE_AS_SELECT",
+          f"CTAS: {e['Status']}")
+    r = c.get_query_results(QueryExecutionId=qid)
+    check(r["UpdateCount"] == 5 and r["ResultSet"]["Rows"] == [], "CTAS: UpdateCount 5, no rows")
 
     # DDL.
     qid = c.start_query_execution(QueryString="CREATE DATABASE IF NOT EXISTS scratch_boto")["QueryExecutionId"]
@@ -86,7 +104,7 @@ def boto():
     qid = c.start_query_execution(QueryString="SHOW TABLES IN demo")["QueryExecutionId"]
     wait(c, qid)
     rows = c.get_query_results(QueryExecutionId=qid)["ResultSet"]["Rows"]
-    check([r["Data"][0]["VarCharValue"] for r in rows] == ["events", "logs", "metrics", "sales"],
+    check([r["Data"][0]["VarCharValue"] for r in rows] == ["events", "logs", "metrics", "sales", "sales_copy"],
           "SHOW TABLES: no header row")
 
     # Failing.
@@ -190,10 +208,12 @@ def pyathena_cursors():
     try:
         c2.execute(LONG)
         state = c2.state
-    except pyathena.error.OperationalError:
-        state = "CANCELLED"
+    except pyathena.error.OperationalError as e:
+        state = "CANCELLED" if "cancel" in str(e).lower() else f"error: {e}"
     t.join()
     check(state == "CANCELLED", f"PyAthena cancel ({state})")
+    cur.execute("INSERT INTO sales_copy SELECT * FROM sales WHERE region = 'eu west'")
+    check(cur.rowcount == 2, f"PyAthena rowcount of an INSERT ({cur.rowcount})")
 
     pc = pyathena.connect(endpoint_url=ENDPOINT, region_name=REGION, work_group="primary",
                           schema_name="demo", poll_interval=0.05, cursor_class=PandasCursor).cursor()

@@ -66,6 +66,10 @@ fn clients_env(cmd: &mut Command, endpoint: &str) {
         path = p;
     }
     cmd.env("QUARRY_ENDPOINT", endpoint)
+        .env(
+            "QUARRY_SCRATCH",
+            std::env::temp_dir().join(format!("quarry-serve-{}", std::process::id())),
+        )
         .env("AWS_ACCESS_KEY_ID", KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET)
         .env("AWS_DEFAULT_REGION", "us-east-1")
@@ -110,6 +114,19 @@ fn boto3_pyathena_and_the_aws_cli_work_unchanged() {
         let s = serve(&q, &["--credentials", &creds.to_string_lossy()]);
         let out = python_ok(&s.endpoint, &[&script]);
         assert!(out.contains("all client checks passed"), "{out}");
+        // A query still running when the server dies is FAILED after the restart.
+        let running = python_ok(
+            &s.endpoint,
+            &[
+                "-c",
+                "import boto3,os,time\n\
+c=boto3.client('athena',endpoint_url=os.environ['QUARRY_ENDPOINT'])\n\
+i=c.start_query_execution(QueryString='SELECT count(*) FROM range(100000000000)')['QueryExecutionId']\n\
+time.sleep(0.3)\n\
+print(i)",
+            ],
+        );
+        std::fs::write(q.catalog.path().join("running"), running.trim()).expect("id");
         // One more, to read back after a restart.
         python_ok(
             &s.endpoint,
@@ -141,6 +158,20 @@ print(e['Status']['State'], r[1]['Data'][0]['VarCharValue'])"
         ],
     );
     assert_eq!(out.trim(), "SUCCEEDED 42");
+    let running = std::fs::read_to_string(q.catalog.path().join("running")).expect("id");
+    let out = python_ok(
+        &s.endpoint,
+        &[
+            "-c",
+            &format!(
+                "import boto3,os\n\
+c=boto3.client('athena',endpoint_url=os.environ['QUARRY_ENDPOINT'])\n\
+s=c.get_query_execution(QueryExecutionId='{running}')['QueryExecution']['Status']\n\
+print(s['State'], s['StateChangeReason'])"
+            ),
+        ],
+    );
+    assert!(out.starts_with("FAILED the server stopped"), "{out}");
 
     // Bad requests: 4xx with Athena's error shape, never a crash.
     let addr = s.endpoint.trim_start_matches("http://").to_string();
@@ -228,10 +259,16 @@ import boto3, os, time
 c = boto3.client('athena', endpoint_url=os.environ['QUARRY_ENDPOINT'], verify={cert:?})
 def state(i): return c.get_query_execution(QueryExecutionId=i)['QueryExecution']
 def wait(i):
-    while state(i)['Status']['State'] not in ('SUCCEEDED', 'FAILED', 'CANCELLED'): time.sleep(0.05)
+    deadline = time.time() + 60
+    while state(i)['Status']['State'] not in ('SUCCEEDED', 'FAILED', 'CANCELLED'):
+        assert time.time() < deadline, state(i)['Status']
+        time.sleep(0.05)
     return state(i)
 slow = c.start_query_execution(QueryString='SELECT count(*) FROM range(100000000000)')['QueryExecutionId']
-while state(slow)['Status']['State'] != 'RUNNING': time.sleep(0.02)
+deadline = time.time() + 30
+while state(slow)['Status']['State'] != 'RUNNING':
+    assert time.time() < deadline, state(slow)['Status']
+    time.sleep(0.02)
 quick = c.start_query_execution(QueryString='SELECT 1')['QueryExecutionId']
 time.sleep(0.3)
 queued = state(quick)['Status']['State']
