@@ -93,6 +93,37 @@ impl SqliteCatalog {
         })
     }
 
+    /// Delete executions submitted before `before` (and the named objects of `token_kind`
+    /// that pointed at them); returns the deleted ids, for their result files.
+    pub fn prune_executions(&self, before: DateTime<Utc>, token_kind: &str) -> Result<Vec<String>> {
+        self.with_conn(|conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .ctx("starting a catalog transaction")?;
+            let ids: Vec<String> = {
+                let mut stmt = tx
+                    .prepare("SELECT id FROM executions WHERE submitted_at < ?1")
+                    .ctx("pruning executions")?;
+                stmt.query_map(params![before.to_rfc3339()], |r| r.get(0))
+                    .ctx("pruning executions")?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+                    .ctx("pruning executions")?
+            };
+            tx.execute(
+                "DELETE FROM executions WHERE submitted_at < ?1",
+                params![before.to_rfc3339()],
+            )
+            .ctx("pruning executions")?;
+            tx.execute(
+                "DELETE FROM named_objects WHERE kind = ?1 AND body NOT IN (SELECT id FROM executions)",
+                params![token_kind],
+            )
+            .ctx("pruning executions")?;
+            tx.commit().ctx("pruning executions")?;
+            Ok(ids)
+        })
+    }
+
     /// Insert or replace a named object of `kind`.
     pub fn put_named(&self, kind: &str, name: &str, body: &str) -> Result<()> {
         self.with_conn(|conn| {
@@ -191,6 +222,15 @@ mod tests {
             "a new execution does not shift later pages"
         );
         assert_eq!(c.executions_containing("RUNNING").unwrap().len(), 1);
+        c.put_named("tok", "t1", "q0").unwrap();
+        c.put_named("tok", "t2", "q4").unwrap();
+        let pruned = c
+            .prune_executions(t + chrono::Duration::milliseconds(1500), "tok")
+            .unwrap();
+        assert_eq!(pruned.len(), 3, "{pruned:?}");
+        assert!(c.execution("q0").unwrap().is_none());
+        assert!(c.named("tok", "t1").unwrap().is_none());
+        assert_eq!(c.named("tok", "t2").unwrap().as_deref(), Some("q4"));
         assert!(c.create_named("wg", "a", "1").unwrap());
         assert!(!c.create_named("wg", "a", "2").unwrap());
         assert_eq!(c.named("wg", "a").unwrap().as_deref(), Some("1"));

@@ -38,9 +38,16 @@ pub struct ServeArgs {
     /// Where CREATE TABLE .. AS SELECT puts a table without external_location
     #[arg(long, env = "QUARRY_WAREHOUSE", value_name = "URL")]
     warehouse: Option<String>,
+    /// Keep executions and their results this long (Athena keeps 45 days)
+    #[arg(long, default_value = "45d", value_parser = retention)]
+    retention: std::time::Duration,
     /// Refuse a statement once it scanned more than this (e.g. 10GB); workgroups can set less
     #[arg(long, env = "QUARRY_MAX_BYTES_SCANNED", value_name = "SIZE", value_parser = crate::sql::parse_bytes)]
     max_bytes_scanned: Option<u64>,
+}
+
+fn retention(s: &str) -> std::result::Result<std::time::Duration, String> {
+    quarry_jobs::spec::parse_duration(s)
 }
 
 pub const AFTER_HELP: &str = "\
@@ -101,6 +108,22 @@ pub async fn serve(
         .map(|r| quarry_lake::location_url(r).map(|u| quarry_lake::folder_url(&u)))
         .collect::<Result<Vec<_>, _>>()
         .context("--output-root")?;
+    let pruned = service.prune(args.retention)?;
+    if pruned > 0 {
+        eprintln!("quarry serve: forgot {pruned} execution(s) older than the retention");
+    }
+    {
+        let service = Arc::clone(&service);
+        let retention = args.retention;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                if let Err(e) = service.prune(retention) {
+                    eprintln!("warning: pruning old executions: {e}");
+                }
+            }
+        });
+    }
     let api = Api::new(service, ApiConfig { output_roots })?;
     let server = Arc::new(Server { api, credentials });
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -226,6 +226,35 @@ impl Service {
         Ok(service)
     }
 
+    /// Forget executions older than `retention` (Athena keeps 45 days): their records, tokens
+    /// and result files. Returns how many went.
+    pub fn prune(&self, retention: std::time::Duration) -> Result<usize, ApiError> {
+        let Some(before) = chrono::Duration::from_std(retention)
+            .ok()
+            .and_then(|r| Utc::now().checked_sub_signed(r))
+        else {
+            return Ok(0);
+        };
+        let ids = self.store.prune_executions(before, TOKEN_KIND)?;
+        for id in &ids {
+            let _ = std::fs::remove_file(self.result_path(id));
+        }
+        // Half-written result files of a server that died.
+        if let Ok(dir) = std::fs::read_dir(&self.results) {
+            for entry in dir.flatten() {
+                let name = entry.file_name();
+                let stale = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| {
+                    t.elapsed()
+                        .is_ok_and(|a| a > std::time::Duration::from_secs(3600))
+                });
+                if name.to_string_lossy().ends_with(".tmp") && stale {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        Ok(ids.len())
+    }
+
     pub fn store(&self) -> &Arc<SqliteCatalog> {
         &self.store
     }
