@@ -218,7 +218,27 @@ def pyathena_cursors():
     pc = pyathena.connect(endpoint_url=ENDPOINT, region_name=REGION, work_group="primary",
                           schema_name="demo", poll_interval=0.05, cursor_class=PandasCursor).cursor()
     df = pc.execute(PAGED).as_pandas()
-    check(len(df) == 2500 and int(df["n"].sum()) == sum(range(2500)), "PyAthena PandasCursor")
+    check(len(df) == 2500 and int(df["n"].sum()) == sum(range(2500)), "PyAthena PandasCursor pages 2,500 rows")
+    df = pc.execute("SELECT region, count(*) AS orders FROM sales GROUP BY region ORDER BY region").as_pandas()
+    check(list(df["orders"]) == [2, 2, 1], f"PandasCursor SELECT: {df.to_dict('list')}")
+    pc.execute("CREATE DATABASE IF NOT EXISTS scratch_pandas")
+    check(pc.fetchall() == [], "PandasCursor DDL")
+    try:
+        pc.execute("SELECT * FROM no_such_table")
+        check(False, "PandasCursor raises on a failing statement")
+    except pyathena.error.OperationalError as e:
+        check("no_such_table" in str(e), "PandasCursor raises OperationalError with the reason")
+    pc2 = pyathena.connect(endpoint_url=ENDPOINT, region_name=REGION, work_group="primary",
+                           schema_name="demo", poll_interval=0.05, cursor_class=PandasCursor).cursor()
+    t = threading.Thread(target=lambda: (time.sleep(0.5), pc2.cancel()))
+    t.start()
+    try:
+        pc2.execute(LONG)
+        state = pc2.state
+    except pyathena.error.OperationalError as e:
+        state = "CANCELLED" if "cancel" in str(e).lower() else f"error: {e}"
+    t.join()
+    check(state == "CANCELLED", f"PandasCursor cancel ({state})")
     ac = pyathena.connect(endpoint_url=ENDPOINT, region_name=REGION, work_group="primary",
                           schema_name="demo", poll_interval=0.05, cursor_class=ArrowCursor).cursor()
     table = ac.execute("SELECT region, amount FROM sales").as_arrow()
