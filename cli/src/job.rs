@@ -566,20 +566,7 @@ pub async fn scheduler(
         poll: args.poll,
         ..Default::default()
     };
-    let shutdown = async {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    };
+    let shutdown = crate::shutdown_signal();
     run_scheduler(rt, dir.to_path_buf(), options, shutdown).await?;
     quarry_lake::writer::finish_cleanups().await;
     Ok(true)

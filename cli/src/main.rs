@@ -326,6 +326,21 @@ impl Progress for Bar {
 }
 
 /// Write to stdout; a closed pipe (`quarry tables | head`) ends output quietly.
+/// SIGTERM (systemd, containers) or Ctrl-C: what ends a foreground service.
+pub(crate) async fn shutdown_signal() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 pub(crate) fn emit(text: impl std::fmt::Display) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();

@@ -139,20 +139,7 @@ pub async fn serve(
             None => "unsigned requests accepted".into(),
         }
     );
-    let shutdown = async {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    };
+    let shutdown = crate::shutdown_signal();
     quarry_server::serve(server, listener, tls, shutdown).await?;
     eprintln!("quarry serve: stopped");
     Ok(())

@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::Utc;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::prelude::{SessionContext, col};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use quarry_catalog::types::from_hive;
@@ -23,7 +23,7 @@ use quarry_catalog::{
 };
 use quarry_lake::format::{FileFormat, storage_for};
 use quarry_lake::stats::Stats;
-use quarry_lake::{ObjectStores, TableWriter, WriteCompression, folder_url, is_hidden};
+use quarry_lake::{ObjectStores, TableWriter, WriteCompression, folder_url};
 use quarry_query::{EngineConfig, Meter, table_write_options};
 
 use crate::error::{Error, Result};
@@ -138,27 +138,13 @@ fn home_folder(location: &str) -> String {
     }
 }
 
-/// Data files directly or deeper below `prefix` (the scan's rules: no hidden names, no empty
-/// objects).
+/// Data files below `prefix` (the scan's rules), errors naming `url`.
 async fn data_files(
     store: &Arc<dyn ObjectStore>,
     prefix: &Path,
     url: &str,
 ) -> Result<Vec<ObjectMeta>> {
-    let mut files: Vec<ObjectMeta> = store
-        .list(Some(prefix))
-        .try_filter(|m| {
-            let rel = m
-                .location
-                .as_ref()
-                .strip_prefix(prefix.as_ref())
-                .unwrap_or(m.location.as_ref())
-                .trim_start_matches('/')
-                .to_string();
-            let parts: Vec<&str> = rel.split('/').collect();
-            futures::future::ready(m.size > 0 && !is_hidden(&parts))
-        })
-        .try_collect()
+    quarry_lake::list_data_files(store, prefix)
         .await
         .map_err(|source| {
             Error::Lake(quarry_lake::Error::Object {
@@ -166,9 +152,7 @@ async fn data_files(
                 url: url.to_string(),
                 source,
             })
-        })?;
-    files.sort_by(|a, b| a.location.cmp(&b.location));
-    Ok(files)
+        })
 }
 
 fn quote(name: &str) -> String {

@@ -34,8 +34,6 @@ pub use location::{Location, folder_url, location_url};
 pub use stores::{ObjectStores, split_location, store_key};
 pub use writer::{StagedFiles, TableWriter, WriteCompression, WriteOptions, WrittenFile};
 
-/// What a crawl bookmark records to recognise an unchanged object: its ETag where the store has
-/// one, else its modification time (with the size, compared separately).
 /// Crash tests: abort the process at the named point when `QUARRY_FAILPOINT` names it
 /// (`write.staged`, `write.published`, `write.committed`, `job.finished`), as `kill -9` there
 /// would. One environment lookup when unset.
@@ -46,10 +44,42 @@ pub fn failpoint(name: &str) {
     }
 }
 
+/// What a crawl bookmark records to recognise an unchanged object: its ETag where the store has
+/// one, else its modification time (with the size, compared separately).
 pub fn fingerprint(meta: &ObjectMeta) -> String {
     meta.e_tag
         .clone()
         .unwrap_or_else(|| meta.last_modified.to_rfc3339())
+}
+
+/// Whether the object at `below` (its path under a table or partition folder) is data: no
+/// hidden name on the way ([`is_hidden`]), not empty. The crawler's rule, and every reader's.
+pub fn is_data_file(meta: &ObjectMeta, below: &str) -> bool {
+    meta.size > 0 && !is_hidden(&below.split('/').collect::<Vec<_>>())
+}
+
+/// Every data file below `prefix` ([`is_data_file`]), sorted by path.
+pub async fn list_data_files(
+    store: &std::sync::Arc<dyn object_store::ObjectStore>,
+    prefix: &object_store::path::Path,
+) -> object_store::Result<Vec<ObjectMeta>> {
+    use futures::TryStreamExt;
+    let mut files: Vec<ObjectMeta> = store
+        .list(Some(prefix))
+        .try_filter(|m| {
+            let rel = m
+                .location
+                .as_ref()
+                .strip_prefix(prefix.as_ref())
+                .unwrap_or(m.location.as_ref())
+                .trim_start_matches('/')
+                .to_string();
+            futures::future::ready(is_data_file(m, &rel))
+        })
+        .try_collect()
+        .await?;
+    files.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(files)
 }
 
 /// Spark/Hadoop markers and hidden files, never data: any path segment (folders included)

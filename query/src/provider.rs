@@ -39,9 +39,7 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use quarry_catalog::types::from_hive;
 use quarry_catalog::{Catalog, Partition, SeenObject, Table, keys};
-use quarry_lake::{
-    Compression, FileFormat as CrawledFormat, fingerprint, is_hidden, table_file_format,
-};
+use quarry_lake::{Compression, FileFormat as CrawledFormat, fingerprint, table_file_format};
 
 use crate::dryrun::{DryRunInput, cached_footer};
 use crate::job::JobScope;
@@ -549,31 +547,11 @@ impl QuarryTable {
     }
 }
 
-/// The crawler's rule for an object at `below` (its path under a table or partition folder):
-/// no hidden names on the way, no empty objects.
-fn is_data_file(meta: &ObjectMeta, below: &str) -> bool {
-    meta.size > 0 && !is_hidden(&below.split('/').collect::<Vec<_>>())
-}
-
 /// Every data file below `prefix` (the crawler's rules: no hidden names, no empty objects).
 async fn list_files(store: &Arc<dyn ObjectStore>, prefix: &Path) -> Result<Vec<ObjectMeta>> {
-    let mut files: Vec<ObjectMeta> = store
-        .list(Some(prefix))
-        .try_filter(|m| {
-            let rel = m
-                .location
-                .as_ref()
-                .strip_prefix(prefix.as_ref())
-                .unwrap_or(m.location.as_ref())
-                .trim_start_matches('/')
-                .to_string();
-            futures::future::ready(is_data_file(m, &rel))
-        })
-        .try_collect()
+    quarry_lake::list_data_files(store, prefix)
         .await
-        .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?;
-    files.sort_by(|a, b| a.location.cmp(&b.location));
-    Ok(files)
+        .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))
 }
 
 /// Partitions listed at once by the per-partition listing.
@@ -646,7 +624,7 @@ async fn list_under_root(
         let mut end = location.len();
         while let Some(slash) = location[..end].rfind('/') {
             if let Some(&i) = index.get(&location[..slash]) {
-                if is_data_file(&meta, &location[slash + 1..]) {
+                if quarry_lake::is_data_file(&meta, &location[slash + 1..]) {
                     files[i].push(meta);
                 }
                 break;
