@@ -551,6 +551,7 @@ impl Engine {
                 self.config.parquet_metadata_size_hint;
         }
         let ctx = SessionContext::new_with_config_rt(config, runtime);
+        crate::functions::register(&ctx);
         ctx.add_optimizer_rule(Arc::new(RescaleDecimalLiterals));
         Ok((ctx, registry))
     }

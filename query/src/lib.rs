@@ -27,6 +27,7 @@ pub mod dryrun;
 mod engine;
 mod error;
 pub mod format;
+pub mod functions;
 pub mod job;
 pub mod meter;
 pub mod provider;
