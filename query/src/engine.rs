@@ -550,7 +550,9 @@ impl Engine {
             config.options_mut().execution.parquet.metadata_size_hint =
                 self.config.parquet_metadata_size_hint;
         }
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let ctx = crate::functions::with_trino_extract(SessionContext::new_with_config_rt(
+            config, runtime,
+        ));
         crate::functions::register(&ctx);
         ctx.add_optimizer_rule(Arc::new(RescaleDecimalLiterals));
         Ok((ctx, registry))

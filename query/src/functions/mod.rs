@@ -35,6 +35,7 @@ mod array;
 mod binary;
 mod conditional;
 mod datetime;
+mod extract;
 mod iso8601;
 mod json;
 mod mysql_format;
@@ -53,6 +54,8 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::prelude::SessionContext;
+
+pub use extract::with_trino_extract;
 
 /// Registers every function of this module in `ctx`, replacing DataFusion's functions of the
 /// same name.
