@@ -858,15 +858,13 @@ impl TableProvider for QuarryTable {
         info.scan_id = scan_id;
         // Parquet row counts recorded by the crawl (from footers), trusted only for files whose
         // size and ETag / mtime still match: with every file's count known, DataFusion answers
-        // COUNT(*) from statistics without reading anything. A filter makes them an upper
-        // bound: the planner still gets them, inexact, to estimate the filter's output (as
-        // DataFusion's own listing tables do) and so to order joins, instead of knowing nothing.
-        let known_rows = if parquet {
+        // COUNT(*) from statistics without reading anything. Any filter makes the counts
+        // inexact, so filtered scans skip the lookup.
+        let exact_rows = if parquet && filters.is_empty() {
             self.exact_rows(&store_key, &all_files).await?
         } else {
             None
         };
-        let exact_rows = known_rows.filter(|_| filters.is_empty());
         // A scan that projects no column and whose row count is exact is answered from
         // statistics (COUNT(*)) and opens no file: its footers are not needed.
         let from_statistics = exact_rows.is_some() && projection.is_some_and(|p| p.is_empty());
@@ -911,13 +909,9 @@ impl TableProvider for QuarryTable {
                     .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
                     .with_projection_indices(projection.cloned())?
                     .with_limit(limit);
-            if let Some(rows) = known_rows {
+            if let Some(rows) = exact_rows {
                 builder = builder.with_statistics(Statistics {
-                    num_rows: if exact_rows.is_some() {
-                        Precision::Exact(rows as usize)
-                    } else {
-                        Precision::Inexact(rows as usize)
-                    },
+                    num_rows: Precision::Exact(rows as usize),
                     total_byte_size: Precision::Absent,
                     column_statistics: Statistics::unknown_column(&self.schema),
                 });
