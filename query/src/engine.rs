@@ -554,6 +554,7 @@ impl Engine {
             config, runtime,
         ));
         crate::functions::register(&ctx);
+        ctx.register_udf(crate::unnest::udf());
         ctx.add_optimizer_rule(Arc::new(RescaleDecimalLiterals));
         Ok((ctx, registry))
     }

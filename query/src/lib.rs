@@ -37,6 +37,7 @@ pub mod rules;
 pub mod statement;
 pub mod stores;
 pub mod system;
+pub mod unnest;
 mod write;
 
 pub use billing::BillingPolicy;

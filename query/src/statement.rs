@@ -566,7 +566,9 @@ impl<'a> StatementParser<'a> {
             self.advance(1);
             return self.unload();
         }
-        Ok(Statement::Query(self.df.parse_statement()?))
+        let mut statement = self.df.parse_statement()?;
+        crate::unnest::rewrite_df_statement(&mut statement)?;
+        Ok(Statement::Query(statement))
     }
 
     // ---- names -----------------------------------------------------------------------------
@@ -965,7 +967,8 @@ impl<'a> StatementParser<'a> {
                 self.expected("AS")
             });
         }
-        let query = *self.p().parse_query()?;
+        let mut query = *self.p().parse_query()?;
+        crate::unnest::rewrite_query(&mut query)?;
         let with_data = if self.eat_kws(&["WITH", "NO", "DATA"]) {
             false
         } else {
@@ -1332,7 +1335,8 @@ impl<'a> StatementParser<'a> {
             }
             self.expect_list_end()?;
         }
-        let query = *self.p().parse_query()?;
+        let mut query = *self.p().parse_query()?;
+        crate::unnest::rewrite_query(&mut query)?;
         Ok(Statement::Insert(Box::new(Insert {
             table,
             columns,
@@ -1343,7 +1347,8 @@ impl<'a> StatementParser<'a> {
     /// After `UNLOAD`.
     fn unload(&mut self) -> Result<Statement> {
         self.expect(&Token::LParen)?;
-        let query = *self.p().parse_query()?;
+        let mut query = *self.p().parse_query()?;
+        crate::unnest::rewrite_query(&mut query)?;
         self.expect(&Token::RParen)?;
         self.expect_kw("TO")?;
         let to = self.string("a destination in quotes", Escapes::AsWritten)?;
