@@ -28,6 +28,10 @@ Examples:
   quarry sql -d demo -c \"SELECT region, sum(amount) FROM sales GROUP BY 1\"
   quarry sql -d demo                              interactive SQL (history, completion, Ctrl-C)
   quarry history                                  past queries: state, time, bytes scanned, cost
+  quarry job run sales_to_parquet --jobs ./jobs   run a declared job now (bookmarks, retries)
+  quarry scheduler --jobs ./jobs                  run jobs on their AWS cron / rate schedules
+  quarry compact curated.sales                    rewrite small files into large ones, atomically
+  quarry serve                                    the Athena API for boto3, aws athena, PyAthena
 
 The catalog is a single SQLite file: --catalog PATH, or QUARRY_CATALOG, or
 $XDG_DATA_HOME/quarry/catalog.db (~/.local/share/quarry/catalog.db).
@@ -38,10 +42,12 @@ AWS_ENDPOINT_URL; crawl bookmarks under --state-location / QUARRY_STATE_LOCATION
 #[command(
     name = "quarry",
     version,
-    about = "Quarry: crawl a data lake into a Glue-shaped catalog",
+    about = "Quarry: crawl a data lake into a Glue-shaped catalog, query and write it with SQL, run scheduled jobs, serve the Athena API",
     long_about = "Quarry crawls object-store prefixes (S3 or local folders) of CSV/TSV, JSON lines and \
 Parquet files, possibly gzip/bzip2/xz/zstd-compressed, infers their schemas and Hive partitions, \
-and records databases, tables and partitions in a catalog.",
+and records databases, tables and partitions in a catalog. It queries and writes them with SQL \
+(Athena's DDL, CTAS, INSERT INTO, UNLOAD), runs declared jobs on AWS schedules with Glue-style \
+bookmarks, compacts small files, and serves the Athena API.",
     after_help = AFTER_HELP
 )]
 struct Cli {
