@@ -25,7 +25,8 @@ use datafusion::logical_expr::{
 
 use super::mysql_format::{self, Item, last_day_of_month};
 use super::{
-    Call, Extended, Udf, is_integer, is_numeric, is_string, iso8601, row_wise, wrong_arguments,
+    Call, Extended, Udf, is_integer, is_numeric, is_string, iso8601, joda_format, row_wise,
+    wrong_arguments,
 };
 
 /// Trino's `timestamp(3)`.
@@ -70,6 +71,30 @@ pub(super) fn functions() -> Vec<ScalarUDF> {
             },
             |_| Ok(DataType::Utf8),
             date_format,
+        )
+        .udf(),
+        Udf::new(
+            "format_datetime",
+            "format_datetime(timestamp, varchar)",
+            |t| match t {
+                [ts, f] if is_string(f) => Some(vec![temporal(ts)?, DataType::Utf8]),
+                _ => None,
+            },
+            |_| Ok(DataType::Utf8),
+            format_datetime,
+        )
+        .udf(),
+        Udf::new(
+            "parse_datetime",
+            "parse_datetime(varchar, varchar)",
+            |t| super::all_as(t, &[2], is_string, DataType::Utf8),
+            |_| {
+                Ok(DataType::Timestamp(
+                    TimeUnit::Millisecond,
+                    Some("UTC".into()),
+                ))
+            },
+            parse_datetime,
         )
         .udf(),
         Udf::new(
@@ -341,13 +366,21 @@ fn extract_field(call: &Call) -> Result<ArrayRef> {
 
 /// Compiles each distinct format once per batch.
 struct Formats {
+    compile: fn(&str) -> Result<Vec<Item>, String>,
     last: Option<(String, Result<Vec<Item>, String>)>,
 }
 
 impl Formats {
+    fn new(compile: fn(&str) -> Result<Vec<Item>, String>) -> Self {
+        Self {
+            compile,
+            last: None,
+        }
+    }
+
     fn get(&mut self, format: &str) -> Result<&[Item]> {
         if self.last.as_ref().is_none_or(|(f, _)| f != format) {
-            self.last = Some((format.to_string(), mysql_format::compile(format)));
+            self.last = Some((format.to_string(), (self.compile)(format)));
         }
         match &self.last {
             Some((_, Ok(items))) => Ok(items),
@@ -360,7 +393,7 @@ impl Formats {
 fn date_format(call: &Call) -> Result<ArrayRef> {
     let times = Times::read(&call.args[0])?;
     let formats = call.args[1].as_string::<i32>();
-    let mut cache = Formats { last: None };
+    let mut cache = Formats::new(mysql_format::compile);
     let mut out = Vec::with_capacity(call.rows);
     for i in 0..call.rows {
         out.push(match (times.local(i), formats.is_valid(i)) {
@@ -374,7 +407,7 @@ fn date_format(call: &Call) -> Result<ArrayRef> {
 fn date_parse(call: &Call) -> Result<ArrayRef> {
     let texts = call.args[0].as_string::<i32>();
     let formats = call.args[1].as_string::<i32>();
-    let mut cache = Formats { last: None };
+    let mut cache = Formats::new(mysql_format::compile);
     let mut out = Vec::with_capacity(call.rows);
     for i in 0..call.rows {
         if texts.is_null(i) || formats.is_null(i) {
@@ -386,6 +419,88 @@ fn date_parse(call: &Call) -> Result<ArrayRef> {
         out.push(Some(t));
     }
     build(out, &TIMESTAMP_MS)
+}
+
+/// `format_datetime(timestamp, format)`: the wall-clock time in the value's zone (UTC for a
+/// timestamp without one), printed with a Joda pattern.
+fn format_datetime(call: &Call) -> Result<ArrayRef> {
+    let times = Times::read(&call.args[0])?;
+    let id = match call.args[0].data_type() {
+        DataType::Timestamp(_, Some(z)) => z.to_string(),
+        _ => "UTC".to_string(),
+    };
+    let named = id.parse::<chrono_tz::Tz>().ok();
+    let formats = call.args[1].as_string::<i32>();
+    let mut cache = Formats::new(joda_format::compile);
+    let mut out = Vec::with_capacity(call.rows);
+    for i in 0..call.rows {
+        let (Some(utc), true) = (times.utc[i], formats.is_valid(i)) else {
+            out.push(None);
+            continue;
+        };
+        let offset = times.zone.as_ref().map_or(0, |z| {
+            z.offset_from_utc_datetime(&utc).fix().local_minus_utc()
+        });
+        let offset = chrono::FixedOffset::east_opt(offset)
+            .unwrap_or(chrono::FixedOffset::east_opt(0).expect("zero"));
+        let short_name = match named {
+            Some(tz) => {
+                use chrono_tz::OffsetName;
+                tz.offset_from_utc_datetime(&utc)
+                    .abbreviation()
+                    .unwrap_or(&id)
+                    .to_string()
+            }
+            None => offset.to_string(),
+        };
+        let zone = mysql_format::ZoneAt {
+            offset,
+            id: id.clone(),
+            short_name,
+        };
+        let items = cache.get(formats.value(i))?;
+        out.push(Some(mysql_format::format_zoned(
+            items,
+            &times.to_local(utc),
+            &zone,
+        )));
+    }
+    Ok(Arc::new(StringArray::from(out)))
+}
+
+/// `parse_datetime(string, format)`: a `timestamp(3) with time zone`. The instant is the text's
+/// time in the zone it names (UTC if none); the column's zone is UTC, since Arrow keeps one zone
+/// per column.
+fn parse_datetime(call: &Call) -> Result<ArrayRef> {
+    let texts = call.args[0].as_string::<i32>();
+    let formats = call.args[1].as_string::<i32>();
+    let mut cache = Formats::new(joda_format::compile);
+    let mut out = Vec::with_capacity(call.rows);
+    for i in 0..call.rows {
+        if texts.is_null(i) || formats.is_null(i) {
+            out.push(None);
+            continue;
+        }
+        let (local, zone) = mysql_format::parse_zoned(cache.get(formats.value(i))?, texts.value(i))
+            .map_err(DataFusionError::Execution)?;
+        let utc = match zone {
+            None => local,
+            Some(mysql_format::ParsedZone::Offset(o)) => {
+                local - TimeDelta::seconds(o.local_minus_utc().into())
+            }
+            Some(mysql_format::ParsedZone::Id(id)) => Times {
+                utc: Vec::new(),
+                zone: Some(parse_zone(&id)?),
+                is_date: false,
+            }
+            .to_utc(local),
+        };
+        out.push(Some(utc));
+    }
+    build(
+        out,
+        &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+    )
 }
 
 fn to_unixtime(call: &Call) -> Result<ArrayRef> {

@@ -37,6 +37,7 @@ mod conditional;
 mod datetime;
 mod extract;
 mod iso8601;
+mod joda_format;
 mod json;
 mod mysql_format;
 mod regexp;

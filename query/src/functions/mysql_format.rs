@@ -4,7 +4,7 @@
 //! supported (an error, as in Trino), `%x` for any other `x` is the literal `x`, and a lone
 //! trailing `%` is ignored.
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Weekday};
+use chrono::{Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Weekday};
 
 /// One element of a compiled format.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,12 +28,20 @@ pub(crate) enum Item {
     Hour24(usize),
     /// `%l` (1) and `%h` / `%I` (2)
     Hour12(usize),
-    /// `%i`
-    Minute,
-    /// `%s` / `%S`
-    Second,
-    /// `%j`
-    DayOfYear,
+    /// `%i` (2 digits; Joda's `m` 1)
+    Minute(usize),
+    /// `%s` / `%S` (2 digits; Joda's `s` 1)
+    Second(usize),
+    /// `%j` (3 digits; Joda's `D` 1)
+    DayOfYear(usize),
+    /// Joda's `S...`: that many digits of the fraction of a second (milliseconds, then zeros)
+    FractionDigits(usize),
+    /// Joda's `Z` (`+0100`) and `ZZ` (`+01:00`, the flag)
+    ZoneOffset(bool),
+    /// Joda's `ZZZ`: the zone id
+    ZoneId,
+    /// Joda's `z`: the zone's short name
+    ZoneName,
     /// `%p`
     HalfDay,
     /// `%Y`
@@ -89,8 +97,8 @@ pub(crate) fn compile(format: &str) -> Result<Vec<Item>, String> {
             'f' => &[Item::Fraction],
             'H' => &[Item::Hour24(2)],
             'h' | 'I' => &[Item::Hour12(2)],
-            'i' => &[Item::Minute],
-            'j' => &[Item::DayOfYear],
+            'i' => &[Item::Minute(2)],
+            'j' => &[Item::DayOfYear(3)],
             'k' => &[Item::Hour24(1)],
             'l' => &[Item::Hour12(1)],
             'M' => &[Item::MonthLong],
@@ -99,19 +107,19 @@ pub(crate) fn compile(format: &str) -> Result<Vec<Item>, String> {
             'r' => &[
                 Item::Hour12(2),
                 Item::Literal(':'),
-                Item::Minute,
+                Item::Minute(2),
                 Item::Literal(':'),
-                Item::Second,
+                Item::Second(2),
                 Item::Literal(' '),
                 Item::HalfDay,
             ],
-            'S' | 's' => &[Item::Second],
+            'S' | 's' => &[Item::Second(2)],
             'T' => &[
                 Item::Hour24(2),
                 Item::Literal(':'),
-                Item::Minute,
+                Item::Minute(2),
                 Item::Literal(':'),
-                Item::Second,
+                Item::Second(2),
             ],
             'v' => &[Item::Week],
             'x' => &[Item::WeekYear],
@@ -131,8 +139,30 @@ pub(crate) fn compile(format: &str) -> Result<Vec<Item>, String> {
     Ok(items)
 }
 
+/// The zone a wall-clock time is printed in: its offset at that time, its id and short name.
+pub(crate) struct ZoneAt {
+    pub offset: FixedOffset,
+    pub id: String,
+    pub short_name: String,
+}
+
+impl ZoneAt {
+    pub fn utc() -> Self {
+        Self {
+            offset: FixedOffset::east_opt(0).expect("zero offset"),
+            id: "UTC".into(),
+            short_name: "UTC".into(),
+        }
+    }
+}
+
 /// Prints `t` (wall-clock time; truncated to milliseconds, as Trino does).
 pub(crate) fn format(items: &[Item], t: &NaiveDateTime) -> String {
+    format_zoned(items, t, &ZoneAt::utc())
+}
+
+/// Prints `t`, a wall-clock time in `zone`.
+pub(crate) fn format_zoned(items: &[Item], t: &NaiveDateTime, zone: &ZoneAt) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let hour12 = match t.hour() % 12 {
@@ -167,9 +197,23 @@ pub(crate) fn format(items: &[Item], t: &NaiveDateTime) -> String {
             Item::Fraction => write!(out, "{:03}000", t.nanosecond() % 1_000_000_000 / 1_000_000),
             Item::Hour24(w) => write!(out, "{:0w$}", t.hour()),
             Item::Hour12(w) => write!(out, "{hour12:0w$}"),
-            Item::Minute => write!(out, "{:02}", t.minute()),
-            Item::Second => write!(out, "{:02}", t.second()),
-            Item::DayOfYear => write!(out, "{:03}", t.ordinal()),
+            Item::Minute(w) => write!(out, "{:0w$}", t.minute()),
+            Item::Second(w) => write!(out, "{:0w$}", t.second()),
+            Item::DayOfYear(w) => write!(out, "{:0w$}", t.ordinal()),
+            Item::FractionDigits(n) => {
+                let ms = format!("{:03}", t.nanosecond() % 1_000_000_000 / 1_000_000);
+                let digits: String = ms.chars().chain(std::iter::repeat('0')).take(*n).collect();
+                write!(out, "{digits}")
+            }
+            Item::ZoneOffset(colon) => {
+                let secs = zone.offset.local_minus_utc();
+                let sign = if secs < 0 { '-' } else { '+' };
+                let (h, m) = (secs.abs() / 3600, secs.abs() % 3600 / 60);
+                let sep = if *colon { ":" } else { "" };
+                write!(out, "{sign}{h:02}{sep}{m:02}")
+            }
+            Item::ZoneId => write!(out, "{}", zone.id),
+            Item::ZoneName => write!(out, "{}", zone.short_name),
             Item::HalfDay => write!(out, "{}", if t.hour() < 12 { "AM" } else { "PM" }),
             Item::Year => write_year(&mut out, t.year()),
             Item::TwoDigitYear => write!(out, "{:02}", t.year().rem_euclid(100)),
@@ -204,12 +248,28 @@ struct Fields {
     minute: Option<i64>,
     second: Option<i64>,
     millis: Option<i64>,
+    zone: Option<ParsedZone>,
+}
+
+/// A zone read by [`parse_zoned`]: an offset or a zone id.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ParsedZone {
+    Offset(FixedOffset),
+    Id(String),
 }
 
 /// Parses `text` with the whole format (Joda's rules: numbers take up to their field's width,
 /// names match in their own, lower or upper case, literals match ignoring case, and the whole
 /// text must be used). The error is Trino's message.
 pub(crate) fn parse(items: &[Item], text: &str) -> Result<NaiveDateTime, String> {
+    parse_zoned(items, text).map(|(t, _)| t)
+}
+
+/// [`parse`], also returning the zone the text names, if the format reads one.
+pub(crate) fn parse_zoned(
+    items: &[Item],
+    text: &str,
+) -> Result<(NaiveDateTime, Option<ParsedZone>), String> {
     let mut f = Fields::default();
     let mut pos = 0;
     let malformed = |pos: usize| {
@@ -264,6 +324,30 @@ pub(crate) fn parse(items: &[Item], text: &str) -> Result<NaiveDateTime, String>
                     .collect();
                 (ms.parse::<i64>().map_err(|_| malformed(pos))?, digits)
             }
+            Item::ZoneOffset(_) => {
+                let (offset, used) = zone_offset(rest).ok_or_else(|| malformed(pos))?;
+                f.zone = Some(ParsedZone::Offset(offset));
+                pos += used;
+                continue;
+            }
+            Item::ZoneId | Item::ZoneName => {
+                let (id, used) = zone_id(rest).ok_or_else(|| malformed(pos))?;
+                f.zone = Some(ParsedZone::Id(id));
+                pos += used;
+                continue;
+            }
+            Item::FractionDigits(n) => {
+                let digits = rest.bytes().take(*n).take_while(u8::is_ascii_digit).count();
+                if digits == 0 {
+                    return Err(malformed(pos));
+                }
+                let ms: String = rest[..digits]
+                    .chars()
+                    .chain("000".chars())
+                    .take(3)
+                    .collect();
+                (ms.parse::<i64>().map_err(|_| malformed(pos))?, digits)
+            }
             Item::Year | Item::WeekYear => signed(rest, 4).ok_or_else(|| malformed(pos))?,
             Item::TwoDigitYear => {
                 let b = rest.as_bytes();
@@ -273,18 +357,18 @@ pub(crate) fn parse(items: &[Item], text: &str) -> Result<NaiveDateTime, String>
                 let yy = i64::from(b[0] - b'0') * 10 + i64::from(b[1] - b'0');
                 (if yy >= 70 { 1900 + yy } else { 2000 + yy }, 2)
             }
-            Item::DayOfYear => unsigned(rest, 3).ok_or_else(|| malformed(pos))?,
+            Item::DayOfYear(_) => unsigned(rest, 3).ok_or_else(|| malformed(pos))?,
             _ => unsigned(rest, 2).ok_or_else(|| malformed(pos))?,
         };
         match item {
             Item::Month(_) => f.month = Some(value),
             Item::Day(_) => f.day = Some(value),
-            Item::Fraction => f.millis = Some(value),
+            Item::Fraction | Item::FractionDigits(_) => f.millis = Some(value),
             Item::Hour24(_) => f.hour24 = Some(value),
             Item::Hour12(_) => f.hour12 = Some(value),
-            Item::Minute => f.minute = Some(value),
-            Item::Second => f.second = Some(value),
-            Item::DayOfYear => f.day_of_year = Some(value),
+            Item::Minute(_) => f.minute = Some(value),
+            Item::Second(_) => f.second = Some(value),
+            Item::DayOfYear(_) => f.day_of_year = Some(value),
             Item::Year | Item::TwoDigitYear => f.year = Some(value),
             Item::WeekYear => f.week_year = Some(value),
             Item::Week => f.week = Some(value),
@@ -296,7 +380,63 @@ pub(crate) fn parse(items: &[Item], text: &str) -> Result<NaiveDateTime, String>
     if pos < text.len() {
         return Err(malformed(pos));
     }
-    resolve(&f).map_err(|e| format!("Cannot parse \"{text}\": {e}"))
+    let t = resolve(&f).map_err(|e| format!("Cannot parse \"{text}\": {e}"))?;
+    Ok((t, f.zone))
+}
+
+/// Joda's offset parser: `Z`, `+hh`, `+hhmm` or `+hh:mm`.
+fn zone_offset(text: &str) -> Option<(FixedOffset, usize)> {
+    if text.starts_with(['Z', 'z']) {
+        return Some((FixedOffset::east_opt(0)?, 1));
+    }
+    let sign = match text.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let b = text.as_bytes();
+    let two = |i: usize| -> Option<i32> {
+        let (x, y) = (*b.get(i)?, *b.get(i + 1)?);
+        (x.is_ascii_digit() && y.is_ascii_digit())
+            .then(|| i32::from(x - b'0') * 10 + i32::from(y - b'0'))
+    };
+    let h = two(1)?;
+    let (m, used) = if b.get(3) == Some(&b':') {
+        (two(4)?, 6)
+    } else {
+        two(3).map_or((0, 3), |m| (m, 5))
+    };
+    if h > 23 || m > 59 {
+        return None;
+    }
+    Some((FixedOffset::east_opt(sign * (h * 3600 + m * 60))?, used))
+}
+
+/// The longest zone id (or one of Joda's default short names) at the start of `text`.
+fn zone_id(text: &str) -> Option<(String, usize)> {
+    let n = text
+        .bytes()
+        .take_while(|c| c.is_ascii_alphanumeric() || b"_/+-".contains(c))
+        .count();
+    (1..=n).rev().find_map(|len| {
+        let id = &text[..len];
+        let known = match id {
+            "UT" | "UTC" | "GMT" => Some("UTC"),
+            "EST" | "EDT" => Some("America/New_York"),
+            "CST" | "CDT" => Some("America/Chicago"),
+            "MST" | "MDT" => Some("America/Denver"),
+            "PST" | "PDT" => Some("America/Los_Angeles"),
+            _ => None,
+        };
+        match known {
+            Some(k) => Some((k.to_string(), len)),
+            None => id
+                .contains('/')
+                .then(|| id.parse::<chrono_tz::Tz>().ok())
+                .flatten()
+                .map(|_| (id.to_string(), len)),
+        }
+    })
 }
 
 /// Matches one of `names` (full or three-letter, as written, lower or upper case), longest
