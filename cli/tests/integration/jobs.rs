@@ -280,15 +280,14 @@ async fn a_job_killed_mid_run_and_run_again_inserts_each_row_once() {
         // Nothing new: nothing more.
         let again = stdout(&q.run(backend, &args));
         assert!(again.contains(" 0 rows"), "{again}");
-        // Runs that were killed are FAILED once a later run took over their lease.
+        // Runs that were killed are FAILED once a later run took over their lease (a process
+        // killed before it recorded its run, or after it recorded success, leaves none): no
+        // run is left STARTING or RUNNING.
         let store = SqliteCatalog::open(q.catalog.path().join("catalog.db")).expect("catalog");
         let runs = store.job_runs(Some("sales_to_parquet"), 50).expect("runs");
         assert!(runs.iter().all(|r| r.state.is_final()), "{runs:?}");
         assert!(
-            runs.iter()
-                .filter(|r| r.state == JobRunState::Failed)
-                .count()
-                >= killed_mid_run,
+            runs.iter().any(|r| r.state == JobRunState::Failed),
             "{runs:?}"
         );
     }
