@@ -488,7 +488,7 @@ sql = "SELECT 1"
             "host-c:3",
             "jr_ghost",
             Utc::now(),
-            Utc::now() + chrono::Duration::milliseconds(300),
+            Utc::now() + chrono::Duration::seconds(3),
         )
         .expect("lease");
     // Another job is not held up by it.
@@ -497,7 +497,7 @@ sql = "SELECT 1"
         b.run(&quick, RunOptions::default(), never()).await,
         Err(Error::AlreadyRunning { .. })
     ));
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
     let r = b
         .run(&quick, RunOptions::default(), never())
         .await
