@@ -11,6 +11,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreContext;
+use crate::sqlite::{from_json, to_json};
 use crate::{Error, Result, SqliteCatalog};
 
 /// A job run's state, as Glue names them.
@@ -161,20 +162,6 @@ CREATE TABLE IF NOT EXISTS job_state (
     body TEXT NOT NULL
 );
 "#;
-
-fn to_json<T: Serialize>(what: &str, value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|source| Error::Corrupt {
-        what: what.into(),
-        source,
-    })
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(what: &str, body: &str) -> Result<T> {
-    serde_json::from_str(body).map_err(|source| Error::Corrupt {
-        what: what.into(),
-        source,
-    })
-}
 
 fn write_run(conn: &rusqlite::Connection, run: &JobRun) -> Result<()> {
     conn.execute(

@@ -150,14 +150,14 @@ impl SqliteCatalog {
     }
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(what: &str, body: &str) -> Result<T> {
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(what: &str, body: &str) -> Result<T> {
     serde_json::from_str(body).map_err(|source| Error::Corrupt {
         what: what.to_string(),
         source,
     })
 }
 
-fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<String> {
+pub(crate) fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|source| Error::Corrupt {
         what: what.to_string(),
         source,
