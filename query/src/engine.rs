@@ -159,6 +159,7 @@ impl QueryOutput {
                 "table": s.table,
                 "partitions_total": s.partitions_total,
                 "partitions_selected": s.partitions_selected,
+                "projected": s.projected,
                 "files": s.files,
                 "bytes": s.bytes,
             })).collect::<Vec<_>>(),
@@ -270,8 +271,9 @@ fn scan_explain_batch(
             let of = s
                 .partitions_total
                 .map_or_else(String::new, |t| format!(" of {t}"));
+            let kind = if s.projected { " projected" } else { "" };
             let mut line = format!(
-                "{}: {}{of} partitions selected, {} file(s), {} to read",
+                "{}: {}{of}{kind} partitions selected, {} file(s), {} to read",
                 s.table,
                 s.partitions_selected,
                 s.files,

@@ -43,6 +43,7 @@ use quarry_lake::{Compression, FileFormat as CrawledFormat, fingerprint, table_f
 
 use crate::dryrun::{DryRunInput, cached_footer};
 use crate::job::JobScope;
+use crate::projection::Projection;
 use crate::prune::partition_filter;
 use crate::stores::{scan_url, split_location};
 
@@ -56,6 +57,9 @@ pub struct ScanInfo {
     /// Partitions of the table; `None` where the catalog cannot count them cheaply (Glue).
     pub partitions_total: Option<u64>,
     pub partitions_selected: u64,
+    /// Partitions came from the table's partition projection (`partitions_total` is the number
+    /// the projection defines), not from the catalog.
+    pub projected: bool,
     /// Prefixes listed to find the files (one per selected partition).
     pub listed_prefixes: Vec<String>,
     pub files: u64,
@@ -744,6 +748,7 @@ impl TableProvider for QuarryTable {
         let keys: Vec<String> = t.partition_keys.iter().map(|k| k.name.clone()).collect();
         // Every partition of a partitioned table (no filter on its keys).
         let mut whole_table = false;
+        let mut projected = false;
         let (partitions, total) = if keys.is_empty() {
             let whole = Partition {
                 values: Vec::new(),
@@ -754,6 +759,29 @@ impl TableProvider for QuarryTable {
                 version: 0,
             };
             (vec![whole], Some(1))
+        } else if let Some(projection) = Projection::of(t, chrono::Utc::now())
+            .map_err(|e| DataFusionError::Plan(e.to_string()))?
+        {
+            // Athena's partition projection: partitions from the table's properties and the
+            // filter; the catalog's registered partitions are not read.
+            let filter = partition_filter(filters, &keys);
+            let selection = projection
+                .partitions(&filter)
+                .map_err(|e| DataFusionError::Plan(e.to_string()))?;
+            projected = true;
+            for p in &selection.partitions {
+                let (key, _) = split_location(&p.location)?;
+                if key != store_key {
+                    return plan_err!(
+                        "table {}: projected partition {} is not in the store of the table's \
+                         LOCATION {}; keep storage.location.template in the same bucket",
+                        t.qualified_name(),
+                        p.location,
+                        t.storage.location
+                    );
+                }
+            }
+            (selection.partitions, Some(selection.considered))
         } else {
             let filter = partition_filter(filters, &keys);
             let selected = self
@@ -826,6 +854,7 @@ impl TableProvider for QuarryTable {
             table: t.qualified_name(),
             partitions_total: total,
             partitions_selected: listed.len() as u64,
+            projected,
             ..Default::default()
         };
         let mut by_compression: Vec<(FileCompressionType, Vec<PartitionedFile>)> = Vec::new();

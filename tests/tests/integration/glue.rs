@@ -697,3 +697,80 @@ async fn tables_written_by_glues_crawler_are_readable() {
     assert!(parquet.starts_with("month,n\n1,"), "{parquet}");
     assert_eq!(total, 5, "{parquet}");
 }
+
+/// A table Athena created with partition projection (its properties in Glue, no partition
+/// registered) reads through Quarry with the partitions the projection defines.
+#[tokio::test]
+async fn athena_projected_tables_in_glue_are_readable() {
+    let lake = Lake::empty(Backend::S3).await;
+    for month in [1, 2] {
+        let rel = format!("metrics/year=2024/month={month}/part-0.parquet");
+        let bytes = std::fs::read(quarry_tests::sample_data().join(&rel)).expect("sample parquet");
+        lake.put(&rel, bytes).await;
+    }
+    let db = unique_name("glue_projected");
+    let glue = glue().await;
+    let client = glue.client().clone();
+    client
+        .create_database()
+        .database_input(g::DatabaseInput::builder().name(&db).build().expect("db"))
+        .send()
+        .await
+        .expect("create database");
+    let col = |n: &str, t: &str| {
+        g::Column::builder()
+            .name(n)
+            .r#type(t)
+            .build()
+            .expect("column")
+    };
+    let root = lake.location.root_url();
+    let table = g::TableInput::builder()
+        .name("metrics")
+        .table_type("EXTERNAL_TABLE")
+        .parameters("projection.enabled", "true")
+        .parameters("projection.year.type", "integer")
+        .parameters("projection.year.range", "2000,2100")
+        .parameters("projection.month.type", "integer")
+        .parameters("projection.month.range", "1,12")
+        .parameters(
+            "storage.location.template",
+            format!("{root}metrics/year=${{year}}/month=${{month}}"),
+        )
+        .partition_keys(col("year", "int"))
+        .partition_keys(col("month", "int"))
+        .storage_descriptor(
+            g::StorageDescriptor::builder()
+                .columns(col("id", "bigint"))
+                .columns(col("value", "double"))
+                .location(format!("{root}metrics/"))
+                .input_format("org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat")
+                .output_format("org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat")
+                .serde_info(
+                    g::SerDeInfo::builder()
+                        .serialization_library(
+                            "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+        .expect("table");
+    client
+        .create_table()
+        .database_name(&db)
+        .table_input(table)
+        .send()
+        .await
+        .expect("create table");
+    let glue: Arc<dyn Catalog> = Arc::new(glue);
+    let (csv, _) = engine_csv(
+        glue,
+        &lake,
+        &db,
+        "SELECT year, month, count(*) AS n FROM metrics WHERE year = 2024 AND month <= 6 GROUP BY 1, 2 ORDER BY 2",
+    )
+    .await;
+    assert_eq!(csv, "year,month,n\n2024,1,3\n2024,2,2\n");
+}
