@@ -128,6 +128,15 @@ AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ALLOW_HTTP=true quarry crawl s3://tes
         /// Concurrent list and read requests
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        /// After the crawl, propose Athena partition projection for each partitioned table
+        /// (dates and contiguous integers, with NOW-ended ranges for growing tables) and say
+        /// why; the tables are left as they are unless --apply is given
+        #[arg(long)]
+        projection: bool,
+        /// With --projection: set the proposed properties on the tables, so new partitions
+        /// are queryable without another crawl
+        #[arg(long, requires = "projection")]
+        apply: bool,
     },
     /// Run SQL over the catalog: -c, -f, standard input, or an interactive REPL.
     ///
@@ -497,6 +506,8 @@ async fn run(cli: Cli) -> Result<()> {
             strict,
             schema_change,
             concurrency,
+            projection,
+            apply,
         } => {
             let location = Location::parse(&url)?;
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
@@ -512,13 +523,23 @@ async fn run(cli: Cli) -> Result<()> {
                 Policy::Fail => SchemaPolicy::Fail,
             };
             config.progress = Some(Arc::new(Bar(bar.clone())));
-            let result = Crawler::new(catalog, config).crawl(&location).await;
+            let result = Crawler::new(catalog.clone(), config).crawl(&location).await;
             bar.finish_and_clear();
             let report = result?;
-            if json {
+            let proposals = if projection {
+                propose_projections(catalog.as_ref(), &report, apply).await?
+            } else {
+                Vec::new()
+            };
+            if json && projection {
+                print_json(&serde_json::json!({ "crawl": report, "projection": proposals }))?;
+            } else if json {
                 print_json(&report)?;
             } else {
                 emit(format!("{report}").trim_end())?;
+                for p in &proposals {
+                    emit(format_proposal(p, apply))?;
+                }
             }
         }
         Command::Tables { database, format } => match database {
@@ -684,4 +705,63 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The projection proposals for the partitioned tables under a crawl's target (set with
+/// `apply`).
+async fn propose_projections(
+    catalog: &dyn Catalog,
+    report: &quarry_crawler::CrawlReport,
+    apply: bool,
+) -> Result<Vec<quarry_query::projection::Proposal>> {
+    let mut out = Vec::new();
+    // Every partitioned table under the crawl target, also those this crawl found unchanged.
+    let db = report.database.as_str();
+    for table in catalog.list_tables(db).await? {
+        if table.partition_keys.is_empty() || !table.storage.location.starts_with(&report.target) {
+            continue;
+        }
+        let name = table.name.as_str();
+        let parts = catalog
+            .get_partitions(db, name, &PartitionFilter::all())
+            .await?;
+        let proposal = quarry_query::projection::propose(&table, &parts, chrono::Utc::now());
+        if apply && let Some(props) = &proposal.properties {
+            let mut updated = table.clone();
+            updated.parameters.extend(props.clone());
+            updated.update_time = chrono::Utc::now();
+            catalog
+                .commit(quarry_catalog::CatalogWrite {
+                    tables: vec![quarry_catalog::TableWrite {
+                        expected_version: Some(table.version),
+                        table: updated,
+                    }],
+                    ..Default::default()
+                })
+                .await
+                .with_context(|| format!("setting the projection of {}", table.qualified_name()))?;
+        }
+        out.push(proposal);
+    }
+    Ok(out)
+}
+
+fn format_proposal(p: &quarry_query::projection::Proposal, applied: bool) -> String {
+    let mut s = match &p.properties {
+        None => format!("projection for {}: none fits", p.table),
+        Some(_) if applied => format!("projection for {}: set", p.table),
+        Some(_) => format!(
+            "projection for {}: proposed (run again with --apply to set it)",
+            p.table
+        ),
+    };
+    for r in &p.reasons {
+        s.push_str(&format!("\n  {r}"));
+    }
+    if let Some(props) = &p.properties {
+        for (k, v) in props {
+            s.push_str(&format!("\n  '{k}' = '{v}'"));
+        }
+    }
+    s
 }

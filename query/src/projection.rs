@@ -894,6 +894,290 @@ fn months_between(a: NaiveDateTime, b: NaiveDateTime) -> i64 {
     (i64::from(b.year()) - i64::from(a.year())) * 12 + i64::from(b.month()) - i64::from(a.month())
 }
 
+/// A projection `quarry crawl --projection` proposes for a catalogued table, or why none fits.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Proposal {
+    pub table: String,
+    /// The table properties to set; `None` when no projection fits the partitions.
+    pub properties: Option<std::collections::BTreeMap<String, String>>,
+    /// One line per partition key (or the reason there is no proposal).
+    pub reasons: Vec<String>,
+}
+
+/// Share of a range's values that may be missing for a key to count as contiguous.
+const MAX_MISSING: f64 = 0.10;
+
+/// Date layouts a partition folder commonly uses, most specific first, with their step.
+const DATE_FORMATS: [(&str, &str, u8); 9] = [
+    ("yyyy-MM-dd-HH", "HOURS", 3),
+    ("yyyyMMddHH", "HOURS", 3),
+    ("yyyy-MM-dd HH", "HOURS", 3),
+    ("yyyy-MM-dd", "DAYS", 2),
+    ("yyyyMMdd", "DAYS", 2),
+    ("yyyy_MM_dd", "DAYS", 2),
+    ("yyyy-MM", "MONTHS", 1),
+    ("yyyyMM", "MONTHS", 1),
+    ("yyyy_MM", "MONTHS", 1),
+];
+
+/// Proposes a projection for `table` from its registered `partitions`: dates (hourly, daily or
+/// monthly folders, open-ended to `NOW` when the newest is recent) and integers over a
+/// contiguous range, enums for keys with few values. The proposal is checked against every
+/// partition: projected with it, each must land on the folder it is registered at.
+pub fn propose(table: &Table, partitions: &[Partition], now: DateTime<Utc>) -> Proposal {
+    let name = table.qualified_name();
+    let refuse = |why: String| Proposal {
+        table: name.clone(),
+        properties: None,
+        reasons: vec![why],
+    };
+    if table.partition_keys.is_empty() {
+        return refuse("not partitioned: nothing to project".into());
+    }
+    if partitions.is_empty() {
+        return refuse("no partitions registered to learn the layout from".into());
+    }
+    // Each partition's folder texts, from its location below the table's.
+    let root = format!("{}/", table.storage.location.trim_end_matches('/'));
+    let n = table.partition_keys.len();
+    let mut texts: Vec<Vec<String>> = vec![Vec::new(); n];
+    let mut hive = None;
+    for p in partitions {
+        let Some(rest) = p.location.strip_prefix(&root) else {
+            return refuse(format!(
+                "partition at {} is outside the table's folder {root}: a projection computes \
+                 every location from one template",
+                p.location
+            ));
+        };
+        let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+        if segments.len() != n || p.values.iter().any(Option::is_none) {
+            return refuse(format!(
+                "partition at {} is not one folder per key (or holds NULL keys)",
+                p.location
+            ));
+        }
+        for (i, seg) in segments.iter().enumerate() {
+            let key = &table.partition_keys[i].name;
+            let prefix = format!("{}=", quarry_lake::hive::escape(key));
+            let is_hive = seg.starts_with(&prefix);
+            if *hive.get_or_insert(is_hive) != is_hive {
+                return refuse("partition folders mix key=value and plain names".into());
+            }
+            let text = if is_hive {
+                quarry_lake::hive::unescape(&seg[prefix.len()..])
+            } else {
+                (*seg).to_string()
+            };
+            texts[i].push(text);
+        }
+    }
+    let mut props = std::collections::BTreeMap::new();
+    props.insert(ENABLED.to_string(), "true".to_string());
+    let mut reasons = Vec::new();
+    for (key, values) in table.partition_keys.iter().zip(&texts) {
+        let mut distinct: Vec<&str> = values.iter().map(String::as_str).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        match key_proposal(&key.name, &distinct, now.naive_utc()) {
+            Ok((p, why)) => {
+                props.extend(p);
+                reasons.push(format!("{}: {why}", key.name));
+            }
+            Err(why) => return refuse(format!("{}: {why}", key.name)),
+        }
+    }
+    if hive == Some(false) {
+        let template: String = table
+            .partition_keys
+            .iter()
+            .map(|k| format!("{}/", placeholder(&k.name)))
+            .collect();
+        props.insert(LOCATION_TEMPLATE.to_string(), format!("{root}{template}"));
+    }
+    // Check: every registered partition projects onto its own folder.
+    let mut projected = table.clone();
+    projected.parameters.extend(props.clone());
+    let projection = match Projection::of(&projected, now) {
+        Ok(Some(p)) => p,
+        Ok(None) => return refuse("the proposal does not enable projection".into()),
+        Err(e) => return refuse(format!("the proposal does not hold: {e}")),
+    };
+    for p in partitions {
+        let mut filter = PartitionFilter::all();
+        for (k, v) in table.partition_keys.iter().zip(&p.values) {
+            filter = filter.eq(&k.name, v.clone().unwrap_or_default());
+        }
+        let hit = projection.partitions(&filter).map(|s| s.partitions);
+        let found = hit.as_ref().is_ok_and(|h| {
+            h.iter()
+                .any(|q| q.location.trim_end_matches('/') == p.location.trim_end_matches('/'))
+        });
+        if !found {
+            return refuse(format!(
+                "the proposal would not read partition {} at {}",
+                quarry_lake::hive::partition_label(
+                    &table
+                        .partition_keys
+                        .iter()
+                        .map(|k| k.name.as_str())
+                        .collect::<Vec<_>>(),
+                    &p.values
+                ),
+                p.location
+            ));
+        }
+    }
+    Proposal {
+        table: name,
+        properties: Some(props),
+        reasons,
+    }
+}
+
+type KeyProps = (Vec<(String, String)>, String);
+
+fn key_proposal(
+    key: &str,
+    values: &[&str],
+    now: NaiveDateTime,
+) -> std::result::Result<KeyProps, String> {
+    let prop = |name: &str, v: String| (format!("projection.{key}.{name}"), v);
+    // Dates first: `20240101` is a date before it is an integer.
+    for (pattern, unit, precision) in DATE_FORMATS {
+        let Ok(items) = compile_java_pattern(pattern) else {
+            continue;
+        };
+        let times: Option<Vec<NaiveDateTime>> = values
+            .iter()
+            .map(|v| {
+                mysql_format::parse(&items, v)
+                    .ok()
+                    .filter(|t| mysql_format::format(&items, t) == *v)
+            })
+            .collect();
+        let Some(mut times) = times else { continue };
+        times.sort_unstable();
+        let (first, last) = (times[0], times[times.len() - 1]);
+        let step = step_of(unit, 1).expect("known unit");
+        let span = match step {
+            Step::Fixed(d) => (last - first).num_milliseconds() / d.num_milliseconds() + 1,
+            Step::Months(_) => months_between(first, last) + 1,
+        };
+        let missing = span - times.len() as i64;
+        if missing as f64 > MAX_MISSING * span as f64 {
+            return Err(format!(
+                "dates in {pattern} from {} to {} with {missing} of {span} missing: too sparse \
+                 to project (a projection lists every value in its range)",
+                values[0],
+                values[values.len() - 1]
+            ));
+        }
+        // Open-ended when the newest partition is recent: new ones are readable on arrival.
+        let recent = match step {
+            Step::Fixed(d) => last + d * 2 >= now,
+            Step::Months(_) => months_between(last, now) <= 2,
+        };
+        let end = if recent {
+            "NOW".to_string()
+        } else {
+            mysql_format::format(&items, &last)
+        };
+        let mut props = vec![
+            prop("type", "date".into()),
+            prop("format", pattern.into()),
+            prop(
+                "range",
+                format!("{},{end}", mysql_format::format(&items, &first)),
+            ),
+        ];
+        if precision > 2 {
+            props.push(prop("interval", "1".into()));
+            props.push(prop("interval.unit", unit.into()));
+        }
+        let why = format!(
+            "{} {} dates ({pattern}) from {} to {}{}; range ends at {}",
+            times.len(),
+            unit.to_ascii_lowercase().trim_end_matches('s'),
+            values[0],
+            values[values.len() - 1],
+            if missing > 0 {
+                format!(", {missing} missing")
+            } else {
+                String::new()
+            },
+            if recent {
+                "NOW (the newest is recent, so new partitions are read without a re-crawl)"
+                    .to_string()
+            } else {
+                format!("{end} (the newest is old; set NOW if the table still grows)")
+            }
+        );
+        return Ok((props, why));
+    }
+    let numbers: Option<Vec<i64>> = values.iter().map(|v| v.parse::<i64>().ok()).collect();
+    if let Some(mut numbers) = numbers {
+        numbers.sort_unstable();
+        numbers.dedup();
+        let (min, max) = (numbers[0], numbers[numbers.len() - 1]);
+        let span = (max - min).saturating_add(1);
+        let missing = span - numbers.len() as i64;
+        if missing as f64 > MAX_MISSING * span as f64 {
+            return Err(format!(
+                "integers {min}..{max} with {missing} of {span} missing: too sparse to project \
+                 (a projection lists every value in its range)"
+            ));
+        }
+        let padded: Vec<&&str> = values
+            .iter()
+            .filter(|v| v.len() > 1 && v.trim_start_matches('-').starts_with('0'))
+            .collect();
+        let mut props = vec![
+            prop("type", "integer".into()),
+            prop("range", format!("{min},{max}")),
+        ];
+        if let Some(first) = padded.first() {
+            let width = first.len();
+            if values.iter().any(|v| v.len() != width) {
+                return Err(format!(
+                    "integers are zero-padded unevenly ({} and others): no single digits \
+                     setting prints them",
+                    first
+                ));
+            }
+            props.push(prop("digits", width.to_string()));
+        }
+        return Ok((
+            props,
+            format!(
+                "integers {min}..{max}{}",
+                if padded.is_empty() {
+                    String::new()
+                } else {
+                    ", zero-padded".to_string()
+                }
+            ),
+        ));
+    }
+    const MAX_ENUM: usize = 50;
+    if values.len() <= MAX_ENUM && values.iter().all(|v| !v.contains(',')) {
+        return Ok((
+            vec![
+                prop("type", "enum".into()),
+                prop("values", values.join(",")),
+            ],
+            format!(
+                "{} distinct values as an enum (add new values to projection.{key}.values)",
+                values.len()
+            ),
+        ));
+    }
+    Err(format!(
+        "{} distinct values that are neither dates nor integers: an enum would be too long",
+        values.len()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1115,6 +1399,71 @@ mod tests {
         let mut off = table(&[("a", "string")], &[]);
         off.parameters.insert(ENABLED.into(), "false".into());
         assert!(Projection::of(&off, now()).unwrap().is_none());
+    }
+
+    fn partition(values: &[&str], location: &str) -> Partition {
+        Partition::new(
+            values.iter().map(|v| Some(v.to_string())).collect(),
+            location,
+        )
+    }
+
+    #[test]
+    fn proposals_follow_the_layout_and_say_why() {
+        // Hive layout: daily dates (recent: open-ended) and zero-padded hours.
+        let mut t = table(&[("dt", "date"), ("hr", "int")], &[]);
+        t.parameters.clear();
+        let mut parts = Vec::new();
+        for day in 10..=15 {
+            for hr in 0..24 {
+                parts.push(partition(
+                    &[&format!("2024-06-{day}"), &hr.to_string()],
+                    &format!("s3://b/t/dt=2024-06-{day}/hr={hr:02}/"),
+                ));
+            }
+        }
+        let p = propose(&t, &parts, now());
+        let props = p.properties.expect("proposed");
+        assert_eq!(
+            props["projection.dt.range"], "2024-06-10,NOW",
+            "{:?}",
+            p.reasons
+        );
+        assert_eq!(props["projection.dt.format"], "yyyy-MM-dd");
+        assert_eq!(props["projection.hr.digits"], "2");
+        assert!(!props.contains_key(LOCATION_TEMPLATE));
+        assert!(p.reasons[0].contains("NOW"), "{:?}", p.reasons);
+
+        // Plain folders: a template; old months end at the newest one.
+        let t = table(&[("partition_0", "string"), ("partition_1", "string")], &[]);
+        let parts: Vec<_> = (1..=3)
+            .flat_map(|m| {
+                ["us", "eu"].map(|r| {
+                    partition(
+                        &[&format!("20230{m}"), r],
+                        &format!("s3://b/t/20230{m}/{r}/"),
+                    )
+                })
+            })
+            .collect();
+        let p = propose(&t, &parts, now());
+        let props = p.properties.expect("proposed");
+        assert_eq!(props["projection.partition_0.range"], "202301,202303");
+        assert_eq!(props["projection.partition_1.values"], "eu,us");
+        assert_eq!(
+            props[LOCATION_TEMPLATE],
+            "s3://b/t/${partition_0}/${partition_1}/"
+        );
+
+        // Sparse integers are refused, with the reason.
+        let t = table(&[("d", "int")], &[]);
+        let parts: Vec<_> = [1, 15, 16]
+            .iter()
+            .map(|d| partition(&[&d.to_string()], &format!("s3://b/t/d={d}/")))
+            .collect();
+        let p = propose(&t, &parts, now());
+        assert!(p.properties.is_none());
+        assert!(p.reasons[0].contains("13 of 16 missing"), "{:?}", p.reasons);
     }
 
     #[test]

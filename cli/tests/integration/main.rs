@@ -487,3 +487,81 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[tokio::test]
+async fn crawl_proposes_and_applies_partition_projection() {
+    for backend in BACKENDS {
+        let lake = Lake::sample(backend).await;
+        let q = Quarry::new();
+        let text = stdout(&q.run(backend, &["crawl", &lake.url, "-d", "demo", "--projection"]));
+        assert!(
+            text.contains("projection for demo.metrics: proposed (run again with --apply"),
+            "{text}"
+        );
+        assert!(text.contains("'projection.month.range' = '1,2'"), "{text}");
+        let out: serde_json::Value = serde_json::from_str(&stdout(&q.run(
+            backend,
+            &[
+                "crawl",
+                &lake.url,
+                "-d",
+                "demo",
+                "--projection",
+                "--apply",
+                "--json",
+            ],
+        )))
+        .expect("JSON");
+        let by_table = |name: &str| -> serde_json::Value {
+            out["projection"]
+                .as_array()
+                .expect("proposals")
+                .iter()
+                .find(|p| p["table"] == name)
+                .cloned()
+                .unwrap_or_else(|| panic!("no proposal for {name}: {out}"))
+        };
+        let events = by_table("demo.events");
+        assert_eq!(
+            events["properties"]["projection.dt.type"], "date",
+            "{events}"
+        );
+        assert_eq!(events["properties"]["projection.dt.format"], "yyyy-MM-dd");
+        // Sparse days (1, 15, 16 of a month) and a NULL region are refused, with the reason.
+        let logs = by_table("demo.logs");
+        assert!(logs["properties"].is_null(), "{logs}");
+        assert!(
+            logs["reasons"][0]
+                .as_str()
+                .unwrap_or("")
+                .contains("missing"),
+            "{logs}"
+        );
+        assert!(by_table("demo.sales")["properties"].is_null());
+        // Applied: the tables read through the projection, with the same answers.
+        let rows = stdout(&q.run(
+            backend,
+            &[
+                "sql",
+                "-d",
+                "demo",
+                "--format",
+                "csv",
+                "-c",
+                "SELECT dt, count(*) AS n FROM events GROUP BY dt ORDER BY dt",
+            ],
+        ));
+        assert_eq!(rows, "dt,n\n2024-01-01,3\n2024-01-02,2\n");
+        let plan = stdout(&q.run(
+            backend,
+            &[
+                "sql",
+                "-d",
+                "demo",
+                "-c",
+                "EXPLAIN SELECT sum(value) FROM metrics WHERE month = 2",
+            ],
+        ));
+        assert!(plan.contains("projected partitions selected"), "{plan}");
+    }
+}
