@@ -41,7 +41,7 @@ use crate::error::partition_spec;
 use crate::{
     Catalog, CatalogWrite, Column, Database, DatabaseDrop, Error, KeyPredicate, Partition,
     PartitionDrop, PartitionFilter, PartitionWrite, Result, SeenObject, SerDeInfo,
-    StorageDescriptor, Table, TableDrop, TableWrite, ValueOrder,
+    StorageDescriptor, Table, TableDrop, TableWrite, ValueOrder, ViewText,
 };
 
 /// Hive's name for the partition holding NULL keys; Glue stores NULL partition values this way.
@@ -1198,6 +1198,8 @@ fn table_input(t: &Table) -> Result<glue::TableInput> {
         .name(&t.name)
         .set_description(t.description.clone())
         .table_type(&t.table_type)
+        .set_view_original_text(t.view.as_ref().map(|v| v.original.clone()))
+        .set_view_expanded_text(t.view.as_ref().map(|v| v.expanded.clone()))
         .storage_descriptor(storage_descriptor(&t.storage, &t.storage.location)?)
         .set_partition_keys(Some(columns(&t.partition_keys)?))
         .set_parameters(Some(hash(&t.parameters)))
@@ -1232,6 +1234,10 @@ fn table_from_glue(database: &str, t: &glue::Table) -> Table {
         name: t.name().to_string(),
         description: t.description().map(str::to_string),
         table_type: t.table_type().unwrap_or("EXTERNAL_TABLE").to_string(),
+        view: t.view_original_text().map(|original| ViewText {
+            original: original.to_string(),
+            expanded: t.view_expanded_text().unwrap_or_default().to_string(),
+        }),
         storage: StorageDescriptor {
             location: sd
                 .and_then(|s| s.location())
@@ -1367,6 +1373,7 @@ mod tests {
             name: "t".into(),
             description: None,
             table_type: "EXTERNAL_TABLE".into(),
+            view: None,
             storage: StorageDescriptor::default(),
             partition_keys: vec![Column::new("dt", "date"), Column::new("hr", "int")],
             parameters: Default::default(),

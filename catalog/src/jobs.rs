@@ -790,6 +790,7 @@ mod tests {
                     name: "t".into(),
                     description: None,
                     table_type: "EXTERNAL_TABLE".into(),
+                    view: None,
                     storage: Default::default(),
                     partition_keys: Vec::new(),
                     parameters: Default::default(),

@@ -36,7 +36,7 @@ pub use jobs::{
 };
 pub use model::{
     Classification, Column, Database, Parameters, Partition, SeenObject, SerDeInfo,
-    StorageDescriptor, Table, keys,
+    StorageDescriptor, Table, VIRTUAL_VIEW, ViewText, keys,
 };
 pub use sqlite::SqliteCatalog;
 

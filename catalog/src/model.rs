@@ -121,6 +121,9 @@ pub struct Table {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub table_type: String,
+    /// A view's text (`TableType` `VIRTUAL_VIEW`), as Glue keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<ViewText>,
     pub storage: StorageDescriptor,
     pub partition_keys: Vec<Column>,
     pub parameters: Parameters,
@@ -131,7 +134,23 @@ pub struct Table {
     pub version: u64,
 }
 
+/// Glue's `ViewOriginalText` and `ViewExpandedText` (Athena writes `/* Presto View: <base64
+/// JSON> */` and `/* Presto View */`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewText {
+    pub original: String,
+    pub expanded: String,
+}
+
+/// Glue's table type of a view.
+pub const VIRTUAL_VIEW: &str = "VIRTUAL_VIEW";
+
 impl Table {
+    /// Whether this is a view (`TableType` `VIRTUAL_VIEW`).
+    pub fn is_view(&self) -> bool {
+        self.table_type.eq_ignore_ascii_case(VIRTUAL_VIEW)
+    }
+
     pub fn classification(&self) -> Option<Classification> {
         self.parameters
             .get(keys::CLASSIFICATION)

@@ -941,6 +941,7 @@ mod tests {
             name: name.into(),
             description: None,
             table_type: "EXTERNAL_TABLE".into(),
+            view: None,
             storage: StorageDescriptor {
                 location: format!("file:///lake/{name}/"),
                 columns: vec![Column::new("x", "bigint")],

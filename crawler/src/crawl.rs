@@ -1024,6 +1024,7 @@ impl TablePlan {
                 name: name.into(),
                 description: None,
                 table_type: "EXTERNAL_TABLE".into(),
+                view: None,
                 storage: StorageDescriptor {
                     location: location.into(),
                     columns: Vec::new(),

@@ -162,6 +162,11 @@ pub(crate) async fn run(
                 }
                 return Err(Error::user(format!("table {db}.{t} does not exist")));
             };
+            if table.is_view() {
+                return Err(Error::user(format!(
+                    "{db}.{t} is a view, not a table; use DROP VIEW"
+                )));
+            }
             // External tables: the catalog entry goes, the data stays (Athena's rule).
             apply(
                 catalog,
@@ -319,6 +324,76 @@ pub(crate) async fn run(
         Statement::MsckRepair { table } => {
             let t = existing_table(catalog, &table, default_db).await?;
             msck_repair(catalog, stores, &t).await
+        }
+        Statement::DropView { name, if_exists } => {
+            let (db, v) = resolve(&name, default_db)?;
+            let Some(view) = catalog.get_table(&db, &v).await? else {
+                if if_exists {
+                    return Ok(no_rows());
+                }
+                return Err(Error::user(format!("view {db}.{v} does not exist")));
+            };
+            if !view.is_view() {
+                return Err(Error::user(format!(
+                    "{db}.{v} is a table, not a view; use DROP TABLE"
+                )));
+            }
+            apply(
+                catalog,
+                CatalogWrite {
+                    drop_tables: vec![TableDrop {
+                        database: db,
+                        table: v,
+                        expected_version: Some(view.version),
+                    }],
+                    ..Default::default()
+                },
+            )
+            .await
+        }
+        Statement::ShowViews { database, like } => {
+            let db = match database.as_deref().or(default_db) {
+                Some(db) => db.to_string(),
+                None => {
+                    return Err(Error::user(
+                        "SHOW VIEWS needs a database: SHOW VIEWS IN db, or pass -d db",
+                    ));
+                }
+            };
+            if catalog.get_database(&db).await?.is_none() {
+                return Err(Error::user(format!("database {db} does not exist")));
+            }
+            let views: Vec<String> = catalog
+                .list_tables(&db)
+                .await?
+                .into_iter()
+                .filter(|t| t.is_view())
+                .map(|t| t.name)
+                .filter(|n| {
+                    like.as_deref()
+                        .is_none_or(|p| crate::engine::athena_like(p, n))
+                })
+                .collect();
+            Ok(string_rows(&[("views", views)]))
+        }
+        Statement::ShowCreateView { view } => {
+            let t = existing_table(catalog, &view, default_db).await?;
+            if !t.is_view() {
+                return Err(Error::user(format!(
+                    "{} is a table, not a view; use SHOW CREATE TABLE",
+                    t.qualified_name()
+                )));
+            }
+            let def = crate::view::definition(&t)?;
+            let name = TableName {
+                catalog: None,
+                database: Some(t.database.clone()),
+                table: t.name.clone(),
+            };
+            Ok(string_rows(&[(
+                "Create View",
+                vec![format!("CREATE VIEW {name} AS\n{}", def.original_sql)],
+            )]))
         }
         Statement::ShowCreateTable { table } => {
             let t = existing_table(catalog, &table, default_db).await?;
@@ -562,6 +637,7 @@ async fn create_table(
     }
     let now = Utc::now();
     let table = Table {
+        view: None,
         database: db,
         name,
         description: def.comment.clone(),
@@ -897,6 +973,7 @@ mod tests {
             name: "t".into(),
             description: Some(awkward.into()),
             table_type: "EXTERNAL_TABLE".into(),
+            view: None,
             storage: StorageDescriptor {
                 location: "s3://b/t/".into(),
                 columns: vec![Column {

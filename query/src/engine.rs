@@ -18,7 +18,9 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::collect;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
-use quarry_catalog::{Catalog, PartitionFilter, QueryRecord, QueryState, SqliteCatalog};
+use quarry_catalog::{
+    Catalog, CatalogWrite, PartitionFilter, QueryRecord, QueryState, SqliteCatalog, TableWrite,
+};
 
 use crate::billing::{BillingPolicy, human_bytes};
 use crate::ddl::string_rows;
@@ -619,8 +621,21 @@ impl Engine {
         };
         record.statement_type = Some(statement_type(&statement).to_string());
         let database = request.database.as_deref();
+        // Views read as the subqueries they stand for (so their base tables prune and bill).
+        let mut statement = statement;
+        crate::view::inline_views(&self.catalog, &mut statement, database, &dialect).await?;
         let statement = match statement {
             Statement::Query(s) => s,
+            Statement::CreateView(v) => {
+                if request.dry_run {
+                    return Err(Error::user(
+                        "--dry-run estimates the bytes a query reads; CREATE VIEW reads none",
+                    ));
+                }
+                let (schema, batches) = self.create_view(*v, database, meter, scans).await?;
+                record.planning_ms = planning.elapsed().as_millis() as u64;
+                return Ok(Outcome::new(StatementKind::Metadata, schema, batches));
+            }
             Statement::CreateTableAs(_) | Statement::Insert(_) | Statement::Unload(_) => {
                 return self
                     .execute_write(statement, request, meter, scans, record, committing)
@@ -781,6 +796,57 @@ impl Engine {
         Ok(out)
     }
 
+    /// `CREATE [OR REPLACE] VIEW`: plans the query (so a broken view is refused, as Athena
+    /// does), then stores it in Athena's format with the columns the plan gives.
+    async fn create_view(
+        &self,
+        v: crate::statement::CreateView,
+        database: Option<&str>,
+        meter: &Arc<Meter>,
+        scans: &ScanLog,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
+        let (db, name) = crate::ddl::resolve(&v.name, database)?;
+        if self.catalog.get_database(&db).await?.is_none() {
+            return Err(Error::user(format!(
+                "database {db} does not exist; CREATE DATABASE {db} first"
+            )));
+        }
+        let existing = self.catalog.get_table(&db, &name).await?;
+        match &existing {
+            Some(t) if !t.is_view() => {
+                return Err(Error::user(format!(
+                    "{db}.{name} is a table; a view cannot replace it (DROP TABLE it first)"
+                )));
+            }
+            Some(_) if !v.or_replace => {
+                return Err(Error::user(format!(
+                    "view {db}.{name} already exists; use CREATE OR REPLACE VIEW"
+                )));
+            }
+            _ => {}
+        }
+        let (ctx, _registry) = self.session(database, meter).await?;
+        let statement = crate::write::query_statement(&v.query);
+        self.register_catalog(&ctx, database, scans, Some(&statement))
+            .await?;
+        let plan = ctx.state().statement_to_plan(statement).await?;
+        let schema = plan.schema().as_arrow().clone();
+        let mut table = crate::view::view_table(&db, &name, &v.sql, &schema, v.comment, database);
+        if let Some(old) = &existing {
+            table.create_time = old.create_time;
+        }
+        self.catalog
+            .commit(CatalogWrite {
+                tables: vec![TableWrite {
+                    table,
+                    expected_version: existing.map(|t| t.version),
+                }],
+                ..Default::default()
+            })
+            .await?;
+        Ok((Arc::new(Schema::empty()), Vec::new()))
+    }
+
     /// SHOW DATABASES, SHOW TABLES [IN db], SHOW PARTITIONS t, DESCRIBE t: answered from the
     /// catalog.
     async fn metadata_statement(
@@ -861,7 +927,7 @@ impl Engine {
 
 /// Athena's `SHOW TABLES 'pattern'` / `LIKE 'pattern'`: `*` matches any run of characters and
 /// `|` separates alternatives, case-insensitively.
-fn athena_like(pattern: &str, name: &str) -> bool {
+pub(crate) fn athena_like(pattern: &str, name: &str) -> bool {
     fn glob(p: &[u8], n: &[u8]) -> bool {
         match p.split_first() {
             None => n.is_empty(),
@@ -899,6 +965,8 @@ fn statement_type(statement: &Statement) -> &'static str {
         | Statement::ShowPartitions { .. }
         | Statement::ShowCreateTable { .. }
         | Statement::ShowTableProperties { .. }
+        | Statement::ShowViews { .. }
+        | Statement::ShowCreateView { .. }
         | Statement::Describe { .. } => "UTILITY",
         _ => "DDL",
     }

@@ -39,6 +39,7 @@ pub mod statement;
 pub mod stores;
 pub mod system;
 pub mod unnest;
+pub mod view;
 mod write;
 
 pub use billing::BillingPolicy;

@@ -168,6 +168,42 @@ pub enum Statement {
     Insert(Box<Insert>),
     /// `UNLOAD (query) TO 'url' [WITH (..)]`
     Unload(Box<Unload>),
+    /// `CREATE [OR REPLACE] VIEW v [COMMENT '..'] [SECURITY DEFINER|INVOKER] AS query`
+    CreateView(Box<CreateView>),
+    /// `DROP VIEW [IF EXISTS] v`
+    DropView {
+        /// The view.
+        name: TableName,
+        /// `IF EXISTS` was given.
+        if_exists: bool,
+    },
+    /// `SHOW VIEWS [IN|FROM db] [[LIKE] 'pattern']`
+    ShowViews {
+        /// The database, folded to lower case unless quoted.
+        database: Option<String>,
+        /// The pattern as written.
+        like: Option<String>,
+    },
+    /// `SHOW CREATE VIEW v`
+    ShowCreateView {
+        /// The view.
+        view: TableName,
+    },
+}
+
+/// `CREATE [OR REPLACE] VIEW`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateView {
+    /// The view.
+    pub name: TableName,
+    /// `OR REPLACE` was given.
+    pub or_replace: bool,
+    /// `COMMENT '..'`.
+    pub comment: Option<String>,
+    /// The query, as Quarry plans it (Athena syntax rewritten).
+    pub query: Box<Query>,
+    /// The query exactly as written: what the view stores, so Athena reads it too.
+    pub sql: String,
 }
 
 /// A table as written: 1 to 3 parts (`catalog.db.table`), each folded to lower case unless quoted
@@ -352,6 +388,7 @@ pub fn parse(sql: &str, dialect: &str) -> Result<Statement, DataFusionError> {
         .with_dialect(dialect_impl.as_ref())
         .build()?;
     let mut parser = StatementParser {
+        sql,
         df,
         // Dialects that process backslash escapes themselves hand us finished strings.
         hive_escapes: !dialect_impl.supports_string_literal_backslash_escape(),
@@ -375,7 +412,27 @@ enum Escapes {
     AsWritten,
 }
 
+/// `sql` from `start` (a token's line and column, both 1-based, columns in characters) on.
+fn text_from(sql: &str, start: Location) -> &str {
+    let mut line = 1;
+    let mut column = 1;
+    for (i, c) in sql.char_indices() {
+        if line == start.line && column == start.column {
+            return &sql[i..];
+        }
+        if c == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    ""
+}
+
 struct StatementParser<'a> {
+    /// The statement's text.
+    sql: &'a str,
     df: DFParser<'a>,
     /// Process Hive escapes in Hive DDL strings (the tokenizer left them alone).
     hive_escapes: bool,
@@ -508,6 +565,13 @@ impl<'a> StatementParser<'a> {
             return Ok(Statement::ExplainCost(Box::new(self.statement()?)));
         }
         if kw(self, 0, "CREATE") {
+            if kw(self, 1, "VIEW")
+                || (kw(self, 1, "OR") && kw(self, 2, "REPLACE") && kw(self, 3, "VIEW"))
+            {
+                let or_replace = kw(self, 1, "OR");
+                self.advance(if or_replace { 4 } else { 2 });
+                return self.create_view(or_replace);
+            }
             if kw(self, 1, "EXTERNAL") && kw(self, 2, "TABLE") {
                 self.advance(3);
                 return self.create_table(true);
@@ -542,6 +606,12 @@ impl<'a> StatementParser<'a> {
                 let if_exists = self.eat_kws(&["IF", "EXISTS"]);
                 let name = self.table_name()?;
                 return Ok(Statement::DropTable { name, if_exists });
+            }
+            if kw(self, 1, "VIEW") {
+                self.advance(2);
+                let if_exists = self.eat_kws(&["IF", "EXISTS"]);
+                let name = self.table_name()?;
+                return Ok(Statement::DropView { name, if_exists });
             }
         } else if kw(self, 0, "ALTER") && kw(self, 1, "TABLE") {
             self.advance(2);
@@ -1242,6 +1312,21 @@ impl<'a> StatementParser<'a> {
 
     /// The `SHOW` forms Quarry answers itself; `None` leaves the statement to DataFusion.
     fn show(&mut self) -> Result<Option<Statement>> {
+        if self.peek_kw(1, "CREATE") && self.peek_kw(2, "VIEW") {
+            self.advance(3);
+            let view = self.table_name()?;
+            return Ok(Some(Statement::ShowCreateView { view }));
+        }
+        if self.peek_kw(1, "VIEWS") {
+            self.advance(2);
+            let database = if self.eat_kw("IN") || self.eat_kw("FROM") {
+                Some(self.database_name()?)
+            } else {
+                None
+            };
+            let like = self.show_pattern()?;
+            return Ok(Some(Statement::ShowViews { database, like }));
+        }
         if self.peek_kw(1, "CREATE") && self.peek_kw(2, "TABLE") {
             self.advance(3);
             let table = self.table_name()?;
@@ -1280,6 +1365,41 @@ impl<'a> StatementParser<'a> {
             return Ok(Some(Statement::ShowTables { database, like }));
         }
         Ok(None)
+    }
+
+    /// After `CREATE [OR REPLACE] VIEW`.
+    fn create_view(&mut self, or_replace: bool) -> Result<Statement> {
+        let name = self.table_name()?;
+        let mut comment = None;
+        loop {
+            if self.eat_kw("COMMENT") {
+                comment = Some(self.string("a comment in quotes", Escapes::AsWritten)?);
+            } else if self.eat_kw("SECURITY") {
+                if !(self.eat_kw("DEFINER") || self.eat_kw("INVOKER")) {
+                    return Err(self.expected("DEFINER or INVOKER"));
+                }
+            } else {
+                break;
+            }
+        }
+        if !self.eat_kw("AS") {
+            return Err(self.expected("AS"));
+        }
+        let start = self.location();
+        let mut query = *self.p().parse_query()?;
+        let sql = text_from(self.sql, start)
+            .trim_end()
+            .trim_end_matches(';')
+            .trim_end()
+            .to_string();
+        crate::unnest::rewrite_query(&mut query)?;
+        Ok(Statement::CreateView(Box::new(CreateView {
+            name,
+            or_replace,
+            comment,
+            query: Box::new(query),
+            sql,
+        })))
     }
 
     /// `[LIKE] 'pattern'`, optional.

@@ -779,6 +779,7 @@ pub(crate) async fn ctas(w: &WriteContext<'_>, c: CreateTableAs) -> Result<(Rows
         name: name.clone(),
         description: None,
         table_type: "EXTERNAL_TABLE".into(),
+        view: None,
         storage: StorageDescriptor {
             location: location.clone(),
             columns: columns[..n_data].iter().map(to_column).collect(),

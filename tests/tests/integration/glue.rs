@@ -129,6 +129,7 @@ fn table(db: &str, name: &str) -> Table {
         name: name.into(),
         description: None,
         table_type: "EXTERNAL_TABLE".into(),
+        view: None,
         storage: StorageDescriptor {
             location: format!("s3://lake/{name}/"),
             columns: vec![Column::new("x", "bigint")],
@@ -773,4 +774,100 @@ async fn athena_projected_tables_in_glue_are_readable() {
     )
     .await;
     assert_eq!(csv, "year,month,n\n2024,1,3\n2024,2,2\n");
+}
+
+/// Views in Glue, both ways: one Athena wrote (base64 Presto view) reads in Quarry, and one
+/// Quarry writes has the fields Athena reads.
+#[tokio::test]
+async fn views_in_glue_are_athenas_format_both_ways() {
+    let lake = Lake::sample(Backend::S3).await;
+    let db = unique_name("glue_views");
+    let glue = glue().await;
+    let client = glue.client().clone();
+    let catalog: Arc<dyn Catalog> = Arc::new(glue);
+    crawl(catalog.clone(), &lake, &db).await;
+    // As Athena writes a view.
+    use base64::Engine as _;
+    let definition = serde_json::json!({
+        "originalSql": format!("SELECT region, count(*) AS n FROM \"{db}\".\"sales\" GROUP BY region"),
+        "catalog": "awsdatacatalog", "schema": db,
+        "columns": [{"name": "region", "type": "varchar"}, {"name": "n", "type": "bigint"}],
+        "owner": "arn:aws:iam::123456789012:user/analyst", "runAsInvoker": false, "properties": {}
+    });
+    let text = format!(
+        "/* Presto View: {} */",
+        base64::engine::general_purpose::STANDARD.encode(definition.to_string())
+    );
+    let col = |n: &str, t: &str| {
+        g::Column::builder()
+            .name(n)
+            .r#type(t)
+            .build()
+            .expect("column")
+    };
+    client
+        .create_table()
+        .database_name(&db)
+        .table_input(
+            g::TableInput::builder()
+                .name("by_region")
+                .table_type("VIRTUAL_VIEW")
+                .parameters("presto_view", "true")
+                .parameters("comment", "Presto View")
+                .view_original_text(text)
+                .view_expanded_text("/* Presto View */")
+                .set_partition_keys(Some(Vec::new()))
+                .storage_descriptor(
+                    g::StorageDescriptor::builder()
+                        .columns(col("region", "string"))
+                        .columns(col("n", "bigint"))
+                        .build(),
+                )
+                .build()
+                .expect("view"),
+        )
+        .send()
+        .await
+        .expect("create view");
+    let (csv, _) = engine_csv(
+        catalog.clone(),
+        &lake,
+        &db,
+        "SELECT region, n FROM by_region WHERE region IS NOT NULL ORDER BY region",
+    )
+    .await;
+    assert_eq!(csv, "region,n\neu west,2\nus-east,2\n");
+    // As Quarry writes one.
+    let (_, _) = engine_csv(
+        catalog.clone(),
+        &lake,
+        &db,
+        "CREATE VIEW eu AS SELECT order_id FROM sales WHERE region = 'eu west'",
+    )
+    .await;
+    let got = client
+        .get_table()
+        .database_name(&db)
+        .name("eu")
+        .send()
+        .await
+        .expect("get view");
+    let t = got.table().expect("table");
+    assert_eq!(t.table_type(), Some("VIRTUAL_VIEW"));
+    assert_eq!(t.view_expanded_text(), Some("/* Presto View */"));
+    let original = t.view_original_text().expect("original text");
+    let def = quarry_query::view::PrestoView::decode(original).expect("Presto view");
+    assert_eq!(
+        def.original_sql,
+        "SELECT order_id FROM sales WHERE region = 'eu west'"
+    );
+    assert_eq!(def.schema.as_deref(), Some(db.as_str()));
+    assert_eq!(
+        t.parameters()
+            .and_then(|p| p.get("presto_view"))
+            .map(String::as_str),
+        Some("true")
+    );
+    let (csv, _) = engine_csv(catalog, &lake, &db, "SELECT count(*) AS n FROM eu").await;
+    assert_eq!(csv, "n\n2\n");
 }

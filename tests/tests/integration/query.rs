@@ -1003,3 +1003,51 @@ async fn projected_partitions_list_only_what_the_filter_selects() {
         );
     }
 }
+
+/// A filter on a view prunes the base table's partitions, and the view bills the bytes the
+/// query written out bills.
+#[tokio::test]
+async fn views_prune_and_bill_like_the_query_they_stand_for() {
+    for backend in BACKENDS {
+        let s = setup(backend).await;
+        let out = s
+            .run("CREATE VIEW demo.v AS SELECT order_id, amount, region FROM sales")
+            .await;
+        assert!(out.succeeded(), "{:?}", out.record.error);
+        let via_view = s
+            .run("SELECT sum(amount) FROM v WHERE region = 'eu west'")
+            .await;
+        let direct = s
+            .run("SELECT sum(amount) FROM sales WHERE region = 'eu west'")
+            .await;
+        assert!(via_view.succeeded(), "{:?}", via_view.record.error);
+        assert_eq!(via_view.scans.len(), 1);
+        assert_eq!(via_view.scans[0].partitions_selected, 1);
+        assert_eq!(via_view.scans[0].partitions_total, Some(3));
+        assert_eq!(via_view.record.bytes_scanned, direct.record.bytes_scanned);
+        assert!(via_view.record.bytes_scanned > 0);
+        // Stored as Athena stores views.
+        let t = s
+            .catalog
+            .get_table("demo", "v")
+            .await
+            .expect("catalog")
+            .expect("view");
+        assert_eq!(t.table_type, "VIRTUAL_VIEW");
+        assert_eq!(t.parameters["presto_view"], "true");
+        let def = quarry_query::view::definition(&t).expect("Presto view");
+        assert_eq!(
+            def.original_sql,
+            "SELECT order_id, amount, region FROM sales"
+        );
+        let types: Vec<_> = def
+            .columns
+            .iter()
+            .map(|c| format!("{} {}", c.name, c.data_type))
+            .collect();
+        assert_eq!(
+            types,
+            ["order_id bigint", "amount double", "region varchar"]
+        );
+    }
+}
