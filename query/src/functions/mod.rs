@@ -24,6 +24,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Some Trino syntax reaches these functions through the AST rewrite of [`crate::syntax`]:
+//! `x AT TIME ZONE z` is `at_timezone(x, z)`.
+//!
 //! Types: Trino's `json` is text (Utf8), `varbinary` is Binary, `timestamp(3)` is
 //! `Timestamp(Millisecond)` and `timestamp(3) with time zone` is `Timestamp(Millisecond, zone)`
 //! (one zone per column, as Arrow stores it). Regular expressions use Rust's `regex` syntax,
@@ -42,6 +45,7 @@ mod json;
 mod mysql_format;
 mod regexp;
 mod string;
+mod timezone;
 mod url;
 
 use std::hash::{Hash, Hasher};
@@ -80,6 +84,7 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
     all.extend(binary::functions());
     all.extend(url::functions());
     all.extend(conditional::functions());
+    all.extend(timezone::functions());
     all
 }
 
