@@ -37,6 +37,7 @@ pub mod results;
 pub mod rules;
 pub mod statement;
 pub mod stores;
+pub mod syntax;
 pub mod system;
 pub mod unnest;
 pub mod view;

@@ -638,6 +638,7 @@ impl<'a> StatementParser<'a> {
         }
         let mut statement = self.df.parse_statement()?;
         crate::unnest::rewrite_df_statement(&mut statement)?;
+        crate::syntax::rewrite_df_statement(&mut statement)?;
         Ok(Statement::Query(statement))
     }
 
@@ -1039,6 +1040,7 @@ impl<'a> StatementParser<'a> {
         }
         let mut query = *self.p().parse_query()?;
         crate::unnest::rewrite_query(&mut query)?;
+        crate::syntax::rewrite_query(&mut query)?;
         let with_data = if self.eat_kws(&["WITH", "NO", "DATA"]) {
             false
         } else {
@@ -1457,6 +1459,7 @@ impl<'a> StatementParser<'a> {
         }
         let mut query = *self.p().parse_query()?;
         crate::unnest::rewrite_query(&mut query)?;
+        crate::syntax::rewrite_query(&mut query)?;
         Ok(Statement::Insert(Box::new(Insert {
             table,
             columns,
@@ -1469,6 +1472,7 @@ impl<'a> StatementParser<'a> {
         self.expect(&Token::LParen)?;
         let mut query = *self.p().parse_query()?;
         crate::unnest::rewrite_query(&mut query)?;
+        crate::syntax::rewrite_query(&mut query)?;
         self.expect(&Token::RParen)?;
         self.expect_kw("TO")?;
         let to = self.string("a destination in quotes", Escapes::AsWritten)?;

@@ -404,7 +404,8 @@ fn normalize(i: &Ident) -> String {
     }
 }
 
-fn function(name: &str, args: Vec<Expr>) -> Expr {
+/// The call `name(args..)`.
+pub(crate) fn function(name: &str, args: Vec<Expr>) -> Expr {
     Expr::Function(ast::Function {
         name: ObjectName::from(vec![Ident::new(name)]),
         uses_odbc_syntax: false,

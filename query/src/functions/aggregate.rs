@@ -1,4 +1,5 @@
-//! Aggregate functions (Trino `functions/aggregate.md`): `count_if`, `max_by`, `min_by`, and
+//! Aggregate functions (Trino `functions/aggregate.md`): `count_if`, `max_by`, `min_by`,
+//! `approx_percentile` (in `percentile`), `map_agg` and `histogram` (in `map_agg`), and
 //! `arbitrary` as another name of DataFusion's `any_value`. `approx_distinct` is DataFusion's.
 
 use std::cmp::Ordering;
@@ -22,6 +23,9 @@ pub(super) fn functions() -> Vec<AggregateUDF> {
         }),
         AggregateUDF::new_from_impl(By::new("max_by", Ordering::Greater)),
         AggregateUDF::new_from_impl(By::new("min_by", Ordering::Less)),
+        AggregateUDF::new_from_impl(super::percentile::ApproxPercentile::new()),
+        AggregateUDF::new_from_impl(super::map_agg::MapAgg::pairs()),
+        AggregateUDF::new_from_impl(super::map_agg::MapAgg::histogram()),
         datafusion::functions_aggregate::any_value::any_value_udaf()
             .as_ref()
             .clone()

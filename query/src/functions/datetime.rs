@@ -214,14 +214,14 @@ fn per_second(unit: &TimeUnit) -> i64 {
 }
 
 /// The UTC time of an epoch value in `unit`.
-fn utc_of(v: i64, unit: &TimeUnit) -> Option<NaiveDateTime> {
+pub(crate) fn utc_of(v: i64, unit: &TimeUnit) -> Option<NaiveDateTime> {
     let per = per_second(unit);
     let nanos = v.rem_euclid(per) * (1_000_000_000 / per);
     DateTime::from_timestamp(v.div_euclid(per), u32::try_from(nanos).ok()?).map(|d| d.naive_utc())
 }
 
 /// The epoch value in `unit` of a UTC time (sub-unit digits truncated).
-fn epoch_of(t: &NaiveDateTime, unit: &TimeUnit) -> Option<i64> {
+pub(crate) fn epoch_of(t: &NaiveDateTime, unit: &TimeUnit) -> Option<i64> {
     let t = t.and_utc();
     let per = per_second(unit);
     let sub = i64::from(t.timestamp_subsec_nanos()) / (1_000_000_000 / per);
@@ -283,7 +283,7 @@ impl Times {
         }
     }
 
-    fn to_utc(&self, local: NaiveDateTime) -> NaiveDateTime {
+    pub fn to_utc(&self, local: NaiveDateTime) -> NaiveDateTime {
         match &self.zone {
             Some(z) => {
                 // In a gap (clocks moved forward) the time is moved forward by the gap, as Joda

@@ -24,6 +24,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Some Trino syntax reaches these functions through the AST rewrite of [`crate::syntax`]:
+//! `x AT TIME ZONE z` is `at_timezone(x, z)`. `try(expr)` is planned by an analyzer rule that
+//! [`register`] adds (see `try_expr`), since a function never sees its argument's errors.
+//!
 //! Types: Trino's `json` is text (Utf8), `varbinary` is Binary, `timestamp(3)` is
 //! `Timestamp(Millisecond)` and `timestamp(3) with time zone` is `Timestamp(Millisecond, zone)`
 //! (one zone per column, as Arrow stores it). Regular expressions use Rust's `regex` syntax,
@@ -39,9 +43,13 @@ mod extract;
 mod iso8601;
 pub(crate) mod joda_format;
 mod json;
+mod map_agg;
 pub(crate) mod mysql_format;
+mod percentile;
 mod regexp;
 mod string;
+mod timezone;
+mod try_expr;
 mod url;
 
 use std::hash::{Hash, Hasher};
@@ -67,6 +75,7 @@ pub fn register(ctx: &SessionContext) {
     for udaf in aggregate::functions() {
         ctx.register_udaf(udaf);
     }
+    ctx.add_analyzer_rule(Arc::new(try_expr::TryRule));
 }
 
 /// The scalar functions [`register`] adds, each with its aliases.
@@ -80,6 +89,8 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
     all.extend(binary::functions());
     all.extend(url::functions());
     all.extend(conditional::functions());
+    all.extend(timezone::functions());
+    all.push(try_expr::function());
     all
 }
 
