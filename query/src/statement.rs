@@ -2222,12 +2222,41 @@ mod tests {
             "DESCRIBE SELECT 1",
             "SHOW COLUMNS FROM t",
             "VALUES (1), (2)",
-            "CREATE VIEW v AS SELECT 1",
-            "DROP VIEW IF EXISTS v",
-            "SHOW CREATE VIEW v",
         ] {
             assert!(matches!(ok(sql), Statement::Query(_)), "{sql}");
         }
+    }
+
+    #[test]
+    fn views_keep_their_sql_as_written() {
+        let Statement::CreateView(v) = ok(
+            "CREATE OR REPLACE VIEW db.\"V\" COMMENT 'c' SECURITY INVOKER AS\n  SELECT a,  b -- two\nFROM t ;",
+        ) else {
+            panic!("not a view")
+        };
+        assert!(v.or_replace);
+        assert_eq!(v.name.to_string(), "db.\"V\"");
+        assert_eq!(v.comment.as_deref(), Some("c"));
+        assert_eq!(v.sql, "SELECT a,  b -- two\nFROM t");
+        assert!(matches!(
+            ok("DROP VIEW IF EXISTS v"),
+            Statement::DropView {
+                if_exists: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            ok("SHOW CREATE VIEW v"),
+            Statement::ShowCreateView { .. }
+        ));
+        assert!(matches!(
+            ok("SHOW VIEWS IN db LIKE 'a*'"),
+            Statement::ShowViews {
+                database: Some(_),
+                like: Some(_)
+            }
+        ));
+        assert!(err("CREATE VIEW v SELECT 1").contains("Expected: AS"));
     }
 
     #[test]
