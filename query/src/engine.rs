@@ -501,7 +501,8 @@ impl Engine {
         scans: &ScanLog,
     ) -> Result<SessionContext, DataFusionError> {
         let (ctx, _) = self.session(database, meter).await?;
-        self.register_catalog(&ctx, database, scans, None).await?;
+        self.register_catalog(&ctx, database, scans, None, &crate::view::Known::new())
+            .await?;
         Ok(ctx)
     }
 
@@ -573,6 +574,7 @@ impl Engine {
         database: Option<&str>,
         scans: &ScanLog,
         statement: Option<&DFStatement>,
+        known: &crate::view::Known,
     ) -> Result<(), DataFusionError> {
         let state = ctx.state();
         let view_types = state
@@ -590,7 +592,8 @@ impl Engine {
             database,
             self.job.clone(),
         )
-        .await?;
+        .await?
+        .with_known(known);
         if let Some(h) = &self.history {
             provider.add_schema("system", Arc::new(SystemSchema::new(Arc::clone(h))));
         }
@@ -623,7 +626,15 @@ impl Engine {
         let database = request.database.as_deref();
         // Views read as the subqueries they stand for (so their base tables prune and bill).
         let mut statement = statement;
-        crate::view::inline_views(&self.catalog, &mut statement, database, &dialect).await?;
+        let mut known = crate::view::Known::new();
+        crate::view::inline_views(
+            &self.catalog,
+            &mut statement,
+            database,
+            &dialect,
+            &mut known,
+        )
+        .await?;
         let statement = match statement {
             Statement::Query(s) => s,
             Statement::CreateView(v) => {
@@ -632,13 +643,14 @@ impl Engine {
                         "--dry-run estimates the bytes a query reads; CREATE VIEW reads none",
                     ));
                 }
-                let (schema, batches) = self.create_view(*v, database, meter, scans).await?;
+                let (schema, batches) =
+                    self.create_view(*v, database, meter, scans, &known).await?;
                 record.planning_ms = planning.elapsed().as_millis() as u64;
                 return Ok(Outcome::new(StatementKind::Metadata, schema, batches));
             }
             Statement::CreateTableAs(_) | Statement::Insert(_) | Statement::Unload(_) => {
                 return self
-                    .execute_write(statement, request, meter, scans, record, committing)
+                    .execute_write(statement, request, meter, scans, record, committing, &known)
                     .await;
             }
             Statement::ShowDatabases { .. }
@@ -669,7 +681,7 @@ impl Engine {
         };
         let (ctx, registry) = self.session(database, meter).await?;
         // The tables it names decide what the catalog looks up, then it is planned.
-        self.register_catalog(&ctx, database, scans, Some(&statement))
+        self.register_catalog(&ctx, database, scans, Some(&statement), &known)
             .await?;
         let state = ctx.state();
         let plan = state.statement_to_plan(statement).await?;
@@ -737,6 +749,9 @@ impl Engine {
 
     /// CTAS, INSERT INTO, UNLOAD: the query runs in a metered session like any other, its
     /// result goes through the lake's staging writer.
+    // The statement's per-run state (meter, scans, record, commit flag, looked-up tables)
+    // travels as arguments, like `execute`'s; a struct for one private call would only rename it.
+    #[allow(clippy::too_many_arguments)]
     async fn execute_write(
         &self,
         statement: Statement,
@@ -745,6 +760,7 @@ impl Engine {
         scans: &ScanLog,
         record: &mut QueryRecord,
         committing: &Arc<AtomicBool>,
+        known: &crate::view::Known,
     ) -> Result<Outcome, Error> {
         // Parsing took microseconds; planning starts here.
         let planning = Instant::now();
@@ -762,7 +778,7 @@ impl Engine {
             _ => return Err(Error::internal("not a write statement")),
         };
         let query_statement = crate::write::query_statement(query);
-        self.register_catalog(&ctx, database, scans, Some(&query_statement))
+        self.register_catalog(&ctx, database, scans, Some(&query_statement), known)
             .await?;
         record.planning_ms = planning.elapsed().as_millis() as u64;
         let execution = Instant::now();
@@ -804,6 +820,7 @@ impl Engine {
         database: Option<&str>,
         meter: &Arc<Meter>,
         scans: &ScanLog,
+        known: &crate::view::Known,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
         let (db, name) = crate::ddl::resolve(&v.name, database)?;
         if self.catalog.get_database(&db).await?.is_none() {
@@ -827,7 +844,7 @@ impl Engine {
         }
         let (ctx, _registry) = self.session(database, meter).await?;
         let statement = crate::write::query_statement(&v.query);
-        self.register_catalog(&ctx, database, scans, Some(&statement))
+        self.register_catalog(&ctx, database, scans, Some(&statement), known)
             .await?;
         let plan = ctx.state().statement_to_plan(statement).await?;
         let schema = plan.schema().as_arrow().clone();

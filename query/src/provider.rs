@@ -183,6 +183,7 @@ impl QuarryCatalogProvider {
                     view_types,
                     file_stats: Arc::clone(&file_stats),
                     job: job.clone(),
+                    known: HashMap::new(),
                 };
                 (database, Arc::new(schema))
             })
@@ -195,6 +196,16 @@ impl QuarryCatalogProvider {
 }
 
 impl QuarryCatalogProvider {
+    /// Tables the statement already looked up (`db`, `table`): answered without another lookup.
+    pub fn with_known(mut self, known: &HashMap<(String, String), Option<Table>>) -> Self {
+        for ((db, name), table) in known {
+            if let Some(schema) = self.schemas.get_mut(db).and_then(Arc::get_mut) {
+                schema.known.insert(name.clone(), table.clone());
+            }
+        }
+        self
+    }
+
     /// Add a schema that is not a catalog database (e.g. `system`).
     pub fn add_schema(&mut self, name: &str, schema: Arc<dyn SchemaProvider>) {
         self.extra.insert(name.to_string(), schema);
@@ -232,6 +243,8 @@ pub struct QuarrySchemaProvider {
     view_types: bool,
     file_stats: Arc<FileStatsCache>,
     job: Option<Arc<JobScope>>,
+    /// Tables this statement already looked up (while finding the views it reads).
+    known: HashMap<String, Option<Table>>,
 }
 
 #[async_trait]
@@ -247,6 +260,7 @@ impl SchemaProvider for QuarrySchemaProvider {
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let table = match &self.tables {
             Some(tables) => tables.get(name).cloned(),
+            None if self.known.contains_key(name) => self.known.get(name).cloned().flatten(),
             None => self
                 .catalog
                 .get_table(&self.database, name)

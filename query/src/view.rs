@@ -267,6 +267,10 @@ fn catalog_name(name: &ObjectName, default_db: Option<&str>) -> Option<(String, 
 /// A view resolved for inlining: its query, parsed and with its own views inlined.
 type Resolved = HashMap<(String, String), Query>;
 
+/// Tables (not views) looked up while finding views, `None` for names that are not in the
+/// catalog, so planning need not look them up again.
+pub type Known = HashMap<(String, String), Option<Table>>;
+
 /// Replaces every view that `statement` reads (a query, EXPLAIN, CTAS, INSERT, UNLOAD or a
 /// view's own query) with a subquery of the view's SQL, recursively. Statements that read no
 /// view are untouched.
@@ -275,15 +279,18 @@ pub async fn inline_views(
     statement: &mut crate::statement::Statement,
     default_db: Option<&str>,
     dialect: &str,
+    known: &mut Known,
 ) -> Result<(), Error> {
     use crate::statement::Statement as S;
     match statement {
-        S::Query(s) => inline_df(catalog, s, default_db, dialect).await,
-        S::ExplainCost(inner) => Box::pin(inline_views(catalog, inner, default_db, dialect)).await,
-        S::CreateTableAs(c) => inline(catalog, &mut c.query, default_db, dialect).await,
-        S::Insert(i) => inline(catalog, &mut i.query, default_db, dialect).await,
-        S::Unload(u) => inline(catalog, &mut u.query, default_db, dialect).await,
-        S::CreateView(v) => inline(catalog, v.query.as_mut(), default_db, dialect).await,
+        S::Query(s) => inline_df(catalog, s, default_db, dialect, known).await,
+        S::ExplainCost(inner) => {
+            Box::pin(inline_views(catalog, inner, default_db, dialect, known)).await
+        }
+        S::CreateTableAs(c) => inline(catalog, &mut c.query, default_db, dialect, known).await,
+        S::Insert(i) => inline(catalog, &mut i.query, default_db, dialect, known).await,
+        S::Unload(u) => inline(catalog, &mut u.query, default_db, dialect, known).await,
+        S::CreateView(v) => inline(catalog, v.query.as_mut(), default_db, dialect, known).await,
         _ => Ok(()),
     }
 }
@@ -293,15 +300,19 @@ async fn inline_df(
     statement: &mut DFStatement,
     default_db: Option<&str>,
     dialect: &str,
+    known: &mut Known,
 ) -> Result<(), Error> {
     match statement {
-        DFStatement::Statement(inner) => inline(catalog, inner.as_mut(), default_db, dialect).await,
+        DFStatement::Statement(inner) => {
+            inline(catalog, inner.as_mut(), default_db, dialect, known).await
+        }
         DFStatement::Explain(e) => {
             Box::pin(inline_df(
                 catalog,
                 e.statement.as_mut(),
                 default_db,
                 dialect,
+                known,
             ))
             .await
         }
@@ -314,9 +325,19 @@ async fn inline<V: Visit + VisitMut + Sync>(
     node: &mut V,
     default_db: Option<&str>,
     dialect: &str,
+    known: &mut Known,
 ) -> Result<(), Error> {
     let mut resolved = Resolved::new();
-    resolve(catalog, &*node, default_db, dialect, &mut resolved, 0).await?;
+    resolve(
+        catalog,
+        &*node,
+        default_db,
+        dialect,
+        &mut resolved,
+        known,
+        0,
+    )
+    .await?;
     if resolved.is_empty() {
         return Ok(());
     }
@@ -332,6 +353,7 @@ fn resolve<'a, V: Visit + Sync>(
     default_db: Option<&'a str>,
     dialect: &'a str,
     resolved: &'a mut Resolved,
+    known: &'a mut Known,
     depth: usize,
 ) -> futures::future::BoxFuture<'a, Result<(), Error>> {
     Box::pin(async move {
@@ -348,10 +370,15 @@ fn resolve<'a, V: Visit + Sync>(
             if !seen.insert(key.clone()) {
                 continue;
             }
+            if known.contains_key(&key) {
+                continue;
+            }
             let Some(table) = catalog.get_table(&key.0, &key.1).await? else {
+                known.insert(key, None);
                 continue;
             };
             if !table.is_view() {
+                known.insert(key, Some(table));
                 continue;
             }
             if depth >= MAX_DEPTH {
@@ -371,6 +398,7 @@ fn resolve<'a, V: Visit + Sync>(
                 Some(view_db.as_str()),
                 dialect,
                 resolved,
+                known,
                 depth + 1,
             )
             .await?;
