@@ -31,7 +31,7 @@ use std::fmt;
 use datafusion::error::DataFusionError;
 use datafusion::sql::parser::{DFParser, DFParserBuilder};
 use datafusion::sql::sqlparser::ast::Query;
-use datafusion::sql::sqlparser::dialect::dialect_from_str;
+use datafusion::sql::sqlparser::dialect::{GenericDialect, dialect_from_str};
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Word};
 
@@ -342,12 +342,16 @@ pub struct Unload {
 /// anything after the statement is an error. Errors say what was expected and where
 /// (`at Line: l, Column: c`).
 pub fn parse(sql: &str, dialect: &str) -> Result<Statement, DataFusionError> {
-    let dialect_impl = dialect_from_str(dialect).ok_or_else(|| {
+    let mut dialect_impl = dialect_from_str(dialect).ok_or_else(|| {
         DataFusionError::Plan(format!(
             "unsupported SQL dialect '{dialect}': set datafusion.sql_parser.dialect to one \
              sqlparser knows, such as 'generic'"
         ))
     })?;
+    // The generic dialect (the default) plus Trino's lambdas.
+    if dialect_impl.is::<GenericDialect>() {
+        dialect_impl = Box::new(crate::syntax::TrinoDialect);
+    }
     let df = DFParserBuilder::new(sql)
         .with_dialect(dialect_impl.as_ref())
         .build()?;
