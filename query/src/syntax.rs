@@ -12,9 +12,9 @@
 //!   array in, NULL out; `filter` keeps the elements whose predicate is TRUE); `any_match` is
 //!   DataFusion's; `all_match(a, x -> p)` becomes `NOT any_match(a, x -> NOT p)` and
 //!   `none_match(a, x -> p)` becomes `NOT any_match(a, x -> p)`, which give Trino's answers in
-//!   three-valued logic. `reduce`, `zip_with`, `transform_keys` / `transform_values`,
-//!   `map_filter` and `array_sort` with a comparator have no DataFusion counterpart and are
-//!   unknown functions.
+//!   three-valued logic. `reduce` is Quarry's (`functions/reduce.rs`). `zip_with`,
+//!   `transform_keys` / `transform_values`, `map_filter` and `array_sort` with a comparator have
+//!   no implementation yet and are unknown functions.
 
 use std::ops::ControlFlow;
 use std::sync::LazyLock;

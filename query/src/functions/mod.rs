@@ -46,6 +46,7 @@ mod json;
 mod map_agg;
 mod mysql_format;
 mod percentile;
+mod reduce;
 mod regexp;
 mod string;
 mod timezone;
@@ -75,6 +76,7 @@ pub fn register(ctx: &SessionContext) {
     for udaf in aggregate::functions() {
         ctx.register_udaf(udaf);
     }
+    ctx.register_higher_order_function(Arc::new(reduce::function()));
     ctx.add_analyzer_rule(Arc::new(try_expr::TryRule));
 }
 
