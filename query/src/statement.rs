@@ -352,7 +352,8 @@ pub fn parse(sql: &str, dialect: &str) -> Result<Statement, DataFusionError> {
     if dialect_impl.is::<GenericDialect>() {
         dialect_impl = Box::new(crate::syntax::TrinoDialect);
     }
-    let df = DFParserBuilder::new(sql)
+    let sql = crate::syntax::rewrite_casts(sql);
+    let df = DFParserBuilder::new(sql.as_ref())
         .with_dialect(dialect_impl.as_ref())
         .build()?;
     let mut parser = StatementParser {

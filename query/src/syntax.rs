@@ -7,6 +7,9 @@
 //! - Timestamp literals in Trino's forms: `TIMESTAMP '2012-10-31 01:00'` (no seconds) and
 //!   `TIMESTAMP '2012-10-31 01:00 America/Los_Angeles'` (a zone, so a `timestamp with time
 //!   zone`: `with_timezone(TIMESTAMP '2012-10-31 01:00:00', 'America/Los_Angeles')`).
+//! - `JSON '[1, 2]'` is `json_parse('[1, 2]')` (Trino's `json` is text here), and casts to
+//!   Trino's row, array, map and JSON types are rewritten in the text before parsing
+//!   ([`rewrite_casts`]).
 //! - Lambdas (parsed with [`TrinoDialect`]): `transform` and `filter` with a lambda are
 //!   DataFusion's `array_transform` and `array_filter`, which have Trino's semantics (NULL
 //!   array in, NULL out; `filter` keeps the elements whose predicate is TRUE); `any_match` is
@@ -22,12 +25,15 @@ use std::sync::LazyLock;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::sql::parser::{CopyToSource, Statement as DFStatement};
 use std::any::TypeId;
+use std::borrow::Cow;
 
 use datafusion::sql::sqlparser::ast::{
     self, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
     Query, TimezoneInfo, TypedString, UnaryOperator, Value, VisitMut, VisitorMut,
+    visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use regex::Regex;
 
 use crate::unnest::function;
@@ -79,6 +85,14 @@ impl VisitorMut for Rewriter {
                 *expr = function("at_timezone", args);
             }
             Expr::TypedString(TypedString {
+                data_type: DataType::JSON,
+                value,
+                ..
+            }) => {
+                let text = Expr::value(value.value.clone());
+                *expr = function("json_parse", vec![text]);
+            }
+            Expr::TypedString(TypedString {
                 data_type: DataType::Timestamp(None, TimezoneInfo::None),
                 value,
                 ..
@@ -95,6 +109,30 @@ impl VisitorMut for Rewriter {
                         );
                     }
                 }
+            }
+            // `s.sum` on a lambda parameter `s` is a field of it, not a column of a table `s`.
+            Expr::Lambda(lambda) => {
+                let params: Vec<String> =
+                    lambda.params.iter().map(|p| normalize(&p.name)).collect();
+                let _ = visit_expressions_mut(lambda.body.as_mut(), |e| {
+                    if let Expr::CompoundIdentifier(parts) = e
+                        && parts.len() >= 2
+                        && params.contains(&normalize(&parts[0]))
+                    {
+                        let mut access = Expr::Identifier(parts[0].clone());
+                        for field in &parts[1..] {
+                            access = function(
+                                "get_field",
+                                vec![
+                                    access,
+                                    Expr::value(Value::SingleQuotedString(field.value.clone())),
+                                ],
+                            );
+                        }
+                        *e = access;
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
             }
             Expr::Function(f) if has_lambda(f) => {
                 let name = f.name.to_string().to_ascii_lowercase();
@@ -131,6 +169,15 @@ impl VisitorMut for Rewriter {
             _ => {}
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// An identifier as DataFusion resolves it (unquoted: lower case).
+fn normalize(i: &Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_ascii_lowercase()
     }
 }
 
@@ -443,6 +490,103 @@ impl Dialect for TrinoDialect {
     }
 }
 
+/// Rewrites `CAST(x AS t)` and `TRY_CAST(x AS t)` where `t` is in Trino's spelling of a row,
+/// array, map or JSON type, which sqlparser cannot parse (`ARRAY(INTEGER)`, `ROW(a INT, b
+/// DECIMAL(10, 2))`), into `__quarry_cast(x, 't')` (see `functions/cast.rs`), in the SQL text.
+/// Text that does not tokenize is returned as it is, for the parser to report.
+pub fn rewrite_casts(sql: &str) -> Cow<'_, str> {
+    let Ok(tokens) = Tokenizer::new(&TrinoDialect, sql)
+        .with_unescape(false)
+        .tokenize_with_location()
+    else {
+        return Cow::Borrowed(sql);
+    };
+    // Byte offsets of the lines, to turn (line, column) into a byte offset.
+    let mut lines = vec![0];
+    lines.extend(sql.match_indices('\n').map(|(i, _)| i + 1));
+    let offset = |l: &datafusion::sql::sqlparser::tokenizer::Location| -> Option<usize> {
+        let start = *lines.get(usize::try_from(l.line).ok()?.checked_sub(1)?)?;
+        let column = usize::try_from(l.column).ok()?.checked_sub(1)?;
+        Some(
+            sql[start..]
+                .char_indices()
+                .nth(column)
+                .map_or(sql.len(), |(i, _)| start + i),
+        )
+    };
+    let tokens: Vec<_> = tokens
+        .into_iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    let word = |i: usize| match tokens.get(i).map(|t| &t.token) {
+        Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    for i in 0..tokens.len() {
+        let name = match word(i).as_deref() {
+            Some("CAST") => crate::functions::cast_function_name(false),
+            Some("TRY_CAST") => crate::functions::cast_function_name(true),
+            _ => continue,
+        };
+        if tokens.get(i + 1).map(|t| &t.token) != Some(&Token::LParen) {
+            continue;
+        }
+        // The `AS` at the call's own depth, and the closing parenthesis.
+        let (mut depth, mut as_at, mut close) = (0usize, None, None);
+        for (j, t) in tokens.iter().enumerate().skip(i + 1) {
+            match t.token {
+                Token::LParen => depth += 1,
+                Token::RParen => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = Some(j);
+                        break;
+                    }
+                }
+                _ if depth == 1 && as_at.is_none() && word(j).as_deref() == Some("AS") => {
+                    as_at = Some(j);
+                }
+                _ => {}
+            }
+        }
+        let (Some(as_at), Some(close)) = (as_at, close) else {
+            continue;
+        };
+        let trino_type = match word(as_at + 1).as_deref() {
+            Some("JSON") => as_at + 2 == close,
+            Some("ROW" | "ARRAY" | "MAP") => {
+                tokens.get(as_at + 2).map(|t| &t.token) == Some(&Token::LParen)
+            }
+            _ => false,
+        };
+        if !trino_type {
+            continue;
+        }
+        let (Some(name_start), Some(name_end), Some(as_start), Some(type_start), Some(close_start)) = (
+            offset(&tokens[i].span.start),
+            offset(&tokens[i].span.end),
+            offset(&tokens[as_at - 1].span.end),
+            offset(&tokens[as_at + 1].span.start),
+            offset(&tokens[close].span.start),
+        ) else {
+            continue;
+        };
+        let type_text = sql[type_start..close_start].trim().replace('\'', "''");
+        edits.push((name_start, name_end, name.to_string()));
+        edits.push((as_start, close_start, format!(", '{type_text}'")));
+    }
+    if edits.is_empty() {
+        return Cow::Borrowed(sql);
+    }
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let mut out = sql.to_string();
+    for (start, end, text) in edits {
+        out.replace_range(start..end, &text);
+    }
+    Cow::Owned(out)
+}
+
 /// Trino's `TIMESTAMP` literal text as DataFusion reads it (seconds added) and its zone, when
 /// it differs from what DataFusion accepts; `None` to leave the literal alone.
 fn timestamp_literal(text: &str) -> Option<(String, Option<String>)> {
@@ -495,6 +639,19 @@ mod tests {
             "SELECT array_transform(a, x -> x + 1), NOT (any_match(a, x -> NOT (x > 0))), \
              NOT (any_match(a, x -> x > 0))"
         );
+    }
+
+    #[test]
+    fn casts_to_trino_types_become_quarry_casts() {
+        assert_eq!(
+            rewrite_casts(
+                "SELECT CAST(CAST(x AS ROW(a INT)) AS JSON), TRY_CAST(y AS array(integer)) FROM t"
+            ),
+            "SELECT __quarry_cast(__quarry_cast(x, 'ROW(a INT)'), 'JSON'), \
+             __quarry_try_cast(y, 'array(integer)') FROM t"
+        );
+        let plain = "SELECT CAST(x AS BIGINT), CAST(y AS ARRAY<INT>), 'CAST(z AS JSON)'";
+        assert_eq!(rewrite_casts(plain), plain);
     }
 
     #[test]

@@ -25,7 +25,8 @@
 //! ```
 //!
 //! Some Trino syntax reaches these functions through the AST rewrite of [`crate::syntax`]:
-//! `x AT TIME ZONE z` is `at_timezone(x, z)`. `try(expr)` is planned by an analyzer rule that
+//! `x AT TIME ZONE z` is `at_timezone(x, z)`; `CAST(x AS ROW(..) | ARRAY(..) | MAP(..) | JSON)`
+//! is a call of the cast in `cast`. `try(expr)` is planned by an analyzer rule that
 //! [`register`] adds (see `try_expr`), since a function never sees its argument's errors.
 //!
 //! Types: Trino's `json` is text (Utf8), `varbinary` is Binary, `timestamp(3)` is
@@ -37,6 +38,7 @@
 mod aggregate;
 mod array;
 mod binary;
+mod cast;
 mod conditional;
 mod datetime;
 mod extract;
@@ -92,8 +94,15 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
     all.extend(url::functions());
     all.extend(conditional::functions());
     all.extend(timezone::functions());
+    all.extend(cast::functions());
     all.push(try_expr::function());
     all
+}
+
+/// The function `CAST(x AS t)` (or `TRY_CAST`) becomes when `t` is a Trino row, array, map or
+/// JSON type (see [`crate::syntax::rewrite_casts`]).
+pub fn cast_function_name(lenient: bool) -> &'static str {
+    if lenient { cast::TRY_CAST } else { cast::CAST }
 }
 
 /// Picks the argument types a function is called with (DataFusion casts the arguments to them)
