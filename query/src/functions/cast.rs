@@ -721,7 +721,7 @@ fn to_text(a: &ArrayRef) -> Result<Vec<String>> {
 }
 
 /// A double as Java's `Double.toString` writes it (Trino's JSON numbers): `1.234`, `1.0E7`.
-fn java_double(f: f64) -> String {
+pub(crate) fn java_double(f: f64) -> String {
     if !f.is_finite() {
         return if f.is_nan() {
             "NaN".into()

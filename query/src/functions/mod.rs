@@ -24,10 +24,24 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Some Trino syntax reaches these functions through the AST rewrite of [`crate::syntax`]:
+//! Besides scalar functions by topic (`datetime`, `regexp`, `array`, `json`, `string`, `binary`,
+//! `url`, `conditional`), the module has: `timezone` (`at_timezone`, `with_timezone`),
+//! `aggregate`, `percentile` and `map_agg` (`count_if`, `max_by`, `min_by`, `arbitrary`,
+//! `approx_percentile` with or without weights and with one or several percentages, `map_agg`,
+//! `histogram`), `reduce` (a higher-order function; `transform`, `filter`, `any_match`,
+//! `all_match` and `none_match` are DataFusion's, reached through [`crate::syntax`]), `cast`
+//! (casts to Trino's row, array, map and JSON types) and `try_expr` (`try`).
+//!
+//! Some Trino syntax reaches these functions through the rewrites of [`crate::syntax`]:
 //! `x AT TIME ZONE z` is `at_timezone(x, z)`; `CAST(x AS ROW(..) | ARRAY(..) | MAP(..) | JSON)`
-//! is a call of the cast in `cast`. `try(expr)` is planned by an analyzer rule that
-//! [`register`] adds (see `try_expr`), since a function never sees its argument's errors.
+//! is a call of the cast in `cast`; `JSON '..'` is `json_parse('..')`. `try(expr)` is planned by
+//! an analyzer rule that [`register`] adds (see `try_expr`), since a function never sees its
+//! argument's errors.
+//!
+//! Not implemented (an unknown-function error): `zip_with`, `transform_keys`,
+//! `transform_values`, `map_filter`, `array_sort` with a comparator, `reduce_agg`,
+//! `map_union`, `multimap_agg`. Integer `+`, `-` and `*` wrap around on overflow (DataFusion's
+//! arithmetic) where Trino raises, so `try` cannot make those NULL.
 //!
 //! Types: Trino's `json` is text (Utf8), `varbinary` is Binary, `timestamp(3)` is
 //! `Timestamp(Millisecond)` and `timestamp(3) with time zone` is `Timestamp(Millisecond, zone)`
