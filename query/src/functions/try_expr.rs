@@ -16,6 +16,9 @@
 //!   `try` or not, so `try(9223372036854775807 + 1)` is not NULL as in Trino.
 //! - `e` may not contain a subquery (a plan error says so); aggregates and window functions in
 //!   `e` are computed before it, outside `try`, as DataFusion plans them below the projection.
+//!
+//! Inside a lambda (`transform(a, x -> try(10 / x))`) the lambda's parameters are passed to
+//! `TryEval` like columns.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
