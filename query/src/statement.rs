@@ -31,7 +31,7 @@ use std::fmt;
 use datafusion::error::DataFusionError;
 use datafusion::sql::parser::{DFParser, DFParserBuilder};
 use datafusion::sql::sqlparser::ast::Query;
-use datafusion::sql::sqlparser::dialect::dialect_from_str;
+use datafusion::sql::sqlparser::dialect::{GenericDialect, dialect_from_str};
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Word};
 
@@ -378,17 +378,24 @@ pub struct Unload {
 /// anything after the statement is an error. Errors say what was expected and where
 /// (`at Line: l, Column: c`).
 pub fn parse(sql: &str, dialect: &str) -> Result<Statement, DataFusionError> {
-    let dialect_impl = dialect_from_str(dialect).ok_or_else(|| {
+    let original_sql = sql;
+    let mut dialect_impl = dialect_from_str(dialect).ok_or_else(|| {
         DataFusionError::Plan(format!(
             "unsupported SQL dialect '{dialect}': set datafusion.sql_parser.dialect to one \
              sqlparser knows, such as 'generic'"
         ))
     })?;
-    let df = DFParserBuilder::new(sql)
+    // The generic dialect (the default) plus Trino's lambdas.
+    if dialect_impl.is::<GenericDialect>() {
+        dialect_impl = Box::new(crate::syntax::TrinoDialect);
+    }
+    let sql = crate::syntax::rewrite_casts(sql);
+    let df = DFParserBuilder::new(sql.as_ref())
         .with_dialect(dialect_impl.as_ref())
         .build()?;
     let mut parser = StatementParser {
-        sql,
+        original: original_sql,
+        parsed: sql.as_ref(),
         df,
         // Dialects that process backslash escapes themselves hand us finished strings.
         hive_escapes: !dialect_impl.supports_string_literal_backslash_escape(),
@@ -412,13 +419,14 @@ enum Escapes {
     AsWritten,
 }
 
-/// `sql` from `start` (a token's line and column, both 1-based, columns in characters) on.
-fn text_from(sql: &str, start: Location) -> &str {
+/// The byte offset in `sql` of `start` (a token's line and column, both 1-based, columns in
+/// characters); the end of `sql` when it is past it.
+fn offset_of(sql: &str, start: Location) -> usize {
     let mut line = 1;
     let mut column = 1;
     for (i, c) in sql.char_indices() {
         if line == start.line && column == start.column {
-            return &sql[i..];
+            return i;
         }
         if c == '\n' {
             line += 1;
@@ -427,12 +435,15 @@ fn text_from(sql: &str, start: Location) -> &str {
             column += 1;
         }
     }
-    ""
+    sql.len()
 }
 
 struct StatementParser<'a> {
-    /// The statement's text.
-    sql: &'a str,
+    /// The statement's text as written.
+    original: &'a str,
+    /// The text the parser reads: `original` with Trino's casts rewritten, identical to it up
+    /// to the first rewritten cast.
+    parsed: &'a str,
     df: DFParser<'a>,
     /// Process Hive escapes in Hive DDL strings (the tokenizer left them alone).
     hive_escapes: bool,
@@ -1389,7 +1400,13 @@ impl<'a> StatementParser<'a> {
         }
         let start = self.location();
         let mut query = *self.p().parse_query()?;
-        let sql = text_from(self.sql, start)
+        // The text before the query holds no cast, so the offset is the same in both texts;
+        // the view keeps the query as written (Trino's casts not rewritten).
+        let at = offset_of(self.parsed, start);
+        let sql = self
+            .original
+            .get(at..)
+            .unwrap_or_default()
             .trim_end()
             .trim_end_matches(';')
             .trim_end()
@@ -2257,6 +2274,13 @@ mod tests {
             }
         ));
         assert!(err("CREATE VIEW v SELECT 1").contains("Expected: AS"));
+        // Trino's casts are rewritten for planning, not in the text the view keeps.
+        let Statement::CreateView(v) =
+            ok("CREATE VIEW v AS SELECT CAST(j AS ARRAY(INTEGER)) AS a FROM t")
+        else {
+            panic!("not a view")
+        };
+        assert_eq!(v.sql, "SELECT CAST(j AS ARRAY(INTEGER)) AS a FROM t");
     }
 
     #[test]

@@ -18,9 +18,14 @@
 //! and value, adds the 1-based ordinality, and for `LEFT JOIN` turns an empty or NULL array into
 //! one row of NULLs. An empty or NULL array otherwise yields no row, as in Trino.
 //!
-//! Not supported (a plan error says so): `UNNEST` after an ordinary join in the same `FROM`
-//! item (`FROM t JOIN s ON .. CROSS JOIN UNNEST(..)`), joins to `UNNEST` other than `CROSS`,
-//! `,`, `[INNER] JOIN .. ON true` and `LEFT JOIN .. ON true`, and BigQuery's `WITH OFFSET`.
+//! After other joins (`FROM t JOIN s ON .. CROSS JOIN UNNEST(s.a)`), the relation whose arrays
+//! are unnested is the one wrapped, inside the join: the join condition cannot see the unnested
+//! columns, so the result is the same.
+//!
+//! Not supported (a plan error says so): an `UNNEST` after joins whose arrays are not named with
+//! the qualifier of exactly one joined relation, or of a relation an outer join can make NULL;
+//! joins to `UNNEST` other than `CROSS`, `,`, `[INNER] JOIN .. ON true` and `LEFT JOIN .. ON
+//! true`; BigQuery's `WITH OFFSET`.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -202,18 +207,116 @@ fn rewrite_from_item(item: &mut TableWithJoins, r: &mut Renames) -> Result<()> {
                 );
             }
         };
-        if !joins.is_empty() {
-            return plan_err!(
-                "UNNEST after a JOIN in the same FROM item is not supported: put \
-                 CROSS JOIN UNNEST(..) directly after the table whose arrays it expands, \
-                 before the other joins"
-            );
+        // After other joins, the UNNEST expands the one relation its arrays come from:
+        // `(a JOIN b ON c) CROSS JOIN UNNEST(b.x)` is `a JOIN (b CROSS JOIN UNNEST(b.x)) ON c`,
+        // since `c` cannot see the unnested columns, as long as no outer join can make `b`'s
+        // side NULL (an UNNEST of those NULLs would drop the rows the outer join kept).
+        let target = if joins.is_empty() {
+            None
+        } else {
+            Some(unnest_target(&item.relation, &joins, &join.relation, r)?)
+        };
+        match target {
+            None | Some(None) => {
+                let base = std::mem::replace(&mut item.relation, placeholder());
+                item.relation = wrap(Some(base), join.relation, outer, r)?;
+            }
+            Some(Some(k)) => {
+                let base = std::mem::replace(&mut joins[k].relation, placeholder());
+                joins[k].relation = wrap(Some(base), join.relation, outer, r)?;
+            }
         }
-        let base = std::mem::replace(&mut item.relation, placeholder());
-        item.relation = wrap(Some(base), join.relation, outer, r)?;
     }
     item.joins = joins;
     Ok(())
+}
+
+/// Which relation of `base JOIN joins..` an UNNEST after those joins expands: `None` for
+/// `base`, `Some(k)` for `joins[k]`; an error when its arrays do not name exactly one of them
+/// (by qualifier) or an outer join could make that relation NULL.
+fn unnest_target(
+    base: &TableFactor,
+    joins: &[ast::Join],
+    unnest: &TableFactor,
+    r: &Renames,
+) -> Result<Option<usize>> {
+    let TableFactor::UNNEST { array_exprs, .. } = unnest else {
+        return plan_err!("expected UNNEST");
+    };
+    let mut exprs = array_exprs.clone();
+    rename_in(&mut exprs, r);
+    let mut qualifiers: Vec<String> = Vec::new();
+    let mut unqualified = false;
+    let _ = ast::visit_expressions(&exprs, |e| {
+        match e {
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                let q = normalize(&parts[parts.len() - 2]);
+                if !qualifiers.contains(&q) {
+                    qualifiers.push(q);
+                }
+            }
+            Expr::Identifier(_) => unqualified = true,
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let names: Vec<Option<String>> = std::iter::once(base)
+        .chain(joins.iter().map(|j| &j.relation))
+        .map(relation_name)
+        .collect();
+    let [q] = qualifiers.as_slice() else {
+        return plan_err!(
+            "UNNEST after a JOIN must expand the arrays of one of the joined tables, named \
+             with its qualifier (UNNEST(b.items)); put CROSS JOIN UNNEST(..) directly after \
+             the table otherwise"
+        );
+    };
+    let Some(position) = names.iter().position(|n| n.as_deref() == Some(q.as_str())) else {
+        return plan_err!("UNNEST after a JOIN: no joined table is named {q}");
+    };
+    if unqualified {
+        return plan_err!(
+            "UNNEST after a JOIN: qualify every column in UNNEST(..) with its table ({q}.col)"
+        );
+    }
+    // Joins that could make the relation at `position` NULL: its own join if outer on its side,
+    // any later RIGHT or FULL join; for the first relation, RIGHT / FULL joins.
+    let nullable = joins.iter().enumerate().any(|(k, j)| {
+        let right_or_full = matches!(
+            j.join_operator,
+            JoinOperator::Right(_)
+                | JoinOperator::RightOuter(_)
+                | JoinOperator::FullOuter(_)
+                | JoinOperator::RightSemi(_)
+                | JoinOperator::RightAnti(_)
+        );
+        let left = matches!(
+            j.join_operator,
+            JoinOperator::Left(_) | JoinOperator::LeftOuter(_) | JoinOperator::FullOuter(_)
+        );
+        (k + 1 == position && left) || (k + 1 > position && right_or_full)
+    });
+    if nullable {
+        return plan_err!(
+            "UNNEST after an outer join of {q} is not supported (an UNNEST of its NULL arrays \
+             would drop the rows the outer join keeps): unnest {q} in a subquery first"
+        );
+    }
+    Ok(position.checked_sub(1))
+}
+
+/// The name a relation is referred to by (its alias, else its table's last name part).
+fn relation_name(t: &TableFactor) -> Option<String> {
+    match t {
+        TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => {
+            Some(normalize(&a.name))
+        }
+        TableFactor::Table { name, .. } => match name.0.last() {
+            Some(ObjectNamePart::Identifier(i)) => Some(normalize(i)),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn is_on_true(c: &JoinConstraint) -> bool {

@@ -24,9 +24,24 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Some Trino syntax reaches these functions through the AST rewrite of [`crate::syntax`]:
-//! `x AT TIME ZONE z` is `at_timezone(x, z)`. `try(expr)` is planned by an analyzer rule that
-//! [`register`] adds (see `try_expr`), since a function never sees its argument's errors.
+//! Besides scalar functions by topic (`datetime`, `regexp`, `array`, `json`, `string`, `binary`,
+//! `url`, `conditional`), the module has: `timezone` (`at_timezone`, `with_timezone`),
+//! `aggregate`, `percentile` and `map_agg` (`count_if`, `max_by`, `min_by`, `arbitrary`,
+//! `approx_percentile` with or without weights and with one or several percentages, `map_agg`,
+//! `histogram`), `reduce` (a higher-order function; `transform`, `filter`, `any_match`,
+//! `all_match` and `none_match` are DataFusion's, reached through [`crate::syntax`]), `cast`
+//! (casts to Trino's row, array, map and JSON types) and `try_expr` (`try`).
+//!
+//! Some Trino syntax reaches these functions through the rewrites of [`crate::syntax`]:
+//! `x AT TIME ZONE z` is `at_timezone(x, z)`; `CAST(x AS ROW(..) | ARRAY(..) | MAP(..) | JSON)`
+//! is a call of the cast in `cast`; `JSON '..'` is `json_parse('..')`. `try(expr)` is planned by
+//! an analyzer rule that [`register`] adds (see `try_expr`), since a function never sees its
+//! argument's errors.
+//!
+//! Not implemented (an unknown-function error): `zip_with`, `transform_keys`,
+//! `transform_values`, `map_filter`, `array_sort` with a comparator, `reduce_agg`,
+//! `map_union`, `multimap_agg`. Integer `+`, `-` and `*` wrap around on overflow (DataFusion's
+//! arithmetic) where Trino raises, so `try` cannot make those NULL.
 //!
 //! Types: Trino's `json` is text (Utf8), `varbinary` is Binary, `timestamp(3)` is
 //! `Timestamp(Millisecond)` and `timestamp(3) with time zone` is `Timestamp(Millisecond, zone)`
@@ -37,6 +52,7 @@
 mod aggregate;
 mod array;
 mod binary;
+mod cast;
 mod conditional;
 mod datetime;
 mod extract;
@@ -46,6 +62,7 @@ mod json;
 mod map_agg;
 pub(crate) mod mysql_format;
 mod percentile;
+mod reduce;
 mod regexp;
 mod string;
 mod timezone;
@@ -75,6 +92,7 @@ pub fn register(ctx: &SessionContext) {
     for udaf in aggregate::functions() {
         ctx.register_udaf(udaf);
     }
+    ctx.register_higher_order_function(Arc::new(reduce::function()));
     ctx.add_analyzer_rule(Arc::new(try_expr::TryRule));
 }
 
@@ -90,8 +108,15 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
     all.extend(url::functions());
     all.extend(conditional::functions());
     all.extend(timezone::functions());
+    all.extend(cast::functions());
     all.push(try_expr::function());
     all
+}
+
+/// The function `CAST(x AS t)` (or `TRY_CAST`) becomes when `t` is a Trino row, array, map or
+/// JSON type (see [`crate::syntax::rewrite_casts`]).
+pub fn cast_function_name(lenient: bool) -> &'static str {
+    if lenient { cast::TRY_CAST } else { cast::CAST }
 }
 
 /// Picks the argument types a function is called with (DataFusion casts the arguments to them)

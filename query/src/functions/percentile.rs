@@ -5,12 +5,15 @@
 //! `real`, `double`; smaller integers are read as `bigint`, decimals as `double`), NULL values
 //! are skipped, no rows give NULL, the percentages must be constants between 0 and 1. The
 //! t-digest is DataFusion's, not Airlift's, so on large inputs the approximations differ from
-//! Athena's within the digests' error. The weighted forms `approx_percentile(x, w, ..)` are not
-//! implemented (an error names the accepted forms).
+//! Athena's within the digests' error. The weighted forms `approx_percentile(x, w, ..)` weigh
+//! each value by `w` (finite and at least 1, else Trino's error); rows with a NULL value or
+//! weight are skipped. Trino also accepts a percentage that varies by row (it uses the last
+//! one); Quarry requires a constant.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::compute::kernels::boolean::and;
 use datafusion::arrow::compute::{cast, filter, is_not_null, sort};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
@@ -18,12 +21,14 @@ use datafusion::functions_aggregate::approx_percentile_cont::ApproxPercentileCon
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
 use datafusion::physical_expr::expressions::Literal;
-use datafusion_functions_aggregate_common::tdigest::TDigest;
+use datafusion_functions_aggregate_common::tdigest::{Centroid, TDigest};
 
 use super::{is_numeric, wrong_arguments};
 
 const USAGE: &str = "approx_percentile(bigint | double | real, double) | \
-                     approx_percentile(bigint | double | real, array(double))";
+                     approx_percentile(bigint | double | real, array(double)) | \
+                     approx_percentile(bigint | double | real, double, double) | \
+                     approx_percentile(bigint | double | real, double, array(double))";
 
 /// Trino's default compression of the digest.
 const DIGEST_SIZE: usize = 100;
@@ -65,12 +70,20 @@ impl AggregateUDFImpl for ApproxPercentile {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        let coerced = match arg_types {
-            [x, p] if is_numeric(p) => value_type(x).map(|x| vec![x, DataType::Float64]),
-            [x, DataType::List(p)] if is_numeric(p.data_type()) => value_type(x).map(|x| {
-                let p = Field::new_list_field(DataType::Float64, true);
-                vec![x, DataType::List(Arc::new(p))]
-            }),
+        let (x, weight, p) = match arg_types {
+            [x, p] => (x, None, p),
+            [x, w, p] if is_numeric(w) => (x, Some(DataType::Float64), p),
+            _ => return Err(wrong_arguments(USAGE, arg_types)),
+        };
+        let p = match p {
+            p if is_numeric(p) => Some(DataType::Float64),
+            DataType::List(p) if is_numeric(p.data_type()) => Some(DataType::List(Arc::new(
+                Field::new_list_field(DataType::Float64, true),
+            ))),
+            _ => None,
+        };
+        let coerced = match (value_type(x), p) {
+            (Some(x), Some(p)) => Some([Some(x), weight, Some(p)].into_iter().flatten().collect()),
             _ => None,
         };
         coerced.ok_or_else(|| wrong_arguments(USAGE, arg_types))
@@ -78,15 +91,19 @@ impl AggregateUDFImpl for ApproxPercentile {
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         match arg_types {
-            [x, DataType::List(_)] => Ok(DataType::new_list(x.clone(), true)),
-            [x, _] => Ok(x.clone()),
+            [x, DataType::List(_)] | [x, _, DataType::List(_)] => {
+                Ok(DataType::new_list(x.clone(), true))
+            }
+            [x, _] | [x, _, _] => Ok(x.clone()),
             _ => Err(wrong_arguments(USAGE, arg_types)),
         }
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let [_, percentages] = args.exprs else {
-            return exec_err!("approx_percentile takes two arguments");
+        let (percentages, weighted) = match args.exprs {
+            [_, p] => (p, false),
+            [_, _, p] => (p, true),
+            _ => return exec_err!("approx_percentile takes two or three arguments"),
         };
         let Some(literal) = percentages.downcast_ref::<Literal>() else {
             return plan_err!(
@@ -113,6 +130,7 @@ impl AggregateUDFImpl for ApproxPercentile {
             },
         };
         Ok(Box::new(PercentileAccumulator {
+            weighted,
             percentages,
             return_type: args.return_field.data_type().clone(),
             digest: TDigest::new(DIGEST_SIZE),
@@ -126,6 +144,8 @@ impl AggregateUDFImpl for ApproxPercentile {
 
 #[derive(Debug)]
 struct PercentileAccumulator {
+    /// `approx_percentile(x, w, p)`.
+    weighted: bool,
     /// `None` when the percentage is NULL (the result is NULL, as Trino skips such rows).
     percentages: Option<Vec<f64>>,
     return_type: DataType,
@@ -137,6 +157,37 @@ impl Accumulator for PercentileAccumulator {
         let Some(x) = values.first() else {
             return exec_err!("approx_percentile: no argument");
         };
+        if self.weighted {
+            let Some(w) = values.get(1) else {
+                return exec_err!("approx_percentile: no weight");
+            };
+            let keep = and(&is_not_null(x)?, &is_not_null(w)?)?;
+            let x = cast(&filter(x, &keep)?, &DataType::Float64)?;
+            let w = cast(&filter(w, &keep)?, &DataType::Float64)?;
+            let mut digests = vec![self.digest.clone()];
+            for (x, w) in x
+                .as_primitive::<Float64Type>()
+                .values()
+                .iter()
+                .zip(w.as_primitive::<Float64Type>().values())
+            {
+                if !w.is_finite() {
+                    return exec_err!(
+                        "weight must be finite, was {}",
+                        super::cast::java_double(*w)
+                    );
+                }
+                if *w < 1.0 {
+                    return exec_err!("weight must be >= 1, was {}", super::cast::java_double(*w));
+                }
+                digests.push(TDigest::new_with_centroid(
+                    DIGEST_SIZE,
+                    Centroid::new(*x, *w),
+                ));
+            }
+            self.digest = TDigest::merge_digests(&digests);
+            return Ok(());
+        }
         let x = filter(x, &is_not_null(x)?)?;
         let x = sort(&cast(&x, &DataType::Float64)?, None)?;
         self.digest = self

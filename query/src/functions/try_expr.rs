@@ -16,6 +16,9 @@
 //!   `try` or not, so `try(9223372036854775807 + 1)` is not NULL as in Trino.
 //! - `e` may not contain a subquery (a plan error says so); aggregates and window functions in
 //!   `e` are computed before it, outside `try`, as DataFusion plans them below the projection.
+//!
+//! Inside a lambda (`transform(a, x -> try(10 / x))`) the lambda's parameters are passed to
+//! `TryEval` like columns.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -29,7 +32,7 @@ use datafusion::common::{
     Column, DFSchema, DFSchemaRef, DataFusionError, Result, ScalarValue, exec_err, plan_err,
 };
 use datafusion::execution::context::ExecutionProps;
-use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr::{LambdaVariable, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
@@ -161,6 +164,46 @@ fn rewrite(e: Expr, inputs: &[DFSchemaRef]) -> Result<Transformed<Expr>> {
             .ok_or_else(|| DataFusionError::Plan(format!("try: no column {c} in scope")))?;
         fields.push((field.0.cloned(), Arc::clone(field.1)));
     }
+    let mut args: Vec<Expr> = columns.into_iter().map(Expr::Column).collect();
+    // Inside a lambda, the lambda's parameters are arguments too, read as columns by `inner`;
+    // the parameters of lambdas inside `inner` stay as they are.
+    let mut bound: Vec<String> = Vec::new();
+    let mut free: Vec<LambdaVariable> = Vec::new();
+    inner.apply(|e| {
+        match e {
+            Expr::Lambda(l) => bound.extend(l.params.iter().cloned()),
+            Expr::LambdaVariable(v) if !free.iter().any(|f| f.name == v.name) => {
+                free.push(v.clone())
+            }
+            _ => {}
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    free.retain(|v| !bound.contains(&v.name));
+    let parameter = |name: &str| format!("__quarry_lambda_{name}");
+    for v in &free {
+        let Some(field) = &v.field else {
+            return plan_err!(
+                "try: the type of the lambda parameter {} is not known here",
+                v.name
+            );
+        };
+        let name = parameter(&v.name);
+        fields.push((None, Arc::new(field.as_ref().clone().with_name(name))));
+        args.push(Expr::LambdaVariable(v.clone()));
+    }
+    let inner = if free.is_empty() {
+        inner
+    } else {
+        inner
+            .transform(|e| match e {
+                Expr::LambdaVariable(v) if free.iter().any(|f| f.name == v.name) => Ok(
+                    Transformed::yes(Expr::Column(Column::new_unqualified(parameter(&v.name)))),
+                ),
+                e => Ok(Transformed::no(e)),
+            })?
+            .data
+    };
     let schema = Arc::new(DFSchema::new_with_metadata(fields, Default::default())?);
     let return_type = inner.get_type(&schema)?;
     let volatility = if inner.is_volatile() {
@@ -169,10 +212,10 @@ fn rewrite(e: Expr, inputs: &[DFSchemaRef]) -> Result<Transformed<Expr>> {
         Volatility::Immutable
     };
     let eval = TryEval {
-        signature: if columns.is_empty() {
+        signature: if args.is_empty() {
             Signature::nullary(volatility)
         } else {
-            Signature::any(columns.len(), volatility)
+            Signature::any(args.len(), volatility)
         },
         expr: inner,
         schema,
@@ -180,10 +223,7 @@ fn rewrite(e: Expr, inputs: &[DFSchemaRef]) -> Result<Transformed<Expr>> {
         simplified: false,
     };
     Ok(Transformed::yes(Expr::ScalarFunction(
-        ScalarFunction::new_udf(
-            Arc::new(ScalarUDF::new_from_impl(eval)),
-            columns.into_iter().map(Expr::Column).collect(),
-        ),
+        ScalarFunction::new_udf(Arc::new(ScalarUDF::new_from_impl(eval)), args),
     )))
 }
 
