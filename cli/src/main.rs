@@ -152,6 +152,11 @@ AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ALLOW_HTTP=true quarry crawl s3://tes
     /// (format = 'JSON'), and Athena's DDL: CREATE DATABASE, CREATE EXTERNAL TABLE, DROP TABLE,
     /// ALTER TABLE .. ADD / DROP PARTITION, MSCK REPAIR TABLE, SHOW CREATE TABLE. Writes are
     /// atomic: a failed statement leaves no table, partition or file behind.
+    ///
+    /// Athena's views (CREATE [OR REPLACE] VIEW, SHOW VIEWS, SHOW CREATE VIEW, DROP VIEW) and
+    /// prepared statements (PREPARE q FROM .. WHERE a = ?, EXECUTE q USING 'x', DESCRIBE INPUT q,
+    /// DESCRIBE OUTPUT q, DEALLOCATE PREPARE q) are kept in the catalog store, so a later run
+    /// uses them; `?` values are bound as values, never pasted into the SQL.
     #[command(
         after_help = "Examples:\n  quarry sql -d demo -c \"SELECT count(*) FROM sales WHERE region = 'eu west'\"\n  \
 quarry sql -d demo -f report.sql --format csv --stats json\n  \

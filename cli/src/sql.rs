@@ -114,6 +114,7 @@ impl Runner {
             max_bytes_scanned: self.options.max_bytes_scanned,
             dry_run: self.options.dry_run,
             query_id: None,
+            ..Default::default()
         };
         let meter = self.engine.meter_for(&request);
         let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());

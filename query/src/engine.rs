@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::common::DataFusionError;
 use datafusion::execution::cache::cache_manager::{CacheManagerConfig, FileMetadataCache};
 use datafusion::execution::cache::default_cache::DefaultCache;
@@ -80,6 +80,11 @@ pub struct QueryRequest {
     /// The statement's id (a new UUID when `None`): front ends that hand out the id before
     /// the statement runs (the Athena API) pass theirs.
     pub query_id: Option<String>,
+    /// The workgroup whose prepared statements PREPARE / EXECUTE use (`primary` when `None`).
+    pub workgroup: Option<String>,
+    /// Values for the statement's `?` parameters, each one SQL expression (`'eu'`, `42`):
+    /// Athena's `ExecutionParameters`. Bound as values, never spliced into the SQL text.
+    pub parameters: Vec<String>,
 }
 
 impl QueryRequest {
@@ -258,6 +263,95 @@ fn named_databases(state: &SessionState, statement: &DFStatement) -> Option<BTre
         names.insert(resolved.schema.to_string());
     }
     Some(names)
+}
+
+/// The table each output column of a query reads directly (through an alias), if any.
+fn column_origins(plan: &LogicalPlan) -> Vec<Option<datafusion::common::TableReference>> {
+    let mut p = plan;
+    loop {
+        match p {
+            LogicalPlan::Sort(s) => p = s.input.as_ref(),
+            LogicalPlan::Limit(l) => p = l.input.as_ref(),
+            LogicalPlan::Projection(proj) => {
+                return proj
+                    .expr
+                    .iter()
+                    .map(|e| match e {
+                        datafusion::logical_expr::Expr::Alias(a) => match a.expr.as_ref() {
+                            datafusion::logical_expr::Expr::Column(c) => c.relation.clone(),
+                            _ => None,
+                        },
+                        _ => None,
+                    })
+                    .collect();
+            }
+            _ => return Vec::new(),
+        }
+    }
+}
+
+/// DESCRIBE INPUT's rows: each parameter's position (from 0) and Trino type.
+fn describe_input(
+    count: usize,
+    types: &std::collections::HashMap<String, Option<DataType>>,
+) -> (SchemaRef, Vec<RecordBatch>) {
+    let mut positions = Vec::new();
+    let mut names = Vec::new();
+    for i in 0..count {
+        positions.push(i.to_string());
+        names.push(
+            types
+                .get(&format!("${}", i + 1))
+                .and_then(Option::as_ref)
+                .map_or_else(|| "unknown".to_string(), crate::view::trino_type),
+        );
+    }
+    string_rows(&[("Position", positions), ("Type", names)])
+}
+
+/// One DESCRIBE OUTPUT column: name, type, the (database, table) it reads, aliased.
+type OutputColumn = (String, DataType, Option<(String, String)>, bool);
+
+/// DESCRIBE OUTPUT's rows, as Trino prints them: name, catalog, schema, table, type, the
+/// type's fixed size in bytes (0 when variable) and whether the column was aliased.
+fn describe_output(columns: &[OutputColumn]) -> (SchemaRef, Vec<RecordBatch>) {
+    let mut cols: [Vec<String>; 7] = Default::default();
+    for (name, t, table, aliased) in columns {
+        cols[0].push(name.clone());
+        let (catalog, schema, table) = match table {
+            Some((s, t)) => (
+                crate::provider::DEFAULT_CATALOG.to_string(),
+                s.clone(),
+                t.clone(),
+            ),
+            None => Default::default(),
+        };
+        cols[1].push(catalog);
+        cols[2].push(schema);
+        cols[3].push(table);
+        cols[4].push(crate::view::trino_type(t));
+        let size = match t {
+            DataType::Boolean | DataType::Int8 => 1,
+            DataType::Int16 => 2,
+            DataType::Int32 | DataType::Float32 | DataType::Date32 => 4,
+            DataType::Int64 | DataType::Float64 | DataType::Timestamp(_, _) => 8,
+            DataType::Decimal128(p, _) if *p <= 18 => 8,
+            DataType::Decimal128(_, _) => 16,
+            _ => 0,
+        };
+        cols[5].push(size.to_string());
+        cols[6].push(aliased.to_string());
+    }
+    let [a, b, c, d, e, f, g] = cols;
+    string_rows(&[
+        ("Column Name", a),
+        ("Catalog", b),
+        ("Schema", c),
+        ("Table", d),
+        ("Type", e),
+        ("Type Size", f),
+        ("Aliased", g),
+    ])
 }
 
 /// The `quarry_scans` row EXPLAIN adds: partitions total vs selected, files and bytes to
@@ -622,10 +716,44 @@ impl Engine {
             dry_run,
             ..request.clone()
         };
-        record.statement_type = Some(statement_type(&statement).to_string());
         let database = request.database.as_deref();
+        // Prepared statements: managed here; EXECUTE runs the stored statement with its values.
+        let mut statement = match statement {
+            Statement::Prepare { .. }
+            | Statement::Deallocate { .. }
+            | Statement::DescribeInput { .. }
+            | Statement::DescribeOutput { .. } => {
+                record.statement_type = Some(statement_type(&statement).to_string());
+                let (schema, batches) = self
+                    .prepared_statement(statement, request, &dialect, meter, scans)
+                    .await?;
+                record.planning_ms = planning.elapsed().as_millis() as u64;
+                return Ok(Outcome::new(StatementKind::Metadata, schema, batches));
+            }
+            Statement::Execute { name, values } => {
+                let sql = crate::prepared::load(self.store()?, self.workgroup(request), &name)?;
+                let mut inner = crate::statement::parse(&sql, &dialect)?;
+                let values = match (values.is_empty(), request.parameters.is_empty()) {
+                    (_, true) => values,
+                    (true, false) => crate::prepared::parse_values(&request.parameters, &dialect)?,
+                    (false, false) => {
+                        return Err(Error::user(
+                            "give parameter values either with EXECUTE .. USING or as execution \
+                             parameters, not both",
+                        ));
+                    }
+                };
+                crate::prepared::bind(&mut inner, &values)?;
+                inner
+            }
+            mut other => {
+                let values = crate::prepared::parse_values(&request.parameters, &dialect)?;
+                crate::prepared::bind(&mut other, &values)?;
+                other
+            }
+        };
+        record.statement_type = Some(statement_type(&statement).to_string());
         // Views read as the subqueries they stand for (so their base tables prune and bill).
-        let mut statement = statement;
         let mut known = crate::view::Known::new();
         crate::view::inline_views(
             &self.catalog,
@@ -812,6 +940,103 @@ impl Engine {
         Ok(out)
     }
 
+    /// The catalog store prepared statements live in.
+    fn store(&self) -> Result<&SqliteCatalog, Error> {
+        self.history.as_deref().ok_or_else(|| {
+            Error::user("prepared statements need the embedded catalog store for history")
+        })
+    }
+
+    fn workgroup<'a>(&self, request: &'a QueryRequest) -> &'a str {
+        request
+            .workgroup
+            .as_deref()
+            .unwrap_or(crate::prepared::DEFAULT_WORKGROUP)
+    }
+
+    /// PREPARE, DEALLOCATE PREPARE, DESCRIBE INPUT and DESCRIBE OUTPUT.
+    async fn prepared_statement(
+        &self,
+        statement: Statement,
+        request: &QueryRequest,
+        dialect: &str,
+        meter: &Arc<Meter>,
+        scans: &ScanLog,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
+        let wg = self.workgroup(request);
+        let database = request.database.as_deref();
+        let (name, input) = match statement {
+            Statement::Prepare { name, sql } => {
+                crate::prepared::put(self.store()?, wg, &name, &sql)?;
+                return Ok((Arc::new(Schema::empty()), Vec::new()));
+            }
+            Statement::Deallocate { name } => {
+                crate::prepared::delete(self.store()?, wg, &name)?;
+                return Ok((Arc::new(Schema::empty()), Vec::new()));
+            }
+            Statement::DescribeInput { name } => (name, true),
+            Statement::DescribeOutput { name } => (name, false),
+            _ => return Err(Error::internal("not a prepared-statement statement")),
+        };
+        let sql = crate::prepared::load(self.store()?, wg, &name)?;
+        let mut inner = crate::statement::parse(&sql, dialect)?;
+        let count = crate::prepared::number_parameters(&mut inner)?;
+        let mut known = crate::view::Known::new();
+        crate::view::inline_views(&self.catalog, &mut inner, database, dialect, &mut known).await?;
+        let Some(query) = crate::prepared::query_of(&inner) else {
+            if input {
+                return Ok(describe_input(count, &Default::default()));
+            }
+            // Statements without a result set (DDL) describe as Trino's `rows` count.
+            return Ok(describe_output(&[(
+                "rows".into(),
+                DataType::Int64,
+                None,
+                false,
+            )]));
+        };
+        let aliased = crate::prepared::aliased_columns(&query);
+        let writes = !matches!(inner, Statement::Query(_));
+        let (ctx, _registry) = self.session(database, meter).await?;
+        let statement = crate::write::query_statement(&query);
+        self.register_catalog(&ctx, database, scans, Some(&statement), &known)
+            .await?;
+        let plan = ctx.state().statement_to_plan(statement).await?;
+        if input {
+            let types = plan.get_parameter_types()?;
+            return Ok(describe_input(count, &types));
+        }
+        if writes {
+            return Ok(describe_output(&[(
+                "rows".into(),
+                DataType::Int64,
+                None,
+                false,
+            )]));
+        }
+        let schema = plan.schema();
+        let origins = column_origins(&plan);
+        let columns: Vec<_> = (0..schema.fields().len())
+            .map(|i| {
+                let (qualifier, field) = schema.qualified_field(i);
+                // An aliased column still comes from its table, as Trino reports it.
+                let qualifier = qualifier.or(origins.get(i).and_then(Option::as_ref));
+                let table = qualifier.map(|q| match (q.schema(), database) {
+                    (Some(db), _) => (db.to_string(), q.table().to_string()),
+                    (None, Some(db)) => (db.to_string(), q.table().to_string()),
+                    (None, None) => (String::new(), q.table().to_string()),
+                });
+                (
+                    field.name().clone(),
+                    field.data_type().clone(),
+                    table,
+                    aliased.get(i).copied().unwrap_or(false),
+                )
+            })
+            .collect();
+        Ok(describe_output(&columns))
+    }
+
     /// `CREATE [OR REPLACE] VIEW`: plans the query (so a broken view is refused, as Athena
     /// does), then stores it in Athena's format with the columns the plan gives.
     async fn create_view(
@@ -984,7 +1209,10 @@ fn statement_type(statement: &Statement) -> &'static str {
         | Statement::ShowTableProperties { .. }
         | Statement::ShowViews { .. }
         | Statement::ShowCreateView { .. }
+        | Statement::DescribeInput { .. }
+        | Statement::DescribeOutput { .. }
         | Statement::Describe { .. } => "UTILITY",
+        Statement::Prepare { .. } | Statement::Deallocate { .. } => "UTILITY",
         _ => "DDL",
     }
 }

@@ -30,6 +30,7 @@ pub mod format;
 pub mod functions;
 pub mod job;
 pub mod meter;
+pub mod prepared;
 pub mod projection;
 pub mod provider;
 pub mod prune;

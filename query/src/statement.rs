@@ -30,7 +30,7 @@ use std::fmt;
 
 use datafusion::error::DataFusionError;
 use datafusion::sql::parser::{DFParser, DFParserBuilder};
-use datafusion::sql::sqlparser::ast::Query;
+use datafusion::sql::sqlparser::ast::{Expr, Query};
 use datafusion::sql::sqlparser::dialect::{GenericDialect, dialect_from_str};
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Word};
@@ -188,6 +188,35 @@ pub enum Statement {
     ShowCreateView {
         /// The view.
         view: TableName,
+    },
+    /// `PREPARE name FROM statement`
+    Prepare {
+        /// The prepared statement's name, folded to lower case unless quoted.
+        name: String,
+        /// The statement as written, `?` parameters included.
+        sql: String,
+    },
+    /// `EXECUTE name [USING value, ..]`
+    Execute {
+        /// The prepared statement.
+        name: String,
+        /// The values for its `?` parameters, in order.
+        values: Vec<Expr>,
+    },
+    /// `DEALLOCATE PREPARE name`
+    Deallocate {
+        /// The prepared statement.
+        name: String,
+    },
+    /// `DESCRIBE INPUT name`: the prepared statement's parameters and their types.
+    DescribeInput {
+        /// The prepared statement.
+        name: String,
+    },
+    /// `DESCRIBE OUTPUT name`: the prepared statement's result columns.
+    DescribeOutput {
+        /// The prepared statement.
+        name: String,
     },
 }
 
@@ -394,6 +423,7 @@ pub fn parse(sql: &str, dialect: &str) -> Result<Statement, DataFusionError> {
         .with_dialect(dialect_impl.as_ref())
         .build()?;
     let mut parser = StatementParser {
+        dialect: dialect.to_string(),
         original: original_sql,
         parsed: sql.as_ref(),
         df,
@@ -439,6 +469,8 @@ fn offset_of(sql: &str, start: Location) -> usize {
 }
 
 struct StatementParser<'a> {
+    /// The configured dialect's name, for statements inside this one.
+    dialect: String,
     /// The statement's text as written.
     original: &'a str,
     /// The text the parser reads: `original` with Trino's casts rewritten, identical to it up
@@ -646,6 +678,53 @@ impl<'a> StatementParser<'a> {
         } else if kw(self, 0, "UNLOAD") {
             self.advance(1);
             return self.unload();
+        } else if kw(self, 0, "PREPARE") {
+            self.advance(1);
+            let name = self.identifier("a prepared statement name")?;
+            if !self.eat_kw("FROM") {
+                return Err(self.expected("FROM"));
+            }
+            let at = offset_of(self.parsed, self.location());
+            let sql = self
+                .original
+                .get(at..)
+                .unwrap_or_default()
+                .trim_end()
+                .trim_end_matches(';')
+                .trim_end()
+                .to_string();
+            // The statement must parse now, as Athena checks it when it is prepared.
+            let dialect = self.dialect.clone();
+            if let Statement::Prepare { .. }
+            | Statement::Execute { .. }
+            | Statement::Deallocate { .. } = parse(&sql, &dialect)?
+            {
+                return Err(sql_error(
+                    "PREPARE takes a query or a write, not another PREPARE, EXECUTE or DEALLOCATE"
+                        .into(),
+                ));
+            }
+            // The parser consumed nothing after FROM: skip to the end.
+            while *self.peek(0) != Token::EOF {
+                self.advance(1);
+            }
+            return Ok(Statement::Prepare { name, sql });
+        } else if kw(self, 0, "EXECUTE") {
+            self.advance(1);
+            let name = self.identifier("a prepared statement name")?;
+            let values = if self.eat_kw("USING") {
+                self.p().parse_comma_separated(Parser::parse_expr)?
+            } else {
+                Vec::new()
+            };
+            return Ok(Statement::Execute { name, values });
+        } else if kw(self, 0, "DEALLOCATE") {
+            self.advance(1);
+            if !self.eat_kw("PREPARE") {
+                return Err(self.expected("PREPARE"));
+            }
+            let name = self.identifier("a prepared statement name")?;
+            return Ok(Statement::Deallocate { name });
         }
         let mut statement = self.df.parse_statement()?;
         crate::unnest::rewrite_df_statement(&mut statement)?;
@@ -1437,6 +1516,20 @@ impl<'a> StatementParser<'a> {
     /// `DESCRIBE|DESC [FORMATTED|EXTENDED] t`; `None` (nothing consumed) when no table name
     /// follows, e.g. `DESCRIBE SELECT ..`.
     fn describe(&mut self) -> Result<Option<Statement>> {
+        for (word, input) in [("INPUT", true), ("OUTPUT", false)] {
+            if self.peek_kw(1, word)
+                && matches!(self.peek(2), Token::Word(_))
+                && matches!(self.peek(3), Token::EOF | Token::SemiColon)
+            {
+                self.advance(2);
+                let name = self.identifier("a prepared statement name")?;
+                return Ok(Some(if input {
+                    Statement::DescribeInput { name }
+                } else {
+                    Statement::DescribeOutput { name }
+                }));
+            }
+        }
         let mut n = 1;
         if (self.peek_kw(n, "FORMATTED") || self.peek_kw(n, "EXTENDED"))
             && matches!(self.peek(n + 1), Token::Word(_))

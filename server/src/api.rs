@@ -78,134 +78,6 @@ fn check_catalog(v: &Value, key: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Substitute `?` placeholders with the execution parameters, in order (Athena's
-/// `ExecutionParameters` and `EXECUTE .. USING`): each parameter is SQL text, e.g. `'eu'` or `42`.
-pub fn bind(sql: &str, params: &[String]) -> Result<String, ApiError> {
-    use datafusion::sql::sqlparser::dialect::GenericDialect;
-    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
-    let tokens = Tokenizer::new(&GenericDialect {}, sql)
-        .tokenize()
-        .map_err(|e| ApiError::invalid(format!("cannot read the query: {e}")))?;
-    let holes = tokens
-        .iter()
-        .filter(|t| matches!(t, Token::Placeholder(p) if p == "?"))
-        .count();
-    if holes != params.len() {
-        return Err(ApiError::invalid(format!(
-            "the query has {holes} parameter(s) (?) but {} value(s) were given",
-            params.len()
-        )));
-    }
-    if holes == 0 {
-        return Ok(sql.to_string());
-    }
-    let mut values = params.iter();
-    let mut out = String::with_capacity(sql.len());
-    for t in &tokens {
-        match t {
-            Token::Placeholder(p) if p == "?" => {
-                out.push_str(values.next().map(String::as_str).unwrap_or("NULL"))
-            }
-            other => out.push_str(&other.to_string()),
-        }
-    }
-    Ok(out)
-}
-
-/// `EXECUTE name [USING v1, v2]` split into the name and the values' SQL text.
-fn parse_execute(sql: &str) -> Option<(String, Vec<String>)> {
-    use datafusion::sql::sqlparser::dialect::GenericDialect;
-    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
-    let tokens = Tokenizer::new(&GenericDialect {}, sql).tokenize().ok()?;
-    let mut it = tokens
-        .into_iter()
-        .filter(|t| !matches!(t, Token::Whitespace(_)))
-        .peekable();
-    match it.next()? {
-        Token::Word(w) if w.value.eq_ignore_ascii_case("EXECUTE") => {}
-        _ => return None,
-    }
-    let name = match it.next()? {
-        Token::Word(w) => w.value,
-        _ => return None,
-    };
-    let mut values = Vec::new();
-    match it.next() {
-        None | Some(Token::SemiColon) => return Some((name, values)),
-        Some(Token::Word(w)) if w.value.eq_ignore_ascii_case("USING") => {}
-        _ => return None,
-    }
-    let mut current = String::new();
-    let mut depth = 0i32;
-    for t in it {
-        match &t {
-            Token::Comma if depth == 0 => {
-                values.push(current.trim().to_string());
-                current.clear();
-                continue;
-            }
-            Token::SemiColon if depth == 0 => break,
-            Token::LParen => depth += 1,
-            Token::RParen => depth -= 1,
-            _ => {}
-        }
-        if !current.is_empty() {
-            current.push(' ');
-        }
-        current.push_str(&t.to_string());
-    }
-    if !current.trim().is_empty() {
-        values.push(current.trim().to_string());
-    }
-    Some((name, values))
-}
-
-/// `PREPARE name FROM <statement>` or `DEALLOCATE PREPARE name`.
-enum PrepareStatement {
-    Prepare { name: String, query: String },
-    Deallocate { name: String },
-}
-
-fn parse_prepare(sql: &str) -> Option<PrepareStatement> {
-    use datafusion::sql::sqlparser::dialect::GenericDialect;
-    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
-    let tokens = Tokenizer::new(&GenericDialect {}, sql).tokenize().ok()?;
-    let mut words = tokens
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| !matches!(t, Token::Whitespace(_)));
-    let word = |t: &Token| match t {
-        Token::Word(w) => Some(w.value.clone()),
-        _ => None,
-    };
-    let (_, first) = words.next()?;
-    match word(first)?.to_ascii_uppercase().as_str() {
-        "PREPARE" => {
-            let name = word(words.next()?.1)?;
-            let (at, from) = words.next()?;
-            if !word(from)?.eq_ignore_ascii_case("FROM") {
-                return None;
-            }
-            let query: String = tokens[at + 1..]
-                .iter()
-                .filter(|t| !matches!(t, Token::SemiColon))
-                .map(|t| t.to_string())
-                .collect();
-            let query = query.trim().to_string();
-            (!query.is_empty()).then_some(PrepareStatement::Prepare { name, query })
-        }
-        "DEALLOCATE" => {
-            if !word(words.next()?.1)?.eq_ignore_ascii_case("PREPARE") {
-                return None;
-            }
-            Some(PrepareStatement::Deallocate {
-                name: word(words.next()?.1)?,
-            })
-        }
-        _ => None,
-    }
-}
-
 fn execution_json(e: &Execution) -> Value {
     let mut status = json!({
         "State": e.state,
@@ -556,7 +428,7 @@ impl Api {
     }
 
     async fn start(&self, input: Value) -> Result<Value, ApiError> {
-        let mut sql = required(&input, "QueryString")?.to_string();
+        let sql = required(&input, "QueryString")?.to_string();
         if sql.len() > 262_144 {
             return Err(ApiError::invalid(
                 "QueryString is longer than 262144 characters",
@@ -611,72 +483,25 @@ impl Api {
             (a, b) => a.or(b),
         };
 
-        // Prepared statements: PREPARE / DEALLOCATE PREPARE manage them; EXECUTE runs one.
-        if let Some(p) = parse_prepare(&sql) {
-            let (name, result) = match p {
-                PrepareStatement::Prepare { name, query } => {
-                    let body = json!({
-                        "StatementName": name, "WorkGroupName": wg_name,
-                        "QueryStatement": query, "LastModifiedTime": epoch(Utc::now()),
-                    });
-                    self.service.store().put_named(
-                        PREPARED,
-                        &format!("{wg_name}/{name}"),
-                        &body.to_string(),
-                    )?;
-                    (name, Ok(()))
-                }
-                PrepareStatement::Deallocate { name } => {
-                    let gone = self
-                        .service
-                        .store()
-                        .delete_named(PREPARED, &format!("{wg_name}/{name}"))?;
-                    let r = if gone {
-                        Ok(())
-                    } else {
-                        Err(format!("prepared statement {name} does not exist"))
-                    };
-                    (name, r)
-                }
-            };
-            let _ = name;
-            let id = self.service.record(
-                &sql,
-                &wg_name,
-                field(&context, "Database"),
-                if sql
-                    .trim_start()
-                    .to_ascii_uppercase()
-                    .starts_with("DEALLOCATE")
-                {
-                    "DEALLOCATE"
-                } else {
-                    "PREPARE"
-                },
-                result,
-            )?;
-            return Ok(json!({ "QueryExecutionId": id }));
-        }
+        // PREPARE, EXECUTE and DEALLOCATE run in the engine, which keeps prepared statements in
+        // the same store and binds parameter values as values. EXECUTE reports the statement
+        // types of the statement it runs.
         let submitted = sql.clone();
-        let mut bound = params.clone();
-        if let Some((name, values)) = parse_execute(&sql) {
-            let p = self.prepared(&wg_name, &name)?;
-            sql = p["QueryStatement"].as_str().unwrap_or_default().to_string();
-            if !values.is_empty() {
-                if !bound.is_empty() {
-                    return Err(ApiError::invalid(
-                        "give parameters either with EXECUTE .. USING or as ExecutionParameters",
-                    ));
-                }
-                bound = values;
-            }
-        }
-        let sql = bind(&sql, &bound)?;
+        let typed = match quarry_query::statement::parse(&sql, "generic") {
+            Ok(quarry_query::statement::Statement::Execute { name, .. }) => self
+                .prepared(&wg_name, &name)?["QueryStatement"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            _ => sql.clone(),
+        };
         let id = self
             .service
             .submit(Submission {
                 sql,
                 text: submitted,
+                typed,
+                parameters: params.clone(),
                 database: field(&context, "Database").map(str::to_string),
                 catalog: field(&context, "Catalog")
                     .unwrap_or("awsdatacatalog")
@@ -959,50 +784,5 @@ impl Api {
             conf.remove("BytesScannedCutoffPerQuery");
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parameters_fill_placeholders_outside_strings() {
-        assert_eq!(
-            bind(
-                "SELECT * FROM t WHERE a = ? AND b = '?' AND c = ?",
-                &["'x'".into(), "3".into()]
-            )
-            .unwrap(),
-            "SELECT * FROM t WHERE a = 'x' AND b = '?' AND c = 3"
-        );
-        assert!(
-            bind("SELECT ?", &[])
-                .unwrap_err()
-                .message
-                .contains("1 parameter")
-        );
-        assert_eq!(bind("SELECT 1", &[]).unwrap(), "SELECT 1");
-    }
-
-    #[test]
-    fn execute_and_prepare_are_recognised() {
-        assert_eq!(
-            parse_execute("EXECUTE q USING 'a', 1, DATE '2024-01-01'"),
-            Some((
-                "q".into(),
-                vec!["'a'".into(), "1".into(), "DATE '2024-01-01'".into()]
-            ))
-        );
-        assert_eq!(parse_execute("execute q"), Some(("q".into(), Vec::new())));
-        assert_eq!(parse_execute("SELECT 1"), None);
-        assert!(matches!(
-            parse_prepare("PREPARE q FROM SELECT * FROM t WHERE a = ?"),
-            Some(PrepareStatement::Prepare { name, query }) if name == "q" && query == "SELECT * FROM t WHERE a = ?"
-        ));
-        assert!(matches!(
-            parse_prepare("DEALLOCATE PREPARE q;"),
-            Some(PrepareStatement::Deallocate { name }) if name == "q"
-        ));
     }
 }

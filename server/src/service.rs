@@ -79,8 +79,12 @@ impl Execution {
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Submission {
-    /// The SQL to run (parameters bound, EXECUTE resolved).
+    /// The SQL to run, as submitted (`?` parameters and EXECUTE resolved by the engine).
     pub sql: String,
+    /// The SQL whose statement types the execution reports (for EXECUTE, the prepared one).
+    pub typed: String,
+    /// Values for the `?` parameters (ExecutionParameters), each SQL text.
+    pub parameters: Vec<String>,
     /// The QueryString as submitted (what GetQueryExecution shows, and what an idempotency
     /// token is checked against).
     pub text: String,
@@ -135,6 +139,15 @@ fn substatement(sql: &str) -> String {
         Ok(Statement::ShowTableProperties { .. }) => "SHOW_TBLPROPERTIES",
         Ok(Statement::Describe { .. }) => "DESCRIBE_TABLE",
         Ok(Statement::ExplainCost(_)) => "EXPLAIN",
+        Ok(Statement::Prepare { .. }) => "PREPARE",
+        Ok(Statement::Deallocate { .. }) => "DEALLOCATE",
+        Ok(Statement::Execute { .. }) => "EXECUTE",
+        Ok(Statement::DescribeInput { .. }) => "DESCRIBE_INPUT",
+        Ok(Statement::DescribeOutput { .. }) => "DESCRIBE_OUTPUT",
+        Ok(Statement::CreateView(_)) => "CREATE_VIEW",
+        Ok(Statement::DropView { .. }) => "DROP_VIEW",
+        Ok(Statement::ShowViews { .. }) => "SHOW_VIEWS",
+        Ok(Statement::ShowCreateView { .. }) => "SHOW_CREATE_VIEW",
         Ok(Statement::Query(_)) => {
             let first = sql
                 .trim_start()
@@ -158,7 +171,12 @@ fn statement_types(sql: &str) -> (String, String) {
     let sub = substatement(sql);
     let kind = match sub.as_str() {
         "SELECT" | "INSERT" | "CREATE_TABLE_AS_SELECT" | "UNLOAD" => "DML",
-        s if s.starts_with("SHOW") || s == "DESCRIBE_TABLE" || s == "EXPLAIN" => "UTILITY",
+        s if s.starts_with("SHOW")
+            || s.starts_with("DESCRIBE")
+            || matches!(s, "EXPLAIN" | "PREPARE" | "DEALLOCATE") =>
+        {
+            "UTILITY"
+        }
         _ => "DDL",
     };
     (kind.to_string(), sub)
@@ -296,7 +314,7 @@ impl Service {
             return Ok(id);
         }
         let id = uuid::Uuid::new_v4().to_string();
-        let (statement_type, substatement_type) = statement_types(&s.sql);
+        let (statement_type, substatement_type) = statement_types(&s.typed);
         let e = Execution {
             id: id.clone(),
             query: s.text.clone(),
@@ -356,56 +374,6 @@ impl Service {
         Ok(id)
     }
 
-    /// Record a statement the API answered itself (PREPARE, DEALLOCATE PREPARE) as a finished
-    /// DDL execution.
-    pub fn record(
-        &self,
-        sql: &str,
-        workgroup: &str,
-        database: Option<&str>,
-        substatement_type: &str,
-        result: Result<(), String>,
-    ) -> Result<String, ApiError> {
-        let now = Utc::now();
-        let id = uuid::Uuid::new_v4().to_string();
-        let (state, reason, error) = match result {
-            Ok(()) => ("SUCCEEDED", None, None),
-            Err(m) => (
-                "FAILED",
-                Some(m.clone()),
-                Some(athena_error(ErrorCategory::User, &m)),
-            ),
-        };
-        self.save(&Execution {
-            id: id.clone(),
-            query: sql.to_string(),
-            database: database.map(str::to_string),
-            catalog: "awsdatacatalog".into(),
-            workgroup: workgroup.to_string(),
-            output_location: None,
-            client_token: None,
-            execution_parameters: Vec::new(),
-            state: state.into(),
-            state_change_reason: reason,
-            error,
-            submitted: now,
-            started: Some(now),
-            completed: Some(now),
-            statement_type: "DDL".into(),
-            substatement_type: substatement_type.into(),
-            data_scanned: 0,
-            planning_ms: 0,
-            engine_ms: 0,
-            queue_ms: 0,
-            columns: Vec::new(),
-            update_count: None,
-            rows: 0,
-            header: false,
-            batch_rows: Vec::new(),
-        })?;
-        Ok(id)
-    }
-
     /// Stop an execution: a queued one is cancelled at once, a running one as soon as the
     /// engine notices. Stopping a finished execution does nothing, as in Athena.
     pub fn stop(&self, id: &str) -> Result<(), ApiError> {
@@ -446,6 +414,8 @@ impl Service {
             max_bytes_scanned: s.max_bytes_scanned,
             dry_run: false,
             query_id: Some(e.id.clone()),
+            workgroup: Some(s.workgroup.clone()),
+            parameters: s.parameters.clone(),
         };
         let meter = self.engine.meter_for(&request);
         let mut cancel = stopped.clone();

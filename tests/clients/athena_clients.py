@@ -149,6 +149,20 @@ def boto():
     wait(c, qid)
     rows = c.get_query_results(QueryExecutionId=qid)["ResultSet"]["Rows"]
     check(rows[1]["Data"][0]["VarCharValue"] == "2", "EXECUTE .. USING")
+    # PREPARE in SQL: visible to the API, executed with a quote-laden value that stays a value.
+    qid = c.start_query_execution(
+        QueryString="PREPARE sql_prepared FROM SELECT count(*) FROM demo.sales WHERE region = ?")["QueryExecutionId"]
+    wait(c, qid)
+    check(c.get_prepared_statement(StatementName="sql_prepared", WorkGroup="primary")
+          ["PreparedStatement"]["QueryStatement"].endswith("region = ?"), "PREPARE in SQL")
+    qid = c.start_query_execution(QueryString="EXECUTE sql_prepared USING 'eu west'' OR ''1''=''1'")["QueryExecutionId"]
+    wait(c, qid)
+    e = c.get_query_execution(QueryExecutionId=qid)["QueryExecution"]
+    check(e["StatementType"] == "DML" and e["SubstatementType"] == "SELECT", "EXECUTE reports its statement's types")
+    rows = c.get_query_results(QueryExecutionId=qid)["ResultSet"]["Rows"]
+    check(rows[1]["Data"][0]["VarCharValue"] == "0", "a parameter is bound as a value, not spliced")
+    qid = c.start_query_execution(QueryString="DEALLOCATE PREPARE sql_prepared")["QueryExecutionId"]
+    wait(c, qid)
     c.delete_prepared_statement(StatementName="by_region", WorkGroup="primary")
     check(c.list_prepared_statements(WorkGroup="primary")["PreparedStatements"] == [], "DeletePreparedStatement")
 

@@ -565,3 +565,61 @@ async fn crawl_proposes_and_applies_partition_projection() {
         assert!(plan.contains("projected partitions selected"), "{plan}");
     }
 }
+
+#[tokio::test]
+async fn prepared_statements_persist_between_runs() {
+    let lake = Lake::sample(Backend::Local).await;
+    let q = Quarry::new();
+    stdout(&q.run(Backend::Local, &["crawl", &lake.url, "-d", "demo"]));
+    stdout(&q.run(
+        Backend::Local,
+        &[
+            "sql",
+            "-d",
+            "demo",
+            "-c",
+            "PREPARE n FROM SELECT count(*) AS n FROM sales WHERE region = ?",
+        ],
+    ));
+    // A later run executes it, and describes its parameter.
+    let out = stdout(&q.run(
+        Backend::Local,
+        &[
+            "sql",
+            "-d",
+            "demo",
+            "--format",
+            "csv",
+            "-c",
+            "EXECUTE n USING 'eu west'",
+        ],
+    ));
+    assert_eq!(out, "n\n2\n");
+    let out = stdout(&q.run(
+        Backend::Local,
+        &[
+            "sql",
+            "-d",
+            "demo",
+            "--format",
+            "csv",
+            "-c",
+            "DESCRIBE INPUT n",
+        ],
+    ));
+    assert_eq!(out, "Position,Type\n0,varchar\n");
+    stdout(&q.run(
+        Backend::Local,
+        &["sql", "-d", "demo", "-c", "DEALLOCATE PREPARE n"],
+    ));
+    let o = q.run(
+        Backend::Local,
+        &["sql", "-d", "demo", "-c", "EXECUTE n USING 'eu west'"],
+    );
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("prepared statement n does not exist"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -226,6 +226,7 @@ async fn max_bytes_scanned_cancels_and_bills_what_was_read() {
         max_bytes_scanned: Some(100),
         dry_run: false,
         query_id: None,
+        ..Default::default()
     };
     let out = s.engine.run(request).await;
     assert_eq!(out.record.state, QueryState::Cancelled);
@@ -246,6 +247,7 @@ async fn dry_runs_read_no_data_and_failures_are_free() {
             max_bytes_scanned: None,
             dry_run: true,
             query_id: None,
+            ..Default::default()
         };
         let out = s.engine.run(request).await;
         assert!(out.succeeded(), "{:?}", out.record.error);
@@ -391,6 +393,7 @@ async fn dry_run_bounds_what_the_query_then_reads() {
                     max_bytes_scanned: None,
                     dry_run: true,
                     query_id: None,
+                    ..Default::default()
                 })
                 .await;
             let bound = dry.dry_run_bytes.expect("a dry run reports a bound");
@@ -640,6 +643,7 @@ async fn parquet_dry_runs_use_the_footers_the_crawl_kept() {
             max_bytes_scanned: None,
             dry_run: true,
             query_id: None,
+            ..Default::default()
         };
         s.recorder.take();
         // No row group has id > 100, and the footers come from the catalog: nothing to read.
