@@ -1,11 +1,8 @@
 //! Arrow results as Athena shows them: Trino type names with precision and scale
 //! (`ColumnInfo`), and each value as the text `GetQueryResults` returns (`VarCharValue`).
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, BinaryViewArray, LargeBinaryArray, MapArray, StructArray,
-};
+use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde::{Deserialize, Serialize};
 
 /// One column of `ResultSetMetadata.ColumnInfo`.
@@ -97,107 +94,8 @@ pub fn athena_type(t: &DataType) -> (String, i64, i64) {
     (name.into(), p, s)
 }
 
-/// How scalar values are written: timestamps `2024-01-31 12:00:00.000`, as Athena.
-fn options() -> FormatOptions<'static> {
-    FormatOptions::default()
-        .with_null("")
-        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.3f"))
-        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.3f %Z"))
-        .with_date_format(Some("%Y-%m-%d"))
-}
-
 /// The text of `array[row]` as Athena returns it; `None` for NULL.
-pub fn text(array: &dyn Array, row: usize) -> Option<String> {
-    if array.is_null(row) {
-        return None;
-    }
-    Some(value(array, row))
-}
-
-fn hex_pairs(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// A non-null value; nested values as Athena writes them (`[1, 2]`, `{a=1, b=x}`).
-fn value(array: &dyn Array, row: usize) -> String {
-    let nested = |a: &dyn Array, i: usize| -> String {
-        if a.is_null(i) {
-            "null".into()
-        } else {
-            value(a, i)
-        }
-    };
-    match array.data_type() {
-        DataType::List(_) => {
-            let l = array.as_list::<i32>().value(row);
-            let items: Vec<String> = (0..l.len()).map(|i| nested(l.as_ref(), i)).collect();
-            format!("[{}]", items.join(", "))
-        }
-        DataType::LargeList(_) => {
-            let l = array.as_list::<i64>().value(row);
-            let items: Vec<String> = (0..l.len()).map(|i| nested(l.as_ref(), i)).collect();
-            format!("[{}]", items.join(", "))
-        }
-        DataType::Struct(_) => {
-            let s: &StructArray = array.as_struct();
-            let parts: Vec<String> = s
-                .fields()
-                .iter()
-                .zip(s.columns())
-                .map(|(f, c)| format!("{}={}", f.name(), nested(c.as_ref(), row)))
-                .collect();
-            format!("{{{}}}", parts.join(", "))
-        }
-        DataType::Map(_, _) => {
-            let m: &MapArray = array.as_map();
-            let entries = m.value(row);
-            let (k, v) = (entries.column(0), entries.column(1));
-            let parts: Vec<String> = (0..entries.len())
-                .map(|i| format!("{}={}", nested(k.as_ref(), i), nested(v.as_ref(), i)))
-                .collect();
-            format!("{{{}}}", parts.join(", "))
-        }
-        DataType::Binary => hex_pairs(
-            array
-                .as_any()
-                .downcast_ref::<BinaryArray>()
-                .map(|b| b.value(row))
-                .unwrap_or_default(),
-        ),
-        DataType::LargeBinary => hex_pairs(
-            array
-                .as_any()
-                .downcast_ref::<LargeBinaryArray>()
-                .map(|b| b.value(row))
-                .unwrap_or_default(),
-        ),
-        DataType::BinaryView => hex_pairs(
-            array
-                .as_any()
-                .downcast_ref::<BinaryViewArray>()
-                .map(|b| b.value(row))
-                .unwrap_or_default(),
-        ),
-        DataType::Boolean => {
-            if array.as_boolean().value(row) {
-                "true".into()
-            } else {
-                "false".into()
-            }
-        }
-        _ => {
-            let opts = options();
-            match ArrayFormatter::try_new(array, &opts) {
-                Ok(f) => f.value(row).to_string(),
-                Err(_) => String::new(),
-            }
-        }
-    }
-}
+pub use quarry_query::format::value_text as text;
 
 /// The columns of a result as rows of text (NULL as `None`), rows `from..to`.
 pub fn rows(columns: &[ArrayRef], from: usize, to: usize) -> Vec<Vec<Option<String>>> {
@@ -211,7 +109,8 @@ mod tests {
     use std::sync::Arc;
 
     use datafusion::arrow::array::{
-        Date32Array, Decimal128Array, Int32Array, ListArray, StringArray, TimestampMillisecondArray,
+        BinaryArray, Date32Array, Decimal128Array, Int32Array, ListArray, StringArray, StructArray,
+        TimestampMillisecondArray,
     };
     use datafusion::arrow::datatypes::{Field, Int32Type};
 
