@@ -1491,6 +1491,7 @@ impl<'a> StatementParser<'a> {
             .trim_end()
             .to_string();
         crate::unnest::rewrite_query(&mut query)?;
+        crate::syntax::rewrite_query(&mut query)?;
         Ok(Statement::CreateView(Box::new(CreateView {
             name,
             or_replace,

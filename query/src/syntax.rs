@@ -7,6 +7,8 @@
 //! - Timestamp literals in Trino's forms: `TIMESTAMP '2012-10-31 01:00'` (no seconds) and
 //!   `TIMESTAMP '2012-10-31 01:00 America/Los_Angeles'` (a zone, so a `timestamp with time
 //!   zone`: `with_timezone(TIMESTAMP '2012-10-31 01:00:00', 'America/Los_Angeles')`).
+//! - `CAST(x AS varchar(n))` keeps the first n characters (`left(CAST(x AS varchar), n)`), as
+//!   Trino truncates on an explicit cast to a shorter varchar.
 //! - `JSON '[1, 2]'` is `json_parse('[1, 2]')` (Trino's `json` is text here), and casts to
 //!   Trino's row, array, map and JSON types are rewritten in the text before parsing
 //!   ([`rewrite_casts`]).
@@ -74,6 +76,25 @@ impl VisitorMut for Rewriter {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<DataFusionError> {
         match expr {
+            // `CAST(x AS varchar(n))` keeps the first n characters, as in Trino (DataFusion
+            // has no length on strings and would keep them all).
+            Expr::Cast {
+                data_type:
+                    data_type @ DataType::Varchar(Some(ast::CharacterLength::IntegerLength { .. })),
+                ..
+            } => {
+                let DataType::Varchar(Some(ast::CharacterLength::IntegerLength { length, .. })) =
+                    *data_type
+                else {
+                    return ControlFlow::Continue(());
+                };
+                *data_type = DataType::Varchar(None);
+                let cast = std::mem::replace(expr, Expr::value(Value::Null));
+                *expr = function(
+                    "left",
+                    vec![cast, Expr::value(Value::Number(length.to_string(), false))],
+                );
+            }
             Expr::AtTimeZone {
                 timestamp,
                 time_zone,
