@@ -27,6 +27,8 @@ pub fn render(
     format: OutputFormat,
 ) -> Result<String, ArrowError> {
     match format {
+        // A statement without a result (DDL, PREPARE): nothing to draw.
+        OutputFormat::Table if schema.fields().is_empty() => Ok(String::new()),
         OutputFormat::Table => {
             if batches.is_empty() {
                 let empty = RecordBatch::new_empty(schema.clone());

@@ -950,10 +950,17 @@ pub fn propose(table: &Table, partitions: &[Partition], now: DateTime<Utc>) -> P
                 p.location
             ));
         };
-        let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
-        if segments.len() != n || p.values.iter().any(Option::is_none) {
+        if p.values.iter().any(Option::is_none) {
             return refuse(format!(
-                "partition at {} is not one folder per key (or holds NULL keys)",
+                "partition at {} has a NULL key (Hive's default partition), which a projection \
+                 cannot produce",
+                p.location
+            ));
+        }
+        let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+        if segments.len() != n {
+            return refuse(format!(
+                "partition at {} is not one folder per key below the table's folder",
                 p.location
             ));
         }
