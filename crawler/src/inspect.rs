@@ -12,7 +12,7 @@ use quarry_lake::{Compression, CsvDialect, FileFormat, KEPT_FOOTER_BYTES, read_p
 
 use arrow_schema::{DataType, Field};
 use bytes::Bytes;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use object_store::{ObjectMeta, ObjectStore};
 use parquet::arrow::parquet_to_arrow_schema;
 
 use crate::schema::{finalize, infer_text, merge_fields, widen};
@@ -63,8 +63,7 @@ pub async fn inspect(
         return Err(InspectError::Empty);
     }
     let len = meta.size.min(SAMPLE_BYTES as u64);
-    let head = store
-        .get_range(&meta.location, 0..len)
+    let head = quarry_lake::read_range(store, &meta.location, 0..len)
         .await
         .map_err(|e| format!("cannot read: {e}"))?;
     if head.starts_with(b"PAR1") {

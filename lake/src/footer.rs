@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use object_store::{ObjectMeta, ObjectStore};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
 /// Larger Parquet footers (thousands of row groups or columns) are not kept in bookmarks.
@@ -33,8 +33,7 @@ pub async fn read_parquet_footer(
     const GUESS: u64 = 64 * 1024;
     let size = meta.size;
     let read = |range: std::ops::Range<u64>| async move {
-        store
-            .get_range(&meta.location, range)
+        crate::read_range(store, &meta.location, range)
             .await
             .map_err(|e| format!("cannot read the Parquet footer: {e}"))
     };

@@ -44,6 +44,34 @@ pub fn failpoint(name: &str) {
     }
 }
 
+/// The error of a response body shorter than the byte range it answers (a connection closed
+/// early, or an object rewritten while it was read): it names the object, so a short body is
+/// never read as if it were the whole range.
+pub fn short_body(object: &str, got: u64, expected: u64) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "Quarry",
+        source: format!(
+            "{object}: the response ended after {got} of {expected} bytes (cut off in transit, \
+             or the object changed while it was read); try again"
+        )
+        .into(),
+    }
+}
+
+/// `store.get_range`, with a body shorter than `range` an error ([`short_body`]).
+pub async fn read_range(
+    store: &std::sync::Arc<dyn object_store::ObjectStore>,
+    location: &object_store::path::Path,
+    range: std::ops::Range<u64>,
+) -> object_store::Result<bytes::Bytes> {
+    let expected = range.end.saturating_sub(range.start);
+    let body = object_store::ObjectStoreExt::get_range(store.as_ref(), location, range).await?;
+    if (body.len() as u64) < expected {
+        return Err(short_body(location.as_ref(), body.len() as u64, expected));
+    }
+    Ok(body)
+}
+
 /// What a crawl bookmark records to recognise an unchanged object: its ETag where the store has
 /// one, else its modification time (with the size, compared separately).
 pub fn fingerprint(meta: &ObjectMeta) -> String {

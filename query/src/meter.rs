@@ -214,12 +214,25 @@ impl ObjectStore for MeteredStore {
             GetResultPayload::File(file, path) => file_stream(file, path, range.clone()),
             GetResultPayload::Stream(s) => s,
         };
+        let received = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&received);
+        // A body that ends before the range it answers (a connection closed early) is an error
+        // naming the object, never a shorter file read as if it were whole.
+        let expected = range.end.saturating_sub(range.start);
+        let object = location.to_string();
+        let tail = futures::stream::once(async move {
+            let got = received.load(Ordering::SeqCst);
+            (got < expected).then(|| Err(quarry_lake::short_body(&object, got, expected)))
+        })
+        .filter_map(|e| async move { e });
         let stream = body
             .map(move |chunk| {
                 let chunk = chunk?;
+                counted.fetch_add(chunk.len() as u64, Ordering::SeqCst);
                 meter.add(chunk.len() as u64)?;
                 Ok(chunk)
             })
+            .chain(tail)
             .boxed();
         Ok(GetResult {
             payload: GetResultPayload::Stream(stream),
@@ -232,6 +245,16 @@ impl ObjectStore for MeteredStore {
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
         let parts = self.inner.get_ranges(location, ranges).await?;
         self.meter.add(parts.iter().map(|b| b.len() as u64).sum())?;
+        for (part, range) in parts.iter().zip(ranges) {
+            let expected = range.end.saturating_sub(range.start);
+            if (part.len() as u64) < expected {
+                return Err(quarry_lake::short_body(
+                    location.as_ref(),
+                    part.len() as u64,
+                    expected,
+                ));
+            }
+        }
         Ok(parts)
     }
 

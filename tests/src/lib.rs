@@ -568,3 +568,269 @@ pub mod failing {
         }
     }
 }
+
+/// A fault-injecting object store for reliability tests (issue 16): a seeded share of calls
+/// fails the way S3 fails (HTTP 500 / 503 SlowDown, connection reset, timeout), returns a body
+/// cut short of its Content-Length, or ends a listing with an error part-way. Writes pass
+/// through unharmed unless `writes` is set. Every injected fault says `injected fault` and
+/// names the object, so a test can tell an honest error from a wrong answer.
+pub mod faults {
+    use std::fmt;
+    use std::ops::Range;
+    use std::sync::Arc;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use async_trait::async_trait;
+    use bytes::Bytes;
+    use futures::StreamExt;
+    use futures::stream::BoxStream;
+    use object_store::path::Path;
+    use object_store::{
+        CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload,
+        ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+        RenameOptions, Result,
+    };
+
+    /// What went wrong on one call.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Fault {
+        /// HTTP 500 InternalError.
+        Internal,
+        /// HTTP 503 SlowDown.
+        SlowDown,
+        /// The connection was reset.
+        Reset,
+        /// The request timed out.
+        Timeout,
+        /// The body ends early: fewer bytes than the range asked for.
+        Truncated,
+        /// A listing fails after its first entries.
+        ListingCut,
+    }
+
+    /// Counters of one store's life.
+    #[derive(Debug, Default, Clone, PartialEq, Eq)]
+    pub struct Figures {
+        pub operations: u64,
+        pub faults: u64,
+    }
+
+    /// splitmix64: a seeded sequence, so a failing seed replays exactly.
+    #[derive(Debug)]
+    struct Dice(u64);
+
+    impl Dice {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+    }
+
+    #[derive(Debug)]
+    pub struct FaultyStore {
+        inner: Arc<dyn ObjectStore>,
+        /// Faults per million calls.
+        rate: u64,
+        dice: Mutex<Dice>,
+        operations: AtomicU64,
+        faults: AtomicU64,
+        /// Fault writes too (PUT, multipart, copy, rename, delete).
+        pub writes: bool,
+    }
+
+    impl FaultyStore {
+        /// Faults on about `rate` (0.0 to 1.0) of the calls, in the order `seed` decides.
+        pub fn new(inner: Arc<dyn ObjectStore>, rate: f64, seed: u64) -> Self {
+            Self {
+                inner,
+                rate: (rate.clamp(0.0, 1.0) * 1_000_000.0) as u64,
+                dice: Mutex::new(Dice(seed)),
+                operations: AtomicU64::new(0),
+                faults: AtomicU64::new(0),
+                writes: false,
+            }
+        }
+
+        pub fn figures(&self) -> Figures {
+            Figures {
+                operations: self.operations.load(Ordering::SeqCst),
+                faults: self.faults.load(Ordering::SeqCst),
+            }
+        }
+
+        /// Whether this call fails, and how (one of `kinds`).
+        fn roll(&self, kinds: &[Fault]) -> Option<Fault> {
+            self.operations.fetch_add(1, Ordering::SeqCst);
+            let mut dice = self.dice.lock().expect("dice");
+            if dice.next() % 1_000_000 >= self.rate {
+                return None;
+            }
+            self.faults.fetch_add(1, Ordering::SeqCst);
+            Some(kinds[(dice.next() % kinds.len() as u64) as usize])
+        }
+
+        fn write_fault(&self, what: &str, path: &Path) -> Result<()> {
+            if !self.writes {
+                return Ok(());
+            }
+            match self.roll(&[
+                Fault::Internal,
+                Fault::SlowDown,
+                Fault::Reset,
+                Fault::Timeout,
+            ]) {
+                Some(f) => Err(error(f, &format!("{what} {path}"))),
+                None => Ok(()),
+            }
+        }
+    }
+
+    /// The error a fault surfaces as.
+    pub fn error(fault: Fault, what: &str) -> object_store::Error {
+        let message = match fault {
+            Fault::Internal => "HTTP status server error (500 Internal Server Error)",
+            Fault::SlowDown => {
+                "HTTP status server error (503 Slow Down): Please reduce your request rate"
+            }
+            Fault::Reset => "error sending request: connection reset by peer",
+            Fault::Timeout => "error sending request: operation timed out",
+            Fault::Truncated => "the body ended before its Content-Length",
+            Fault::ListingCut => "the listing failed part-way: connection reset by peer",
+        };
+        object_store::Error::Generic {
+            store: "FaultyStore",
+            source: format!("injected fault on {what}: {message}").into(),
+        }
+    }
+
+    const REQUEST: [Fault; 4] = [
+        Fault::Internal,
+        Fault::SlowDown,
+        Fault::Reset,
+        Fault::Timeout,
+    ];
+
+    impl fmt::Display for FaultyStore {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "Faulty({})", self.inner)
+        }
+    }
+
+    #[async_trait]
+    #[deny(clippy::missing_trait_methods)]
+    impl ObjectStore for FaultyStore {
+        async fn put_opts(&self, l: &Path, p: PutPayload, o: PutOptions) -> Result<PutResult> {
+            self.write_fault("PUT", l)?;
+            self.inner.put_opts(l, p, o).await
+        }
+        async fn put_multipart_opts(
+            &self,
+            l: &Path,
+            o: PutMultipartOptions,
+        ) -> Result<Box<dyn MultipartUpload>> {
+            self.write_fault("multipart upload", l)?;
+            self.inner.put_multipart_opts(l, o).await
+        }
+        async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+            let kinds: &[Fault] = if options.head {
+                &REQUEST
+            } else {
+                &[
+                    Fault::Internal,
+                    Fault::SlowDown,
+                    Fault::Reset,
+                    Fault::Timeout,
+                    Fault::Truncated,
+                ]
+            };
+            let fault = self.roll(kinds);
+            if let Some(f) = fault
+                && f != Fault::Truncated
+            {
+                return Err(error(f, &format!("GET {location}")));
+            }
+            let r = self.inner.get_opts(location, options).await?;
+            if fault != Some(Fault::Truncated) {
+                return Ok(r);
+            }
+            // Half the body, then a clean end, as a connection closed early looks.
+            let (meta, range, attributes) = (r.meta.clone(), r.range.clone(), r.attributes.clone());
+            let body = r.bytes().await?;
+            let cut = body.slice(..body.len() / 2);
+            Ok(GetResult {
+                payload: GetResultPayload::Stream(
+                    futures::stream::once(async move { Ok(cut) }).boxed(),
+                ),
+                meta,
+                range,
+                attributes,
+            })
+        }
+        async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+            match self.roll(&[
+                Fault::Internal,
+                Fault::SlowDown,
+                Fault::Reset,
+                Fault::Timeout,
+                Fault::Truncated,
+            ]) {
+                None => self.inner.get_ranges(location, ranges).await,
+                Some(Fault::Truncated) => {
+                    let mut parts = self.inner.get_ranges(location, ranges).await?;
+                    if let Some(last) = parts.last_mut() {
+                        *last = last.slice(..last.len() / 2);
+                    }
+                    Ok(parts)
+                }
+                Some(f) => Err(error(f, &format!("GET {location}"))),
+            }
+        }
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, Result<Path>>,
+        ) -> BoxStream<'static, Result<Path>> {
+            self.inner.delete_stream(locations)
+        }
+        fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+            let what = format!("LIST {}", prefix.map(|p| p.to_string()).unwrap_or_default());
+            match self.roll(&[Fault::Internal, Fault::SlowDown, Fault::ListingCut]) {
+                None => self.inner.list(prefix),
+                Some(Fault::ListingCut) => self
+                    .inner
+                    .list(prefix)
+                    .take(1)
+                    .chain(futures::stream::once(async move {
+                        Err(error(Fault::ListingCut, &what))
+                    }))
+                    .boxed(),
+                Some(f) => futures::stream::once(async move { Err(error(f, &what)) }).boxed(),
+            }
+        }
+        fn list_with_offset(
+            &self,
+            prefix: Option<&Path>,
+            offset: &Path,
+        ) -> BoxStream<'static, Result<ObjectMeta>> {
+            self.inner.list_with_offset(prefix, offset)
+        }
+        async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+            if let Some(f) = self.roll(&REQUEST) {
+                let what = format!("LIST {}", prefix.map(|p| p.to_string()).unwrap_or_default());
+                return Err(error(f, &what));
+            }
+            self.inner.list_with_delimiter(prefix).await
+        }
+        async fn copy_opts(&self, from: &Path, to: &Path, o: CopyOptions) -> Result<()> {
+            self.write_fault("COPY", from)?;
+            self.inner.copy_opts(from, to, o).await
+        }
+        async fn rename_opts(&self, from: &Path, to: &Path, o: RenameOptions) -> Result<()> {
+            self.write_fault("RENAME", from)?;
+            self.inner.rename_opts(from, to, o).await
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! real S3 endpoint (moto_server) through object_store's AmazonS3.
 
 mod crawl;
+mod faults;
 mod glue;
 mod jobs;
 mod query;

@@ -1,0 +1,189 @@
+//! Storage faults (issue 16): the query and crawl suites over a store that fails a seeded share
+//! of calls as S3 does (500, 503 SlowDown, resets, timeouts, bodies cut short, listings that
+//! fail part-way). Every run must end with the right answer or an error that names the fault
+//! and the object; never a wrong answer, a panic, or a half-written catalog.
+//!
+//!     QUARRY_FAULT_SEEDS=500 cargo test -p quarry-tests --test integration faults -- --nocapture
+
+use std::sync::Arc;
+
+use quarry_catalog::{Catalog, SqliteCatalog};
+use quarry_crawler::{CrawlConfig, Crawler};
+use quarry_lake::Location;
+use quarry_query::{Engine, EngineConfig, ObjectStores, OutputFormat, QueryRequest, render};
+use quarry_tests::faults::FaultyStore;
+use quarry_tests::{BACKENDS, Lake};
+
+/// Seeds per backend: a short run in `scripts/test`, more on demand.
+fn seeds() -> u64 {
+    std::env::var("QUARRY_FAULT_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8)
+}
+
+/// Queries over every format and compression of the sample lake.
+const QUERIES: [&str; 6] = [
+    "SELECT region, count(*) AS n, sum(amount) AS total FROM sales GROUP BY region ORDER BY region NULLS LAST",
+    "SELECT note FROM sales WHERE order_id IN (1, 2) ORDER BY order_id",
+    "SELECT dt, count(*) AS n, count(referrer) AS r FROM events GROUP BY dt ORDER BY dt",
+    "SELECT month, sum(id) AS ids, sum(value) AS v FROM metrics GROUP BY month ORDER BY month",
+    "SELECT partition_1, partition_2, count(*) AS n, sum(col2) AS ms FROM logs GROUP BY 1, 2 ORDER BY 1, 2",
+    "SELECT count(*) AS n FROM metrics",
+];
+
+/// An error that says what failed: the injected fault itself, or Quarry's check of a body cut
+/// short (which names the object).
+fn names_the_fault(e: &str) -> bool {
+    e.contains("injected fault") || e.contains("the response ended after")
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    runs: u64,
+    correct: u64,
+    named_errors: u64,
+    wrong: Vec<String>,
+}
+
+fn engine(catalog: Arc<SqliteCatalog>, lake: &Lake, store: Arc<FaultyStore>) -> Engine {
+    let stores = Arc::new(ObjectStores::new());
+    stores.register(&lake.location.base, store);
+    Engine::new(catalog, stores, EngineConfig::default())
+}
+
+async fn answer(engine: &Engine, sql: &str) -> Result<String, String> {
+    let out = engine
+        .run(QueryRequest::new(sql).with_database(Some("demo".into())))
+        .await;
+    if out.succeeded() {
+        Ok(render(&out.schema, &out.batches, OutputFormat::Csv).expect("csv"))
+    } else {
+        Err(out.record.error.unwrap_or_default())
+    }
+}
+
+#[tokio::test]
+async fn queries_under_storage_faults_answer_right_or_name_the_fault() {
+    for backend in BACKENDS {
+        let lake = Lake::sample(backend).await;
+        let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
+        Crawler::new(catalog.clone(), CrawlConfig::new("demo"))
+            .crawl(&lake.location)
+            .await
+            .expect("crawl");
+        let clean = engine(
+            catalog.clone(),
+            &lake,
+            Arc::new(FaultyStore::new(lake.location.store.clone(), 0.0, 0)),
+        );
+        let mut expected = Vec::new();
+        for q in QUERIES {
+            expected.push(answer(&clean, q).await.expect("fault-free answer"));
+        }
+        let mut tally = Tally::default();
+        let (mut operations, mut faults) = (0, 0);
+        for seed in 0..seeds() {
+            let store = Arc::new(FaultyStore::new(lake.location.store.clone(), 0.15, seed));
+            let e = engine(catalog.clone(), &lake, store.clone());
+            for (q, want) in QUERIES.iter().zip(&expected) {
+                tally.runs += 1;
+                match answer(&e, q).await {
+                    Ok(got) if &got == want => tally.correct += 1,
+                    Ok(got) => tally.wrong.push(format!("seed {seed}: {q}\n{got}")),
+                    Err(e) if names_the_fault(&e) => tally.named_errors += 1,
+                    Err(e) => tally
+                        .wrong
+                        .push(format!("seed {seed}: {q}: unnamed error {e}")),
+                }
+            }
+            let f = store.figures();
+            operations += f.operations;
+            faults += f.faults;
+        }
+        eprintln!(
+            "{backend:?}: {} statements, {operations} store calls, {faults} faults injected: \
+             {} right, {} named errors, {} wrong",
+            tally.runs,
+            tally.correct,
+            tally.named_errors,
+            tally.wrong.len()
+        );
+        assert!(faults > 0, "the run injected no fault");
+        assert!(tally.wrong.is_empty(), "{:#?}", tally.wrong);
+    }
+}
+
+#[tokio::test]
+async fn crawls_under_storage_faults_commit_all_or_nothing() {
+    for backend in BACKENDS {
+        let lake = Lake::sample(backend).await;
+        let reference = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
+        let mut config = CrawlConfig::new("demo");
+        config.strict = true;
+        Crawler::new(reference.clone(), config.clone())
+            .crawl(&lake.location)
+            .await
+            .expect("fault-free crawl");
+        let shape = |tables: Vec<quarry_catalog::Table>| -> Vec<String> {
+            tables
+                .into_iter()
+                .map(|t| {
+                    format!(
+                        "{} {:?} {:?} {:?}",
+                        t.name,
+                        t.storage.columns,
+                        t.partition_keys,
+                        t.parameters.get("recordCount")
+                    )
+                })
+                .collect()
+        };
+        let want = shape(reference.list_tables("demo").await.expect("tables"));
+        let (mut committed, mut refused, mut faults) = (0, 0, 0);
+        for seed in 0..seeds() {
+            let store = Arc::new(FaultyStore::new(lake.location.store.clone(), 0.1, seed));
+            let location = Location::new(
+                store.clone(),
+                lake.location.base.clone(),
+                lake.location.prefix.clone(),
+            );
+            let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
+            match Crawler::new(catalog.clone(), config.clone())
+                .crawl(&location)
+                .await
+            {
+                Ok(_) => {
+                    committed += 1;
+                    let got = shape(catalog.list_tables("demo").await.expect("tables"));
+                    assert_eq!(got, want, "seed {seed}: a crawl that succeeded differs");
+                }
+                Err(e) => {
+                    refused += 1;
+                    let mut text = e.to_string();
+                    let mut source = std::error::Error::source(&e);
+                    while let Some(s) = source {
+                        text.push_str(&format!(": {s}"));
+                        source = s.source();
+                    }
+                    assert!(names_the_fault(&text), "seed {seed}: {text}");
+                    let dbs = catalog.list_databases().await.expect("databases");
+                    for d in dbs {
+                        let tables = catalog.list_tables(&d.name).await.expect("tables");
+                        assert!(
+                            tables.is_empty(),
+                            "seed {seed}: half a crawl committed: {tables:?}"
+                        );
+                    }
+                }
+            }
+            faults += store.figures().faults;
+        }
+        eprintln!(
+            "{backend:?}: {} crawls, {faults} faults injected: {committed} committed whole, \
+             {refused} refused with the fault named, 0 half-written",
+            seeds()
+        );
+        assert!(faults > 0);
+    }
+}
