@@ -45,7 +45,9 @@ impl Location {
             if bucket.is_empty() {
                 return Err(bad("no bucket name; use s3://BUCKET/PREFIX".into()));
             }
-            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            let mut builder = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(s3_retry());
             for (k, v) in s3_options {
                 let key =
                     k.as_ref()
@@ -142,6 +144,25 @@ pub fn location_url(location: &str) -> Result<String> {
         .to_str()
         .ok_or_else(|| bad("the path is not valid UTF-8".into()))?;
     Ok(folder_url(&format!("file://{text}")))
+}
+
+/// How S3 requests are retried, chosen rather than inherited: S3 answers 500 InternalError and
+/// 503 SlowDown under load and drops connections, and a query should ride those out. A failed
+/// request (5xx, a timeout, a reset connection) is retried up to 10 times with exponential
+/// backoff from 100 ms, doubling up to 15 s between tries, for at most 3 minutes from the first
+/// try: within a Lambda invocation's 15 minutes, and short enough that signed requests stay
+/// valid. 4xx answers other than throttling are not retried. Request timeouts are object_store's
+/// client options (30 s per request, 5 s to connect), settable with `AWS_`-prefixed options.
+pub fn s3_retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: std::time::Duration::from_millis(100),
+            max_backoff: std::time::Duration::from_secs(15),
+            base: 2.0,
+        },
+        max_retries: 10,
+        retry_timeout: std::time::Duration::from_secs(180),
+    }
 }
 
 #[cfg(test)]
