@@ -623,3 +623,80 @@ async fn prepared_statements_persist_between_runs() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// No credential leaks (issue 16): recognisable secrets in the standard AWS variables never
+/// appear in any output, error, history row, `--stats json`, or the catalog file.
+#[tokio::test]
+async fn credentials_never_appear_in_output_history_or_catalog() {
+    const SECRET: &str = "QuarrySecretKey0123456789abcdefXYZ";
+    const TOKEN: &str = "QuarrySessionToken9876543210zyxwvuTSR";
+    let lake = Lake::sample(Backend::S3).await;
+    let q = Quarry::new();
+    let run = |args: &[&str]| -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_quarry"));
+        cmd.args(args)
+            .env("QUARRY_CATALOG", q.catalog.path().join("catalog.db"))
+            .envs(s3().env())
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_SESSION_TOKEN", TOKEN)
+            .env("RUST_BACKTRACE", "1");
+        cmd.output().expect("run quarry")
+    };
+    let bad_bucket = "s3://no-such-bucket-for-quarry-secrets/x/";
+    let outputs = [
+        run(&["crawl", &lake.url, "-d", "demo", "--json"]),
+        run(&["crawl", bad_bucket, "-d", "demo"]),
+        run(&[
+            "sql",
+            "-d",
+            "demo",
+            "--stats",
+            "json",
+            "--format",
+            "json",
+            "-c",
+            "SELECT region, count(*) FROM sales GROUP BY region",
+        ]),
+        run(&[
+            "sql",
+            "-d",
+            "demo",
+            "--stats",
+            "json",
+            "-c",
+            "SELECT * FROM nope",
+        ]),
+        run(&[
+            "sql",
+            "-d",
+            "demo",
+            "-c",
+            &format!("CREATE EXTERNAL TABLE t (a string) LOCATION '{bad_bucket}'"),
+        ]),
+        run(&["sql", "-d", "demo", "-c", "SELECT * FROM t"]),
+        run(&["history", "--format", "json"]),
+        run(&["tables", "demo", "--format", "json"]),
+    ];
+    let mut seen_failure = false;
+    for o in &outputs {
+        seen_failure |= !o.status.success();
+        for text in [&o.stdout, &o.stderr] {
+            let text = String::from_utf8_lossy(text);
+            assert!(!text.contains(SECRET), "secret key in output: {text}");
+            assert!(!text.contains(TOKEN), "session token in output: {text}");
+        }
+    }
+    assert!(
+        seen_failure,
+        "the failing commands must fail, so their errors are checked too"
+    );
+    let catalog = std::fs::read(q.catalog.path().join("catalog.db")).expect("catalog file");
+    for secret in [SECRET, TOKEN] {
+        assert!(
+            !catalog
+                .windows(secret.len())
+                .any(|w| w == secret.as_bytes()),
+            "{secret} stored in the catalog"
+        );
+    }
+}
