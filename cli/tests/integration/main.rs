@@ -690,13 +690,22 @@ async fn credentials_never_appear_in_output_history_or_catalog() {
         seen_failure,
         "the failing commands must fail, so their errors are checked too"
     );
-    let catalog = std::fs::read(q.catalog.path().join("catalog.db")).expect("catalog file");
-    for secret in [SECRET, TOKEN] {
-        assert!(
-            !catalog
-                .windows(secret.len())
-                .any(|w| w == secret.as_bytes()),
-            "{secret} stored in the catalog"
-        );
+    // The catalog and everything beside it (SQLite's WAL, results).
+    let mut files = 0;
+    for entry in std::fs::read_dir(q.catalog.path()).expect("catalog folder") {
+        let path = entry.expect("entry").path();
+        if !path.is_file() {
+            continue;
+        }
+        files += 1;
+        let bytes = std::fs::read(&path).expect("catalog file");
+        for secret in [SECRET, TOKEN] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} stored in {}",
+                path.display()
+            );
+        }
     }
+    assert!(files > 0);
 }
