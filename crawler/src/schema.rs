@@ -3,7 +3,7 @@
 //! Widening rules (the same for merging files of one table and for re-crawls):
 //! - NULL (no value seen) takes the other side's type;
 //! - integers widen to the wider integer (int32 -> int64), integers and floats to double;
-//! - date and timestamp widen to timestamp;
+//! - date and timestamp widen to timestamp, timestamps to the finer unit;
 //! - structs merge field by field, lists merge their element types;
 //! - anything else that disagrees (e.g. boolean vs bigint) becomes string.
 //!
@@ -104,8 +104,16 @@ pub fn widen(a: &DataType, b: &DataType) -> DataType {
                     DataType::Float64
                 }
                 _ if is_temporal(a) && is_temporal(b) => match (a, b) {
-                    (DataType::Timestamp(unit, _), DataType::Timestamp(..)) => {
-                        DataType::Timestamp(*unit, None)
+                    // The finer unit holds both, whichever file came first.
+                    (DataType::Timestamp(ua, _), DataType::Timestamp(ub, _)) => {
+                        let rank = |u: &TimeUnit| match u {
+                            TimeUnit::Second => 0,
+                            TimeUnit::Millisecond => 1,
+                            TimeUnit::Microsecond => 2,
+                            TimeUnit::Nanosecond => 3,
+                        };
+                        let unit = if rank(ua) >= rank(ub) { *ua } else { *ub };
+                        DataType::Timestamp(unit, None)
                     }
                     (DataType::Timestamp(..), _) => a.clone(),
                     (_, DataType::Timestamp(..)) => b.clone(),

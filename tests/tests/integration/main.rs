@@ -5,5 +5,6 @@ mod crawl;
 mod faults;
 mod glue;
 mod jobs;
+mod properties;
 mod query;
 mod write;

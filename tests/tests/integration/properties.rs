@@ -1,0 +1,202 @@
+//! Property tests of the parsers and codecs that read untrusted text (issue 16): they never
+//! panic, and their round trips hold. A bounded number of cases runs in `scripts/test`; more on
+//! demand:
+//!
+//!     PROPTEST_CASES=20000 cargo test -p quarry-tests --test integration properties
+//!
+//! A failing case is printed minimised; add it to the regression list of its property.
+
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use proptest::prelude::*;
+use quarry_lake::hive::{Segment, escape, unescape};
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(256),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Statements to mutate: every kind the statement layer parses itself.
+const STATEMENTS: [&str; 10] = [
+    "CREATE EXTERNAL TABLE db.t (a int, b map<string,array<int>>) PARTITIONED BY (dt string) ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' LOCATION 's3://b/t/' TBLPROPERTIES ('projection.enabled'='true')",
+    "ALTER TABLE t ADD IF NOT EXISTS PARTITION (dt='2024-01-01') LOCATION 's3://b/t/dt=2024-01-01/'",
+    "CREATE TABLE x WITH (format = 'PARQUET', partitioned_by = ARRAY['dt']) AS SELECT * FROM t",
+    "INSERT INTO t (a, b) SELECT a, b FROM u WHERE c = ?",
+    "UNLOAD (SELECT * FROM t) TO 's3://b/out/' WITH (format = 'JSON')",
+    "CREATE OR REPLACE VIEW v AS SELECT a FROM t CROSS JOIN UNNEST(arr) WITH ORDINALITY AS u(x, n)",
+    "PREPARE q FROM SELECT * FROM t WHERE a = ? AND b = ?",
+    "EXECUTE q USING 'x', 2",
+    "SELECT try(CAST(j AS ARRAY(ROW(a INTEGER, b VARCHAR)))), transform(xs, x -> x + 1) FROM t",
+    "SHOW VIEWS IN db LIKE 'a*'",
+];
+
+fn timestamp_units() -> impl Strategy<Value = TimeUnit> {
+    prop_oneof![
+        Just(TimeUnit::Second),
+        Just(TimeUnit::Millisecond),
+        Just(TimeUnit::Microsecond),
+        Just(TimeUnit::Nanosecond),
+    ]
+}
+
+/// The types a crawl infers and widens.
+fn crawled_type() -> impl Strategy<Value = DataType> {
+    let leaf = prop_oneof![
+        Just(DataType::Null),
+        Just(DataType::Boolean),
+        Just(DataType::Int32),
+        Just(DataType::Int64),
+        Just(DataType::Float32),
+        Just(DataType::Float64),
+        Just(DataType::Utf8),
+        Just(DataType::Date32),
+        timestamp_units().prop_map(|u| DataType::Timestamp(u, None)),
+    ];
+    leaf.prop_recursive(2, 8, 3, |inner| {
+        prop_oneof![
+            inner
+                .clone()
+                .prop_map(|t| DataType::List(std::sync::Arc::new(
+                    datafusion::arrow::datatypes::Field::new("item", t, true)
+                ))),
+            proptest::collection::vec(("[a-c]", inner), 1..3).prop_map(|fields| {
+                let mut seen = std::collections::HashSet::new();
+                DataType::Struct(
+                    fields
+                        .into_iter()
+                        .filter(|(n, _)| seen.insert(n.clone()))
+                        .map(|(n, t)| datafusion::arrow::datatypes::Field::new(n, t, true))
+                        .collect(),
+                )
+            }),
+        ]
+    })
+}
+
+/// `t` with struct fields sorted by name, at every depth.
+fn by_name(t: &DataType) -> DataType {
+    use datafusion::arrow::datatypes::Field;
+    match t {
+        DataType::Struct(fields) => {
+            let mut f: Vec<Field> = fields
+                .iter()
+                .map(|f| f.as_ref().clone().with_data_type(by_name(f.data_type())))
+                .collect();
+            f.sort_by(|a, b| a.name().cmp(b.name()));
+            DataType::Struct(f.into())
+        }
+        DataType::List(f) => DataType::List(std::sync::Arc::new(
+            f.as_ref().clone().with_data_type(by_name(f.data_type())),
+        )),
+        other => other.clone(),
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Any partition value survives the folder name it is written as.
+    #[test]
+    fn hive_values_round_trip(value in "\\PC*") {
+        let folder = format!("k={}", escape(&value));
+        prop_assert!(!escape(&value).contains('/'));
+        prop_assert_eq!(unescape(&escape(&value)), value.clone());
+        let expected = (value != quarry_lake::HIVE_DEFAULT_PARTITION).then_some(value.as_str());
+        let segment = Segment::parse(&folder);
+        prop_assert_eq!(segment.value(), expected);
+    }
+
+    /// Any folder name parses to a segment without panicking.
+    #[test]
+    fn folder_names_never_panic(folder in "\\PC*") {
+        let _ = Segment::parse(&folder);
+        let _ = unescape(&folder);
+    }
+
+    /// The statement parser answers every input with a statement or an error, also for
+    /// statements mangled by deleting, repeating or inserting characters.
+    #[test]
+    fn statements_never_panic(
+        pick in 0..STATEMENTS.len(),
+        at in any::<prop::sample::Index>(),
+        len in 0usize..12,
+        insert in "[ ,()'\"=?;<>:a-z0-9\\-]{0,6}",
+        noise in "\\PC{0,80}",
+    ) {
+        let s = STATEMENTS[pick];
+        let cut = at.index(s.len() + 1);
+        let cut = (0..=cut).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+        let end = (cut + len).min(s.len());
+        let end = (end..=s.len()).find(|&i| s.is_char_boundary(i)).unwrap_or(s.len());
+        let mangled = format!("{}{insert}{}", &s[..cut], &s[end..]);
+        let _ = quarry_query::statement::parse(&mangled, "generic");
+        let _ = quarry_query::statement::parse(&noise, "generic");
+    }
+
+    /// Text inference (CSV dialect and header sniffing, JSON lines) never panics on any bytes.
+    #[test]
+    fn text_inference_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400), complete in any::<bool>()) {
+        let _ = quarry_crawler::inspect::inspect_text(&bytes, complete);
+    }
+
+    /// CSV-ish and JSON-ish text, closer to real files, never panics either.
+    #[test]
+    fn structured_text_never_panics(
+        text in "([a-z0-9\",;\t|{}\\[\\]: .\\-]{0,20}\r?\n){0,12}",
+        complete in any::<bool>(),
+    ) {
+        let _ = quarry_crawler::inspect::inspect_text(text.as_bytes(), complete);
+    }
+
+    /// Widening is order-free: a column's type does not depend on the order files are read
+    /// (struct fields keep the first file's order, so they are compared by name).
+    #[test]
+    fn widening_is_commutative_and_absorbing(a in crawled_type(), b in crawled_type()) {
+        use quarry_crawler::schema::widen;
+        let ab = widen(&a, &b);
+        prop_assert_eq!(by_name(&ab), by_name(&widen(&b, &a)));
+        prop_assert_eq!(by_name(&widen(&ab, &a)), by_name(&ab));
+        prop_assert_eq!(by_name(&widen(&ab, &b)), by_name(&ab));
+    }
+
+    /// Hive type strings read back as the types they were written from.
+    #[test]
+    fn hive_types_round_trip(t in crawled_type()) {
+        use quarry_catalog::types::{from_hive, to_hive};
+        let t = quarry_crawler::schema::finalize(&t);
+        let hive = to_hive(&t);
+        let back = from_hive(&hive).expect("a type Quarry wrote reads back");
+        prop_assert_eq!(to_hive(&back), hive);
+    }
+
+    /// Any text read as a Hive type is a type or an error.
+    #[test]
+    fn hive_type_text_never_panics(text in "[a-z<>(),: 0-9]{0,40}") {
+        let _ = quarry_catalog::types::from_hive(&text);
+    }
+
+    /// Billing: at least the minimum, never less than scanned, rounded to whole MiB.
+    #[test]
+    fn billing_rounds_up_to_the_policy(scanned in any::<u64>()) {
+        let p = quarry_query::billing::BillingPolicy::default();
+        let billed = p.billed_bytes(scanned);
+        prop_assert!(billed >= p.minimum_bytes);
+        prop_assert!(billed >= scanned.min(u64::MAX - p.rounding_bytes));
+        prop_assert_eq!(billed % p.rounding_bytes, 0);
+        prop_assert!(p.billed_bytes(scanned.saturating_add(1)) >= billed);
+        prop_assert!(p.cost_usd(billed) >= 0.0);
+    }
+
+    /// View definitions and parameter values from outside are read or refused, never a panic.
+    #[test]
+    fn view_text_and_parameters_never_panic(text in "\\PC{0,120}") {
+        let _ = quarry_query::view::PrestoView::decode(&text);
+        let _ = quarry_query::view::PrestoView::decode(&format!("/* Presto View: {text} */"));
+        let _ = quarry_query::prepared::parse_values(&[text], "generic");
+    }
+}
