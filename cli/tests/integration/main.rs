@@ -709,3 +709,66 @@ async fn credentials_never_appear_in_output_history_or_catalog() {
     }
     assert!(files > 0);
 }
+
+/// Two `quarry crawl` processes on one catalog and one target (issue 16): both finish, or the
+/// loser says it lost to another writer; a re-crawl then converges to what one crawl writes.
+#[tokio::test]
+async fn two_crawl_processes_race_without_losing_an_update() {
+    let lake = Lake::sample(Backend::Local).await;
+    let reference = Quarry::new();
+    stdout(&reference.run(Backend::Local, &["crawl", &lake.url, "-d", "demo"]));
+    // What a crawl wrote, without times and versions.
+    let shape = |q: &Quarry| -> Vec<String> {
+        let tables: serde_json::Value = serde_json::from_str(&stdout(
+            &q.run(Backend::Local, &["tables", "demo", "--format", "json"]),
+        ))
+        .expect("JSON tables");
+        tables
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|t| {
+                let p = &t["parameters"];
+                format!(
+                    "{} {} {} {} {} {}",
+                    t["name"],
+                    t["storage"]["columns"],
+                    t["partition_keys"],
+                    p["recordCount"],
+                    p["objectCount"],
+                    p["sizeKey"]
+                )
+            })
+            .collect()
+    };
+    let want = shape(&reference);
+    for round in 0..6 {
+        let q = Quarry::new();
+        let spawn = || {
+            Command::new(env!("CARGO_BIN_EXE_quarry"))
+                .args(["crawl", &lake.url, "-d", "demo"])
+                .env("QUARRY_CATALOG", q.catalog.path().join("catalog.db"))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn quarry")
+        };
+        let (a, b) = (spawn(), spawn());
+        for out in [a.wait_with_output(), b.wait_with_output()] {
+            let out = out.expect("crawl process");
+            if !out.status.success() {
+                let err = String::from_utf8_lossy(&out.stderr);
+                eprintln!("round {round}: one crawl lost the race: {}", err.trim());
+                assert!(
+                    err.contains("changed")
+                        || err.contains("conflict")
+                        || err.contains("busy")
+                        || err.contains("locked"),
+                    "round {round}: a failed crawl must say it lost a race: {err}"
+                );
+            }
+        }
+        stdout(&q.run(Backend::Local, &["crawl", &lake.url, "-d", "demo"]));
+        assert_eq!(shape(&q), want, "round {round}");
+    }
+}
