@@ -63,7 +63,7 @@ pub async fn inspect(
         return Err(InspectError::Empty);
     }
     let len = meta.size.min(SAMPLE_BYTES as u64);
-    let head = quarry_lake::read_range(store, &meta.location, 0..len)
+    let head = quarry_lake::read_range(store, meta, 0..len)
         .await
         .map_err(|e| format!("cannot read: {e}"))?;
     if head.starts_with(b"PAR1") {

@@ -33,7 +33,7 @@ pub async fn read_parquet_footer(
     const GUESS: u64 = 64 * 1024;
     let size = meta.size;
     let read = |range: std::ops::Range<u64>| async move {
-        crate::read_range(store, &meta.location, range)
+        crate::read_range(store, meta, range)
             .await
             .map_err(|e| format!("cannot read the Parquet footer: {e}"))
     };

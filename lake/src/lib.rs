@@ -58,14 +58,35 @@ pub fn short_body(object: &str, got: u64, expected: u64) -> object_store::Error 
     }
 }
 
-/// `store.get_range`, with a body shorter than `range` an error ([`short_body`]).
+/// Reads `range` of the version of `meta` that was listed (`If-Match` its ETag, where the store
+/// has one): an object rewritten since is an error, never a mix of two versions. A body shorter
+/// than `range` is an error too ([`short_body`]).
 pub async fn read_range(
     store: &std::sync::Arc<dyn object_store::ObjectStore>,
-    location: &object_store::path::Path,
+    meta: &ObjectMeta,
     range: std::ops::Range<u64>,
 ) -> object_store::Result<bytes::Bytes> {
+    let location = &meta.location;
     let expected = range.end.saturating_sub(range.start);
-    let body = object_store::ObjectStoreExt::get_range(store.as_ref(), location, range).await?;
+    let options = object_store::GetOptions {
+        range: Some(range.into()),
+        if_match: meta.e_tag.clone(),
+        ..Default::default()
+    };
+    let body = match store.get_opts(location, options).await {
+        Ok(r) => r.bytes().await?,
+        Err(object_store::Error::Precondition { path, source }) => {
+            return Err(object_store::Error::Generic {
+                store: "Quarry",
+                source: format!(
+                    "{path} changed since it was listed (its ETag is no longer the one listed); \
+                     try again: {source}"
+                )
+                .into(),
+            });
+        }
+        Err(e) => return Err(e),
+    };
     if (body.len() as u64) < expected {
         return Err(short_body(location.as_ref(), body.len() as u64, expected));
     }

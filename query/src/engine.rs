@@ -594,7 +594,7 @@ impl Engine {
         meter: &Arc<Meter>,
         scans: &ScanLog,
     ) -> Result<SessionContext, DataFusionError> {
-        let (ctx, _) = self.session(database, meter).await?;
+        let (ctx, _) = self.session(database, meter, scans).await?;
         self.register_catalog(&ctx, database, scans, None, &crate::view::Known::new())
             .await?;
         Ok(ctx)
@@ -605,6 +605,7 @@ impl Engine {
         &self,
         database: Option<&str>,
         meter: &Arc<Meter>,
+        scans: &ScanLog,
     ) -> Result<(SessionContext, Arc<MeteredRegistry>), DataFusionError> {
         if let Some(db) = database
             && self
@@ -621,6 +622,7 @@ impl Engine {
         let registry = Arc::new(MeteredRegistry::new(
             Arc::clone(&self.stores),
             Arc::clone(meter),
+            Arc::clone(scans),
         ));
         // Parquet footers and page indexes stay cached across statements (keyed by path, checked
         // against size and modification time), so repeated queries do not re-read them.
@@ -807,7 +809,7 @@ impl Engine {
                 return Ok(Outcome::new(StatementKind::Metadata, schema, batches));
             }
         };
-        let (ctx, registry) = self.session(database, meter).await?;
+        let (ctx, registry) = self.session(database, meter, scans).await?;
         // The tables it names decide what the catalog looks up, then it is planned.
         self.register_catalog(&ctx, database, scans, Some(&statement), &known)
             .await?;
@@ -898,7 +900,7 @@ impl Engine {
             ));
         }
         let database = request.database.as_deref();
-        let (ctx, registry) = self.session(database, meter).await?;
+        let (ctx, registry) = self.session(database, meter, scans).await?;
         let query = match &statement {
             Statement::CreateTableAs(c) => &c.query,
             Statement::Insert(i) => &i.query,
@@ -997,7 +999,7 @@ impl Engine {
         };
         let aliased = crate::prepared::aliased_columns(&query);
         let writes = !matches!(inner, Statement::Query(_));
-        let (ctx, _registry) = self.session(database, meter).await?;
+        let (ctx, _registry) = self.session(database, meter, scans).await?;
         let statement = crate::write::query_statement(&query);
         self.register_catalog(&ctx, database, scans, Some(&statement), &known)
             .await?;
@@ -1067,7 +1069,7 @@ impl Engine {
             }
             _ => {}
         }
-        let (ctx, _registry) = self.session(database, meter).await?;
+        let (ctx, _registry) = self.session(database, meter, scans).await?;
         let statement = crate::write::query_statement(&v.query);
         self.register_catalog(&ctx, database, scans, Some(&statement), known)
             .await?;

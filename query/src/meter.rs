@@ -158,16 +158,60 @@ fn file_stream(
     .boxed()
 }
 
-/// An object store that meters body bytes into a [`Meter`].
+/// The object versions one scan listed (see [`crate::provider::ScanInfo::versions`]).
+#[derive(Debug, Clone)]
+pub struct Pins {
+    pub log: crate::provider::ScanLog,
+    pub scan: usize,
+}
+
+impl Pins {
+    fn version(&self, location: &Path) -> Option<String> {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.get(self.scan)?.versions.get(location).cloned()
+    }
+}
+
+/// An object store that meters body bytes into a [`Meter`] and, for a table scan, reads the
+/// object versions the scan listed (`If-Match`), so a query never mixes two versions of a file.
 #[derive(Debug)]
 pub struct MeteredStore {
     inner: Arc<dyn ObjectStore>,
     meter: Arc<Meter>,
+    pins: Option<Pins>,
 }
 
 impl MeteredStore {
     pub fn new(inner: Arc<dyn ObjectStore>, meter: Arc<Meter>) -> Self {
-        Self { inner, meter }
+        Self {
+            inner,
+            meter,
+            pins: None,
+        }
+    }
+
+    pub fn with_pins(mut self, pins: Pins) -> Self {
+        self.pins = Some(pins);
+        self
+    }
+
+    fn pinned(&self, location: &Path) -> Option<String> {
+        self.pins.as_ref()?.version(location)
+    }
+}
+
+/// The error of an object whose version changed since the scan listed it.
+fn changed(location: &Path, source: object_store::Error) -> object_store::Error {
+    match source {
+        object_store::Error::Precondition { .. } => object_store::Error::Generic {
+            store: "Quarry",
+            source: format!(
+                "{location} changed while the query read it (its ETag is no longer the one \
+                 listed); run the query again: {source}"
+            )
+            .into(),
+        },
+        other => other,
     }
 }
 
@@ -197,9 +241,16 @@ impl ObjectStore for MeteredStore {
         self.inner.put_multipart_opts(location, opts).await
     }
 
-    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+    async fn get_opts(&self, location: &Path, mut options: GetOptions) -> Result<GetResult> {
         let head = options.head;
-        let result = self.inner.get_opts(location, options).await?;
+        if options.if_match.is_none() {
+            options.if_match = self.pinned(location);
+        }
+        let result = self
+            .inner
+            .get_opts(location, options)
+            .await
+            .map_err(|e| changed(location, e))?;
         if head {
             return Ok(result);
         }
@@ -243,7 +294,43 @@ impl ObjectStore for MeteredStore {
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
-        let parts = self.inner.get_ranges(location, ranges).await?;
+        let parts = match self.pinned(location) {
+            None => self.inner.get_ranges(location, ranges).await?,
+            // Each (coalesced) range asks for the listed version.
+            Some(version) => {
+                let inner = &self.inner;
+                object_store::coalesce_ranges(
+                    ranges,
+                    |range| {
+                        let expected = range.end.saturating_sub(range.start);
+                        let options = GetOptions {
+                            range: Some(range.into()),
+                            if_match: Some(version.clone()),
+                            ..Default::default()
+                        };
+                        async move {
+                            let body = inner
+                                .get_opts(location, options)
+                                .await
+                                .map_err(|e| changed(location, e))?
+                                .bytes()
+                                .await?;
+                            // Checked before the ranges are cut out of it.
+                            if (body.len() as u64) < expected {
+                                return Err(quarry_lake::short_body(
+                                    location.as_ref(),
+                                    body.len() as u64,
+                                    expected,
+                                ));
+                            }
+                            Ok(body)
+                        }
+                    },
+                    object_store::OBJECT_STORE_COALESCE_DEFAULT,
+                )
+                .await?
+            }
+        };
         self.meter.add(parts.iter().map(|b| b.len() as u64).sum())?;
         for (part, range) in parts.iter().zip(ranges) {
             let expected = range.end.saturating_sub(range.start);

@@ -72,6 +72,10 @@ pub struct ScanInfo {
     /// What a dry run needs to refine `bytes` with Parquet row-group statistics.
     #[serde(skip)]
     pub dry_run: Option<Arc<DryRunInput>>,
+    /// The version (ETag) of each object the scan listed, by path: reads ask for exactly that
+    /// version, so an object rewritten during the query is an error, not a mix of versions.
+    #[serde(skip)]
+    pub versions: Arc<HashMap<Path, String>>,
 }
 
 /// Scans planned during one query.
@@ -923,6 +927,12 @@ impl TableProvider for QuarryTable {
             }
             None => None,
         };
+        info.versions = Arc::new(
+            all_files
+                .iter()
+                .filter_map(|m| Some((m.location.clone(), m.e_tag.clone()?)))
+                .collect(),
+        );
         info.dry_run = Some(Arc::new(DryRunInput {
             store: Arc::clone(&store),
             files: all_files,

@@ -10,7 +10,8 @@ use object_store::ObjectStore;
 use object_store::path::Path;
 use url::Url;
 
-use crate::meter::{Meter, MeteredStore};
+use crate::meter::{Meter, MeteredStore, Pins};
+use crate::provider::ScanLog;
 
 pub use quarry_lake::{ObjectStores, store_key};
 
@@ -45,15 +46,18 @@ fn parse_scan_url(url: &Url) -> (String, Option<usize>) {
 pub struct MeteredRegistry {
     stores: Arc<ObjectStores>,
     meter: Arc<Meter>,
+    /// The statement's scans: each pins the versions of the objects it listed.
+    log: ScanLog,
     wrapped: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
     scans: Mutex<HashMap<usize, Arc<Meter>>>,
 }
 
 impl MeteredRegistry {
-    pub fn new(stores: Arc<ObjectStores>, meter: Arc<Meter>) -> Self {
+    pub fn new(stores: Arc<ObjectStores>, meter: Arc<Meter>, log: ScanLog) -> Self {
         Self {
             stores,
             meter,
+            log,
             wrapped: Mutex::new(HashMap::new()),
             scans: Mutex::new(HashMap::new()),
         }
@@ -105,7 +109,14 @@ impl ObjectStoreRegistry for MeteredRegistry {
             ),
             None => Arc::clone(&self.meter),
         };
-        let metered: Arc<dyn ObjectStore> = Arc::new(MeteredStore::new(inner, meter));
+        let mut store = MeteredStore::new(inner, meter);
+        if let Some(n) = scan {
+            store = store.with_pins(Pins {
+                log: Arc::clone(&self.log),
+                scan: n,
+            });
+        }
+        let metered: Arc<dyn ObjectStore> = Arc::new(store);
         wrapped.insert(cache_key, Arc::clone(&metered));
         Ok(metered)
     }

@@ -607,6 +607,10 @@ pub mod faults {
         Truncated,
         /// A listing fails after its first entries.
         ListingCut,
+        /// The object was rewritten since it was listed: a read that names the listed version
+        /// (`If-Match`) fails with 412 Precondition Failed; one that does not gets the new,
+        /// different bytes.
+        Overwritten,
     }
 
     /// Counters of one store's life.
@@ -614,6 +618,8 @@ pub mod faults {
     pub struct Figures {
         pub operations: u64,
         pub faults: u64,
+        /// Overwritten objects read without naming the listed version (so read as changed).
+        pub unpinned_overwrites: u64,
     }
 
     /// splitmix64: a seeded sequence, so a failing seed replays exactly.
@@ -638,6 +644,7 @@ pub mod faults {
         dice: Mutex<Dice>,
         operations: AtomicU64,
         faults: AtomicU64,
+        unpinned: AtomicU64,
         /// Fault writes too (PUT, multipart, copy, rename, delete).
         pub writes: bool,
     }
@@ -651,6 +658,7 @@ pub mod faults {
                 dice: Mutex::new(Dice(seed)),
                 operations: AtomicU64::new(0),
                 faults: AtomicU64::new(0),
+                unpinned: AtomicU64::new(0),
                 writes: false,
             }
         }
@@ -659,6 +667,7 @@ pub mod faults {
             Figures {
                 operations: self.operations.load(Ordering::SeqCst),
                 faults: self.faults.load(Ordering::SeqCst),
+                unpinned_overwrites: self.unpinned.load(Ordering::SeqCst),
             }
         }
 
@@ -700,6 +709,7 @@ pub mod faults {
             Fault::Timeout => "error sending request: operation timed out",
             Fault::Truncated => "the body ended before its Content-Length",
             Fault::ListingCut => "the listing failed part-way: connection reset by peer",
+            Fault::Overwritten => "412 Precondition Failed: the object was overwritten",
         };
         object_store::Error::Generic {
             store: "FaultyStore",
@@ -745,17 +755,40 @@ pub mod faults {
                     Fault::Reset,
                     Fault::Timeout,
                     Fault::Truncated,
+                    Fault::Overwritten,
                 ]
             };
             let fault = self.roll(kinds);
+            if fault == Some(Fault::Overwritten) && options.if_match.is_some() {
+                return Err(object_store::Error::Precondition {
+                    path: location.to_string(),
+                    source: error(Fault::Overwritten, &format!("GET {location}")).into(),
+                });
+            }
             if let Some(f) = fault
                 && f != Fault::Truncated
+                && f != Fault::Overwritten
             {
                 return Err(error(f, &format!("GET {location}")));
             }
             let r = self.inner.get_opts(location, options).await?;
-            if fault != Some(Fault::Truncated) {
+            if fault.is_none() {
                 return Ok(r);
+            }
+            if fault == Some(Fault::Overwritten) {
+                self.unpinned.fetch_add(1, Ordering::SeqCst);
+                // A reader that did not pin the version gets other bytes of the same length.
+                let (meta, range, attributes) =
+                    (r.meta.clone(), r.range.clone(), r.attributes.clone());
+                let body: Bytes = r.bytes().await?.iter().map(|b| b ^ 0x01).collect();
+                return Ok(GetResult {
+                    payload: GetResultPayload::Stream(
+                        futures::stream::once(async move { Ok(body) }).boxed(),
+                    ),
+                    meta,
+                    range,
+                    attributes,
+                });
             }
             // Half the body, then a clean end, as a connection closed early looks.
             let (meta, range, attributes) = (r.meta.clone(), r.range.clone(), r.attributes.clone());

@@ -100,6 +100,10 @@ async fn queries_under_storage_faults_answer_right_or_name_the_fault() {
             let f = store.figures();
             operations += f.operations;
             faults += f.faults;
+            assert_eq!(
+                f.unpinned_overwrites, 0,
+                "seed {seed}: a query read an object without naming the version it listed"
+            );
         }
         eprintln!(
             "{backend:?}: {} statements, {operations} store calls, {faults} faults injected: \
@@ -177,7 +181,12 @@ async fn crawls_under_storage_faults_commit_all_or_nothing() {
                     }
                 }
             }
-            faults += store.figures().faults;
+            let f = store.figures();
+            faults += f.faults;
+            assert_eq!(
+                f.unpinned_overwrites, 0,
+                "seed {seed}: the crawl read an object without naming the version it listed"
+            );
         }
         eprintln!(
             "{backend:?}: {} crawls, {faults} faults injected: {committed} committed whole, \
