@@ -38,6 +38,11 @@ pub struct ServeArgs {
     /// Where CREATE TABLE .. AS SELECT puts a table without external_location
     #[arg(long, env = "QUARRY_WAREHOUSE", value_name = "URL")]
     warehouse: Option<String>,
+    /// Let clients' CTAS (external_location), INSERT and UNLOAD write under this root
+    /// (repeatable: an s3:// URL or a folder). Clients write only there and in --warehouse;
+    /// anywhere else, and any path with '..', is refused
+    #[arg(long, value_name = "URL")]
+    write_root: Vec<String>,
     /// Keep executions and their results this long (Athena keeps 45 days)
     #[arg(long, default_value = "45d", value_parser = retention)]
     retention: std::time::Duration,
@@ -93,6 +98,15 @@ pub async fn serve(
         .map(quarry_lake::location_url)
         .transpose()
         .context("--warehouse / QUARRY_WAREHOUSE")?;
+    // A server writes only where it was told to: its warehouse and the --write-root folders.
+    let mut write_roots = args
+        .write_root
+        .iter()
+        .map(|r| quarry_lake::location_url(r).map(|u| quarry_lake::folder_url(&u)))
+        .collect::<Result<Vec<_>, _>>()
+        .context("--write-root")?;
+    write_roots.extend(config.warehouse.as_deref().map(quarry_lake::folder_url));
+    config.write_roots = Some(write_roots);
     let stores = Arc::new(ObjectStores::new());
     let engine = Engine::new(catalog, Arc::clone(&stores), config).with_history(Arc::clone(&store));
     let results = args.results_dir.unwrap_or_else(|| {

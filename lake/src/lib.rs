@@ -30,7 +30,7 @@ pub use format::{
 };
 pub use hive::HIVE_DEFAULT_PARTITION;
 pub use local::LocalStore;
-pub use location::{Location, folder_url, location_url};
+pub use location::{Location, folder_url, location_url, within_roots};
 pub use stores::{ObjectStores, split_location, store_key};
 pub use writer::{StagedFiles, TableWriter, WriteCompression, WriteOptions, WrittenFile};
 

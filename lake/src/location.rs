@@ -120,6 +120,35 @@ impl Location {
     }
 }
 
+/// Whether `url` lies within one of `roots` (folder URLs, as [`folder_url`] writes them): the
+/// check a server makes before it writes where a client asks. `.` and `..` segments (also
+/// percent-encoded) are refused outright, so a path cannot climb out of a root; the error says
+/// which roots are allowed.
+pub fn within_roots(url: &str, roots: &[String]) -> std::result::Result<(), String> {
+    let folder = folder_url(&location_url(url).map_err(|e| e.to_string())?);
+    let after_scheme = folder.split_once("://").map_or(folder.as_str(), |(_, r)| r);
+    if after_scheme.split('/').any(|seg| {
+        let seg = seg.to_ascii_lowercase().replace("%2e", ".");
+        seg == "." || seg == ".."
+    }) {
+        return Err(format!(
+            "{url} has '.' or '..' segments; give the folder plainly"
+        ));
+    }
+    if roots.iter().any(|r| folder.starts_with(r.as_str())) {
+        Ok(())
+    } else if roots.is_empty() {
+        Err(format!(
+            "{url}: this server writes nowhere (no root is configured)"
+        ))
+    } else {
+        Err(format!(
+            "{url} is outside the locations this server writes to ({})",
+            roots.join(", ")
+        ))
+    }
+}
+
 /// `url` with exactly one trailing `/`.
 pub fn folder_url(url: &str) -> String {
     format!("{}/", url.trim_end_matches('/'))
@@ -168,6 +197,29 @@ pub fn s3_retry() -> object_store::RetryConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_stay_within_the_roots() {
+        let roots = vec!["s3://b/data/".to_string(), "file:///srv/out/".to_string()];
+        assert!(within_roots("s3://b/data/t/", &roots).is_ok());
+        assert!(within_roots("s3://b/data", &roots).is_ok());
+        assert!(within_roots("/srv/out/x", &roots).is_ok());
+        // A sibling that shares the prefix, another bucket, climbing out.
+        assert!(within_roots("s3://b/data-other/t/", &roots).is_err());
+        assert!(within_roots("s3://c/data/t/", &roots).is_err());
+        for climb in [
+            "s3://b/data/../secrets/",
+            "s3://b/data/%2E%2E/secrets/",
+            "s3://b/data/./t",
+        ] {
+            assert!(within_roots(climb, &roots).is_err(), "{climb}");
+        }
+        assert!(
+            within_roots("s3://b/data/t/", &[])
+                .unwrap_err()
+                .contains("no root")
+        );
+    }
 
     #[test]
     fn locations_become_folder_urls() {

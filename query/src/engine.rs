@@ -52,6 +52,9 @@ pub struct EngineConfig {
     pub warehouse: Option<String>,
     /// Files written by CTAS / INSERT / UNLOAD roll at this size.
     pub target_file_size: u64,
+    /// Where statements may write data (folder URLs), when Quarry serves other users: CTAS,
+    /// INSERT and UNLOAD outside them are refused. `None`: anywhere the credentials reach.
+    pub write_roots: Option<Vec<String>>,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +67,7 @@ impl Default for EngineConfig {
             metadata_cache_bytes: 64 << 20,
             warehouse: None,
             target_file_size: 128 << 20,
+            write_roots: None,
         }
     }
 }
@@ -922,6 +926,7 @@ impl Engine {
             query_id: &record.query_id,
             committing,
             job: self.job.as_ref(),
+            write_roots: self.config.write_roots.as_deref(),
         };
         let result = match statement {
             Statement::CreateTableAs(c) => crate::write::ctas(&w, *c).await,

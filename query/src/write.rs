@@ -76,6 +76,8 @@ pub(crate) struct WriteContext<'a> {
     pub committing: &'a Arc<std::sync::atomic::AtomicBool>,
     /// The job run the statement belongs to: its intents and bookmark go with the commit.
     pub job: Option<&'a Arc<JobScope>>,
+    /// Where writes may go ([`crate::EngineConfig::write_roots`]).
+    pub write_roots: Option<&'a [String]>,
 }
 
 /// A property list as a map with lower-case keys; each key once.
@@ -330,6 +332,10 @@ async fn write_plan(
     keys: Vec<String>,
     options: WriteOptions,
 ) -> Result<StagedFiles> {
+    // A server's allow-list: nothing is staged outside it.
+    if let Some(roots) = w.write_roots {
+        quarry_lake::within_roots(&format!("{base}{root}"), roots).map_err(Error::user)?;
+    }
     // A job's write is recorded before anything is staged: if the process dies before the
     // commit, the job's next run removes what this one left.
     if let Some(job) = w.job {

@@ -404,27 +404,9 @@ impl Api {
         if self.config.output_roots.is_empty() {
             return Ok(false);
         }
-        let url = quarry_lake::folder_url(
-            &quarry_lake::location_url(location)
-                .map_err(|e| ApiError::invalid(format!("OutputLocation: {e}")))?,
-        );
-        let after_scheme = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
-        if after_scheme.split('/').any(|seg| {
-            let seg = seg.to_ascii_lowercase().replace("%2e", ".");
-            seg == "." || seg == ".."
-        }) {
-            return Err(ApiError::invalid(format!(
-                "OutputLocation {location} has '.' or '..' segments; give the folder plainly"
-            )));
-        }
-        if self.config.output_roots.iter().any(|r| url.starts_with(r)) {
-            Ok(true)
-        } else {
-            Err(ApiError::invalid(format!(
-                "OutputLocation {location} is outside the locations this server writes to ({})",
-                self.config.output_roots.join(", ")
-            )))
-        }
+        quarry_lake::within_roots(location, &self.config.output_roots)
+            .map(|()| true)
+            .map_err(|e| ApiError::invalid(format!("OutputLocation {e}")))
     }
 
     async fn start(&self, input: Value) -> Result<Value, ApiError> {

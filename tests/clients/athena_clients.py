@@ -96,6 +96,16 @@ def boto():
           f"CTAS: {e['Status']}")
     r = c.get_query_results(QueryExecutionId=qid)
     check(r["UpdateCount"] == 5 and r["ResultSet"]["Rows"] == [], "CTAS: UpdateCount 5, no rows")
+    # Writes go only under the server's --write-root: not elsewhere, not via '..'.
+    for where in ["file:///tmp/quarry-not-allowed/", f"file://{scratch}/../escaped/"]:
+        qid = c.start_query_execution(
+            QueryString=f"CREATE TABLE demo.outside WITH (format = 'PARQUET', external_location = '{where}') AS SELECT 1 AS x"
+        )["QueryExecutionId"]
+        e = wait(c, qid)
+        reason = e["Status"].get("StateChangeReason", "")
+        check(e["Status"]["State"] == "FAILED" and ("outside" in reason or ".." in reason),
+              f"a write outside the roots is refused: {where}: {reason}")
+        check(not os.path.exists("/tmp/quarry-not-allowed"), "nothing was written outside the roots")
 
     # DDL.
     qid = c.start_query_execution(QueryString="CREATE DATABASE IF NOT EXISTS scratch_boto")["QueryExecutionId"]

@@ -111,7 +111,21 @@ fn boto3_pyathena_and_the_aws_cli_work_unchanged() {
         .to_string_lossy()
         .into_owned();
     let id = {
-        let s = serve(&q, &["--credentials", &creds.to_string_lossy()]);
+        let scratch = format!(
+            "file://{}/",
+            std::env::temp_dir()
+                .join(format!("quarry-serve-{}", std::process::id()))
+                .display()
+        );
+        let s = serve(
+            &q,
+            &[
+                "--credentials",
+                &creds.to_string_lossy(),
+                "--write-root",
+                &scratch,
+            ],
+        );
         let out = python_ok(&s.endpoint, &[&script]);
         assert!(out.contains("all client checks passed"), "{out}");
         // A query still running when the server dies is FAILED after the restart.
