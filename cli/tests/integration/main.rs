@@ -3,6 +3,7 @@
 
 use std::process::{Command, Output};
 
+mod crash;
 mod jobs;
 mod repl;
 mod serve;

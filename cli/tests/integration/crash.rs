@@ -1,0 +1,206 @@
+//! `kill -9` at seeded random points (issue 16): a crawl and a CTAS are killed part-way, then the
+//! catalog must open and hold the old or the new state, nothing half-written may be visible, and
+//! running the statement again must converge to what one uninterrupted run writes.
+//!
+//!     QUARRY_KILL_TRIALS=40 cargo test -p quarry-cli --test integration crash -- --nocapture
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{Quarry, stdout};
+use quarry_tests::Backend;
+
+fn trials() -> u64 {
+    std::env::var("QUARRY_KILL_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4)
+}
+
+/// A lake of `n` partitions of one small CSV each.
+fn lake(n: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for p in 0..n {
+        let folder = dir.path().join(format!("events/part={p:04}"));
+        std::fs::create_dir_all(&folder).expect("folder");
+        let mut body = String::from("id,amount,kind\n");
+        for r in 0..20 {
+            body.push_str(&format!("{},{}.5,k{}\n", p * 20 + r, r, r % 3));
+        }
+        std::fs::write(folder.join("data.csv"), body).expect("file");
+    }
+    dir
+}
+
+/// Seeded fractions in [0, 1).
+fn fraction(seed: u64) -> f64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) % 10_000) as f64 / 10_000.0
+}
+
+/// Runs `args` and kills it with SIGKILL after `after` (if it is still running).
+fn run_and_kill(q: &Quarry, args: &[&str], after: Duration) -> bool {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quarry"))
+        .args(args)
+        .env("QUARRY_CATALOG", q.catalog.path().join("catalog.db"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn quarry");
+    let start = Instant::now();
+    while start.elapsed() < after {
+        if child.try_wait().expect("wait").is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let killed = child.try_wait().expect("wait").is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    killed
+}
+
+/// The tables of `demo` without times and versions (empty when there is no such database).
+fn shape(q: &Quarry) -> Vec<String> {
+    let out = q.run(Backend::Local, &["tables", "demo", "--format", "json"]);
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("does not exist"),
+            "the catalog does not open: {err}"
+        );
+        return Vec::new();
+    }
+    let tables: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    tables
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|t| {
+            let p = &t["parameters"];
+            format!(
+                "{} {} {} {} {}",
+                t["name"],
+                t["storage"]["columns"],
+                p["recordCount"],
+                p["objectCount"],
+                p["sizeKey"]
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn killed_crawls_leave_the_old_or_the_new_catalog() {
+    let data = lake(300);
+    let url = data.path().join("events").to_string_lossy().into_owned();
+    let reference = Quarry::new();
+    let start = Instant::now();
+    stdout(&reference.run(Backend::Local, &["crawl", &url, "-d", "demo"]));
+    let took = start.elapsed();
+    let want = shape(&reference);
+    assert_eq!(want.len(), 1);
+    let mut killed = 0;
+    for seed in 0..trials() {
+        let q = Quarry::new();
+        let after = took.mul_f64(fraction(seed));
+        killed += u64::from(run_and_kill(&q, &["crawl", &url, "-d", "demo"], after));
+        let got = shape(&q);
+        assert!(
+            got.is_empty() || got == want,
+            "seed {seed}: half a crawl is visible: {got:?}"
+        );
+        stdout(&q.run(Backend::Local, &["crawl", &url, "-d", "demo"]));
+        assert_eq!(
+            shape(&q),
+            want,
+            "seed {seed}: the re-crawl did not converge"
+        );
+    }
+    eprintln!("{} crawl trials, {killed} killed part-way", trials());
+}
+
+#[test]
+fn killed_ctas_leaves_no_table_or_the_whole_one() {
+    ctas_trials(false);
+}
+
+/// Known gap (issue 16): a CTAS killed after it published its files but before its catalog
+/// commit leaves those files in the table's folder, and running it again is refused ("location
+/// is not empty"), as Athena refuses; a re-run does not converge until the folder is cleaned.
+/// Writes outside job runs need the write intents job runs have (catalog/src/jobs.rs).
+#[test]
+#[ignore = "issue 16: orphans of a killed CTAS block its re-run"]
+fn killed_ctas_converges_when_run_again() {
+    ctas_trials(true);
+}
+
+fn ctas_trials(rerun: bool) {
+    let data = lake(120);
+    let url = data.path().join("events").to_string_lossy().into_owned();
+    let warehouse = tempfile::tempdir().expect("warehouse");
+    let wh = warehouse.path().to_string_lossy().into_owned();
+    let ctas = "CREATE TABLE copy WITH (format = 'PARQUET', partitioned_by = ARRAY['part']) \
+                AS SELECT id, amount, kind, part FROM events";
+    let count = |q: &Quarry| -> Option<String> {
+        let out = q.run(
+            Backend::Local,
+            &[
+                "sql",
+                "-d",
+                "demo",
+                "--format",
+                "csv",
+                "-c",
+                "SELECT count(*) AS n, sum(id) AS s FROM copy",
+            ],
+        );
+        if out.status.success() {
+            Some(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("not found") || err.contains("does not exist"),
+                "{err}"
+            );
+            None
+        }
+    };
+    let reference = Quarry::new();
+    stdout(&reference.run(Backend::Local, &["crawl", &url, "-d", "demo"]));
+    let start = Instant::now();
+    stdout(&reference.run(
+        Backend::Local,
+        &[
+            "sql",
+            "-d",
+            "demo",
+            "--warehouse",
+            &format!("{wh}/reference"),
+            "-c",
+            ctas,
+        ],
+    ));
+    let took = start.elapsed();
+    let want = count(&reference).expect("the reference table");
+    let mut killed = 0;
+    for seed in 0..trials() {
+        let q = Quarry::new();
+        stdout(&q.run(Backend::Local, &["crawl", &url, "-d", "demo"]));
+        let target = format!("{wh}/trial-{seed}");
+        let args = ["sql", "-d", "demo", "--warehouse", &target, "-c", ctas];
+        killed += u64::from(run_and_kill(&q, &args, took.mul_f64(fraction(seed + 1000))));
+        match count(&q) {
+            Some(got) => assert_eq!(got, want, "seed {seed}: a partial table is visible"),
+            None if rerun => {
+                // Absent: running it again must succeed and give the whole table.
+                stdout(&q.run(Backend::Local, &args));
+                assert_eq!(count(&q).as_deref(), Some(want.as_str()), "seed {seed}");
+            }
+            None => {}
+        }
+    }
+    eprintln!("{} CTAS trials, {killed} killed part-way", trials());
+}
