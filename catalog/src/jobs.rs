@@ -191,6 +191,10 @@ fn read_run(conn: &rusqlite::Connection, run_id: &str) -> Result<Option<JobRun>>
 }
 
 /// Apply the job parts of a catalog write inside its transaction.
+/// The pseudo-job whose write intents belong to statements outside job runs (no lease, no
+/// bookmark): see `quarry_query::job::statement_scope`.
+pub const STATEMENT_JOB: &str = "__statement__";
+
 pub(crate) fn apply_job_parts(
     tx: &rusqlite::Transaction<'_>,
     bookmark: Option<&BookmarkAdvance>,
@@ -236,7 +240,11 @@ pub(crate) fn apply_job_parts(
             });
         };
         let intent: WriteIntent = from_json("write intent", &body)?;
-        holds(&intent.job, &intent.run_id)?;
+        // A statement outside a job run has no lease: its intent still being here (not undone
+        // by a process that found its writer dead) is what lets it commit.
+        if intent.job != STATEMENT_JOB {
+            holds(&intent.job, &intent.run_id)?;
+        }
         tx.execute("DELETE FROM job_intents WHERE id = ?1", params![id])
             .ctx("ending a write intent")?;
     }

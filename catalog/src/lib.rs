@@ -32,7 +32,8 @@ pub use filter::{KeyFilter, KeyPredicate, PartitionFilter, ValueOrder};
 pub use glue::{GlueCatalog, GlueOptions};
 pub use history::{QueryRecord, QueryState};
 pub use jobs::{
-    BookmarkAdvance, BookmarkEntry, JobRun, JobRunState, JobSchedulerState, Lease, WriteIntent,
+    BookmarkAdvance, BookmarkEntry, JobRun, JobRunState, JobSchedulerState, Lease, STATEMENT_JOB,
+    WriteIntent,
 };
 pub use model::{
     Classification, Column, Database, Parameters, Partition, SeenObject, SerDeInfo,

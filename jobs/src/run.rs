@@ -6,12 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
-use object_store::path::Path;
 use quarry_catalog::{Catalog, JobRun, JobRunState, Lease, SqliteCatalog};
 use quarry_crawler::{CrawlConfig, Crawler, SchemaPolicy};
-use quarry_lake::writer::STAGING_PREFIX;
 use quarry_lake::{Location, ObjectStores};
 use quarry_query::statement::Statement;
 use quarry_query::{Engine, EngineConfig, JobScope, Meter, QueryRequest, split_statements};
@@ -356,20 +352,7 @@ impl JobRuntime {
     pub async fn recover(&self, job: &str) -> Result<usize> {
         let intents = self.store.write_intents(job)?;
         for intent in &intents {
-            for url in &intent.published {
-                let (store, path) = self.stores.resolve(url)?;
-                match store.delete(&path).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                    Err(source) => {
-                        return Err(Error::Lake(quarry_lake::Error::Object {
-                            operation: "removing an uncommitted file",
-                            url: url.clone(),
-                            source,
-                        }));
-                    }
-                }
-            }
-            remove_staging(&self.stores, &intent.root, &intent.id).await?;
+            quarry_query::job::undo_write(&self.stores, intent).await?;
             self.store.remove_write_intent(&intent.id)?;
         }
         Ok(intents.len())
@@ -574,44 +557,6 @@ impl JobRuntime {
         }
         Ok(())
     }
-}
-
-/// Delete the staging folders `.quarry-staging-<id>*` directly under `root`.
-async fn remove_staging(stores: &ObjectStores, root: &str, id: &str) -> Result<()> {
-    if root.is_empty() {
-        return Ok(());
-    }
-    let (store, prefix) = stores.resolve(root)?;
-    let listing = match store.list_with_delimiter(Some(&prefix)).await {
-        Ok(l) => l,
-        Err(object_store::Error::NotFound { .. }) => return Ok(()),
-        Err(source) => {
-            return Err(Error::Lake(quarry_lake::Error::Object {
-                operation: "listing",
-                url: root.to_string(),
-                source,
-            }));
-        }
-    };
-    let name = format!("{STAGING_PREFIX}{id}");
-    for folder in listing.common_prefixes {
-        if !folder.filename().is_some_and(|f| f.starts_with(&name)) {
-            continue;
-        }
-        let paths: Vec<Path> = store
-            .list(Some(&folder))
-            .map_ok(|m| m.location)
-            .try_collect()
-            .await
-            .unwrap_or_default();
-        for p in paths {
-            let _ = store.delete(&p).await;
-        }
-        if root.starts_with("file://") {
-            let _ = tokio::fs::remove_dir_all(format!("/{folder}")).await;
-        }
-    }
-    Ok(())
 }
 
 pub(crate) fn human_duration(d: Duration) -> String {

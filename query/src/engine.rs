@@ -916,6 +916,24 @@ impl Engine {
             .await?;
         record.planning_ms = planning.elapsed().as_millis() as u64;
         let execution = Instant::now();
+        // Outside a job run, a write statement still records its intent in the embedded
+        // catalog (in the same transaction as its commit), and first undoes what statements of
+        // dead processes published: a statement killed part-way converges when run again.
+        let statement_scope = match (&self.job, &self.history) {
+            // Only when the history store is the data catalog itself: the intent must end in
+            // the same transaction as the write's commit.
+            (None, Some(store))
+                if self.catalog.commits_job_state()
+                    && std::ptr::eq(
+                        Arc::as_ptr(&self.catalog).cast::<u8>(),
+                        Arc::as_ptr(store).cast::<u8>(),
+                    ) =>
+            {
+                crate::job::recover_dead_statements(store, &self.stores).await?;
+                Some(Arc::new(crate::job::statement_scope(Arc::clone(store))))
+            }
+            _ => None,
+        };
         let w = crate::write::WriteContext {
             catalog: &self.catalog,
             stores: &self.stores,
@@ -925,7 +943,7 @@ impl Engine {
             target_file_size: self.config.target_file_size,
             query_id: &record.query_id,
             committing,
-            job: self.job.as_ref(),
+            job: self.job.as_ref().or(statement_scope.as_ref()),
             write_roots: self.config.write_roots.as_deref(),
         };
         let result = match statement {
@@ -940,6 +958,13 @@ impl Engine {
             for s in log.iter_mut() {
                 s.bytes_scanned = registry.scan_bytes(s.scan_id);
             }
+        }
+        // A failed statement cleaned up after itself: its intent has nothing left to undo.
+        if result.is_err()
+            && statement_scope.is_some()
+            && let Some(store) = &self.history
+        {
+            let _ = store.remove_write_intent(&record.query_id);
         }
         let ((schema, batches), summary) = result?;
         let mut out = Outcome::new(StatementKind::Write, schema, batches);

@@ -227,3 +227,106 @@ impl JobScope {
         }
     }
 }
+/// The pseudo-job whose intents are those of write statements outside job runs: a CTAS,
+/// INSERT or UNLOAD killed after publishing has its files removed by the next write statement,
+/// so running it again converges.
+pub use quarry_catalog::STATEMENT_JOB;
+
+/// The scope of one write statement outside a job run (intents only, no bookmarks), for a
+/// data catalog that commits job state with its writes (the embedded one).
+pub fn statement_scope(store: Arc<SqliteCatalog>) -> JobScope {
+    JobScope::new(
+        STATEMENT_JOB,
+        format!("pid:{}", std::process::id()),
+        store,
+        Vec::new(),
+        true,
+    )
+}
+
+/// Whether the process that recorded `run_id` (`pid:N`) may still be running on this machine.
+/// Without `/proc` every process counts as alive, so nothing of a live writer is removed.
+fn may_be_running(run_id: &str) -> bool {
+    let Some(pid) = run_id
+        .strip_prefix("pid:")
+        .and_then(|p| p.parse::<u32>().ok())
+    else {
+        return true;
+    };
+    if pid == std::process::id() {
+        return true;
+    }
+    let proc = std::path::Path::new("/proc");
+    !proc.is_dir() || proc.join(pid.to_string()).exists()
+}
+
+/// Removes what write statements of processes that died before their commit published or
+/// staged, and their intents. Returns how many writes it undid.
+pub async fn recover_dead_statements(
+    store: &SqliteCatalog,
+    stores: &quarry_lake::ObjectStores,
+) -> Result<usize> {
+    let mut undone = 0;
+    for intent in store.write_intents(STATEMENT_JOB)? {
+        if may_be_running(&intent.run_id) {
+            continue;
+        }
+        undo_write(stores, &intent).await?;
+        store.remove_write_intent(&intent.id)?;
+        undone += 1;
+    }
+    Ok(undone)
+}
+
+/// Deletes the files `intent` published and its staging folders (all of them gone is fine).
+pub async fn undo_write(stores: &quarry_lake::ObjectStores, intent: &WriteIntent) -> Result<()> {
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    for url in &intent.published {
+        let (store, path) = stores.resolve(url)?;
+        match store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(source) => {
+                return Err(Error::Lake(quarry_lake::Error::Object {
+                    operation: "removing an uncommitted file",
+                    url: url.clone(),
+                    source,
+                }));
+            }
+        }
+    }
+    if intent.root.is_empty() {
+        return Ok(());
+    }
+    let (store, prefix) = stores.resolve(&intent.root)?;
+    let listing = match store.list_with_delimiter(Some(&prefix)).await {
+        Ok(l) => l,
+        Err(object_store::Error::NotFound { .. }) => return Ok(()),
+        Err(source) => {
+            return Err(Error::Lake(quarry_lake::Error::Object {
+                operation: "listing",
+                url: intent.root.clone(),
+                source,
+            }));
+        }
+    };
+    let name = format!("{}{}", quarry_lake::writer::STAGING_PREFIX, intent.id);
+    for folder in listing.common_prefixes {
+        if !folder.filename().is_some_and(|f| f.starts_with(&name)) {
+            continue;
+        }
+        let paths: Vec<object_store::path::Path> = store
+            .list(Some(&folder))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await
+            .unwrap_or_default();
+        for p in paths {
+            let _ = store.delete(&p).await;
+        }
+        if intent.root.starts_with("file://") {
+            let _ = tokio::fs::remove_dir_all(format!("/{folder}")).await;
+        }
+    }
+    Ok(())
+}

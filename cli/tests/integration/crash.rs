@@ -127,12 +127,10 @@ fn killed_ctas_leaves_no_table_or_the_whole_one() {
     ctas_trials(false);
 }
 
-/// Known gap (issue 16): a CTAS killed after it published its files but before its catalog
-/// commit leaves those files in the table's folder, and running it again is refused ("location
-/// is not empty"), as Athena refuses; a re-run does not converge until the folder is cleaned.
-/// Writes outside job runs need the write intents job runs have (catalog/src/jobs.rs).
+/// A CTAS killed after it published its files but before its catalog commit leaves those files
+/// in the table's folder; its write intent (recorded in the embedded catalog, ended by the
+/// commit) lets the next write statement remove them, so running it again converges.
 #[test]
-#[ignore = "issue 16: orphans of a killed CTAS block its re-run"]
 fn killed_ctas_converges_when_run_again() {
     ctas_trials(true);
 }
