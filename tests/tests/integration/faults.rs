@@ -196,3 +196,104 @@ async fn crawls_under_storage_faults_commit_all_or_nothing() {
         assert!(faults > 0);
     }
 }
+
+/// CTAS and INSERT over a store whose writes fail too (PUT, multipart, copy, rename): each
+/// statement either commits whole or fails leaving the table as it was (no table after a failed
+/// CTAS, the old rows after a failed INSERT); no partial file is ever visible to queries.
+#[tokio::test]
+async fn writes_under_storage_faults_commit_all_or_nothing() {
+    for backend in BACKENDS {
+        let lake = Lake::sample(backend).await;
+        let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
+        Crawler::new(catalog.clone(), CrawlConfig::new("demo"))
+            .crawl(&lake.location)
+            .await
+            .expect("crawl");
+        let clean = engine(
+            catalog.clone(),
+            &lake,
+            Arc::new(FaultyStore::new(lake.location.store.clone(), 0.0, 0)),
+        );
+        let count = |table: String| {
+            let clean = &clean;
+            async move {
+                answer(
+                    clean,
+                    &format!("SELECT count(*) AS n, sum(order_id) AS s FROM {table}"),
+                )
+                .await
+            }
+        };
+        let base = count("sales".into()).await.expect("sales");
+        let (mut committed, mut refused, mut faults) = (0, 0, 0);
+        for seed in 0..seeds() {
+            let mut store = FaultyStore::new(lake.location.store.clone(), 0.1, seed);
+            store.writes = true;
+            let store = Arc::new(store);
+            let e = engine(catalog.clone(), &lake, store.clone());
+            let table = format!("copy_{seed}");
+            let location = format!("{}out/{table}/", lake.location.root_url());
+            let ctas = format!(
+                "CREATE TABLE {table} WITH (format = 'PARQUET', external_location = '{location}', \
+                 partitioned_by = ARRAY['region']) AS SELECT order_id, amount, region FROM sales"
+            );
+            match answer(&e, &ctas).await {
+                Ok(_) => {
+                    committed += 1;
+                    assert_eq!(count(table.clone()).await, Ok(base.clone()), "seed {seed}");
+                }
+                Err(err) => {
+                    refused += 1;
+                    assert!(names_the_fault(&err), "seed {seed}: {err}");
+                    let gone = count(table.clone()).await.unwrap_err();
+                    assert!(gone.contains("not found"), "seed {seed}: {gone}");
+                    // Nothing of it is visible: a crawl of its folder finds no data.
+                    let files = quarry_lake::list_data_files(
+                        &lake.location.store,
+                        &object_store::path::Path::from(format!(
+                            "{}/out/{table}",
+                            lake.location.prefix
+                        )),
+                    )
+                    .await
+                    .unwrap_or_default();
+                    assert!(
+                        files.is_empty(),
+                        "seed {seed}: files left behind: {files:?}"
+                    );
+                    faults += store.figures().faults;
+                    continue;
+                }
+            }
+            // INSERT under faults: all the rows or none.
+            let before = count(table.clone()).await.expect("table");
+            match answer(
+                &e,
+                &format!("INSERT INTO {table} SELECT order_id, amount, region FROM sales"),
+            )
+            .await
+            {
+                Ok(_) => {
+                    committed += 1;
+                    let after = count(table.clone()).await.expect("table");
+                    assert_ne!(after, before, "seed {seed}: the INSERT added nothing");
+                }
+                Err(err) => {
+                    refused += 1;
+                    assert!(names_the_fault(&err), "seed {seed}: {err}");
+                    assert_eq!(
+                        count(table.clone()).await,
+                        Ok(before),
+                        "seed {seed}: half an INSERT"
+                    );
+                }
+            }
+            faults += store.figures().faults;
+        }
+        eprintln!(
+            "{backend:?}: {} CTAS + INSERT pairs, {faults} faults injected: {committed} committed whole, {refused} refused with the fault named, 0 partial",
+            seeds()
+        );
+        assert!(faults > 0);
+    }
+}
