@@ -7,7 +7,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{Quarry, stdout};
+use crate::{Quarry, stdout, timed};
 use quarry_tests::Backend;
 
 fn trials() -> u64 {
@@ -94,6 +94,7 @@ fn shape(q: &Quarry) -> Vec<String> {
 
 #[test]
 fn killed_crawls_leave_the_old_or_the_new_catalog() {
+    let _timed = timed();
     let data = lake(300);
     let url = data.path().join("events").to_string_lossy().into_owned();
     let reference = Quarry::new();
@@ -124,6 +125,7 @@ fn killed_crawls_leave_the_old_or_the_new_catalog() {
 
 #[test]
 fn killed_ctas_leaves_no_table_or_the_whole_one() {
+    let _timed = timed();
     ctas_trials(false);
 }
 
@@ -132,6 +134,7 @@ fn killed_ctas_leaves_no_table_or_the_whole_one() {
 /// commit) lets the next write statement remove them, so running it again converges.
 #[test]
 fn killed_ctas_converges_when_run_again() {
+    let _timed = timed();
     ctas_trials(true);
 }
 
@@ -207,6 +210,7 @@ fn ctas_trials(rerun: bool) {
 /// so and a retry succeeds; afterwards no row is lost or counted twice, also after a re-crawl.
 #[test]
 fn a_crawl_racing_an_insert_loses_no_update() {
+    let _timed = timed();
     let data = lake(150);
     let url = data.path().join("events").to_string_lossy().into_owned();
     let total = |q: &Quarry| -> String {

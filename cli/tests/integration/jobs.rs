@@ -10,7 +10,7 @@ use chrono::Utc;
 use quarry_catalog::{JobRunState, JobSchedulerState, SqliteCatalog};
 use quarry_tests::{BACKENDS, Backend, Lake, s3};
 
-use crate::{Quarry, stdout};
+use crate::{Quarry, stdout, timed};
 
 const SALES_JOB: &str = r#"name = "sales_to_parquet"
 kind = "sql"
@@ -215,7 +215,11 @@ fn spawn(q: &Quarry, backend: Backend, args: &[&str]) -> Child {
 /// SIGKILL at seeded random points of a run, again and again; then a run to the end: the
 /// table holds every input row exactly once.
 #[tokio::test]
+// The guard serialises whole tests, each on its own thread and runtime: nothing in this
+// test's runtime waits for it.
+#[allow(clippy::await_holding_lock)]
 async fn a_job_killed_mid_run_and_run_again_inserts_each_row_once() {
+    let _timed = timed();
     for backend in BACKENDS {
         let lake = Lake::empty(backend).await;
         let (files, per_file) = (24, 4000);

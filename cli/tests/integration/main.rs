@@ -33,6 +33,14 @@ impl Quarry {
     }
 }
 
+/// Tests that time `quarry` processes and kill them part-way take this lock, so that they do not
+/// run beside each other: one's processes would slow the other's and move its kill points.
+static TIMED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn timed() -> std::sync::MutexGuard<'static, ()> {
+    TIMED.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn stdout(o: &Output) -> String {
     assert!(
         o.status.success(),
