@@ -727,7 +727,6 @@ impl<'a> StatementParser<'a> {
             return Ok(Statement::Deallocate { name });
         }
         let mut statement = self.df.parse_statement()?;
-        crate::unnest::rewrite_df_statement(&mut statement)?;
         crate::syntax::rewrite_df_statement(&mut statement)?;
         Ok(Statement::Query(statement))
     }
@@ -1129,7 +1128,6 @@ impl<'a> StatementParser<'a> {
             });
         }
         let mut query = *self.p().parse_query()?;
-        crate::unnest::rewrite_query(&mut query)?;
         crate::syntax::rewrite_query(&mut query)?;
         let with_data = if self.eat_kws(&["WITH", "NO", "DATA"]) {
             false
@@ -1411,12 +1409,7 @@ impl<'a> StatementParser<'a> {
         }
         if self.peek_kw(1, "VIEWS") {
             self.advance(2);
-            let database = if self.eat_kw("IN") || self.eat_kw("FROM") {
-                Some(self.database_name()?)
-            } else {
-                None
-            };
-            let like = self.show_pattern()?;
+            let (database, like) = self.show_in()?;
             return Ok(Some(Statement::ShowViews { database, like }));
         }
         if self.peek_kw(1, "CREATE") && self.peek_kw(2, "TABLE") {
@@ -1448,12 +1441,7 @@ impl<'a> StatementParser<'a> {
         }
         if self.peek_kw(1, "TABLES") {
             self.advance(2);
-            let database = if self.eat_kw("IN") || self.eat_kw("FROM") {
-                Some(self.database_name()?)
-            } else {
-                None
-            };
-            let like = self.show_pattern()?;
+            let (database, like) = self.show_in()?;
             return Ok(Some(Statement::ShowTables { database, like }));
         }
         Ok(None)
@@ -1490,7 +1478,6 @@ impl<'a> StatementParser<'a> {
             .trim_end_matches(';')
             .trim_end()
             .to_string();
-        crate::unnest::rewrite_query(&mut query)?;
         crate::syntax::rewrite_query(&mut query)?;
         Ok(Statement::CreateView(Box::new(CreateView {
             name,
@@ -1499,6 +1486,16 @@ impl<'a> StatementParser<'a> {
             query: Box::new(query),
             sql,
         })))
+    }
+
+    /// `[IN|FROM db] [[LIKE] 'pattern']`, after `SHOW TABLES` or `SHOW VIEWS`.
+    fn show_in(&mut self) -> Result<(Option<String>, Option<String>)> {
+        let database = if self.eat_kw("IN") || self.eat_kw("FROM") {
+            Some(self.database_name()?)
+        } else {
+            None
+        };
+        Ok((database, self.show_pattern()?))
     }
 
     /// `[LIKE] 'pattern'`, optional.
@@ -1569,7 +1566,6 @@ impl<'a> StatementParser<'a> {
             self.expect_list_end()?;
         }
         let mut query = *self.p().parse_query()?;
-        crate::unnest::rewrite_query(&mut query)?;
         crate::syntax::rewrite_query(&mut query)?;
         Ok(Statement::Insert(Box::new(Insert {
             table,
@@ -1582,7 +1578,6 @@ impl<'a> StatementParser<'a> {
     fn unload(&mut self) -> Result<Statement> {
         self.expect(&Token::LParen)?;
         let mut query = *self.p().parse_query()?;
-        crate::unnest::rewrite_query(&mut query)?;
         crate::syntax::rewrite_query(&mut query)?;
         self.expect(&Token::RParen)?;
         self.expect_kw("TO")?;

@@ -40,8 +40,11 @@ use regex::Regex;
 
 use crate::unnest::function;
 
-/// Rewrites `statement` (including subqueries and CTEs).
+/// Rewrites `statement` (including subqueries and CTEs): the lateral `UNNEST` of
+/// [`crate::unnest`] first, then this module's rewrites. The one entry point for every parsed
+/// statement and query, so no statement kind misses one of them.
 pub fn rewrite_statement(statement: &mut ast::Statement) -> Result<()> {
+    crate::unnest::rewrite_statement(statement)?;
     match statement.visit(&mut Rewriter) {
         ControlFlow::Break(e) => Err(e),
         ControlFlow::Continue(()) => Ok(()),
@@ -61,8 +64,9 @@ pub fn rewrite_df_statement(statement: &mut DFStatement) -> Result<()> {
     }
 }
 
-/// Rewrites `query` (including subqueries and CTEs).
+/// Rewrites `query` (including subqueries and CTEs), as [`rewrite_statement`] does.
 pub fn rewrite_query(query: &mut Query) -> Result<()> {
+    crate::unnest::rewrite_query(query)?;
     match query.visit(&mut Rewriter) {
         ControlFlow::Break(e) => Err(e),
         ControlFlow::Continue(()) => Ok(()),

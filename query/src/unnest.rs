@@ -41,7 +41,6 @@ use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     Volatility,
 };
-use datafusion::sql::parser::{CopyToSource, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
     self, ExcludeSelectItem, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentList,
     FunctionArguments, Ident, JoinConstraint, JoinOperator, ObjectName, ObjectNamePart, Query,
@@ -59,19 +58,6 @@ pub fn rewrite_statement(statement: &mut ast::Statement) -> Result<()> {
     match statement.visit(&mut Rewriter) {
         ControlFlow::Break(e) => Err(e),
         ControlFlow::Continue(()) => Ok(()),
-    }
-}
-
-/// Rewrites every lateral `UNNEST` in a statement as DataFusion's parser returns it.
-pub fn rewrite_df_statement(statement: &mut DFStatement) -> Result<()> {
-    match statement {
-        DFStatement::Statement(s) => rewrite_statement(s),
-        DFStatement::CopyTo(c) => match &mut c.source {
-            CopyToSource::Query(q) => rewrite_query(q),
-            CopyToSource::Relation(_) => Ok(()),
-        },
-        DFStatement::Explain(e) => rewrite_df_statement(&mut e.statement),
-        _ => Ok(()),
     }
 }
 
