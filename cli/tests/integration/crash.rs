@@ -62,8 +62,9 @@ fn run_and_kill(q: &Quarry, args: &[&str], after: Duration) -> bool {
     killed
 }
 
-/// The tables of `demo` without times and versions (empty when there is no such database).
-fn shape(q: &Quarry) -> Vec<String> {
+/// The tables of `demo` without times and versions (empty when there is no such database):
+/// what a crawl wrote, to compare with another crawl's.
+pub(crate) fn shape(q: &Quarry) -> Vec<String> {
     let out = q.run(Backend::Local, &["tables", "demo", "--format", "json"]);
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
@@ -81,9 +82,10 @@ fn shape(q: &Quarry) -> Vec<String> {
         .map(|t| {
             let p = &t["parameters"];
             format!(
-                "{} {} {} {} {}",
+                "{} {} {} {} {} {}",
                 t["name"],
                 t["storage"]["columns"],
+                t["partition_keys"],
                 p["recordCount"],
                 p["objectCount"],
                 p["sizeKey"]

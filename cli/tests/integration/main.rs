@@ -726,31 +726,7 @@ async fn two_crawl_processes_race_without_losing_an_update() {
     let lake = Lake::sample(Backend::Local).await;
     let reference = Quarry::new();
     stdout(&reference.run(Backend::Local, &["crawl", &lake.url, "-d", "demo"]));
-    // What a crawl wrote, without times and versions.
-    let shape = |q: &Quarry| -> Vec<String> {
-        let tables: serde_json::Value = serde_json::from_str(&stdout(
-            &q.run(Backend::Local, &["tables", "demo", "--format", "json"]),
-        ))
-        .expect("JSON tables");
-        tables
-            .as_array()
-            .expect("array")
-            .iter()
-            .map(|t| {
-                let p = &t["parameters"];
-                format!(
-                    "{} {} {} {} {} {}",
-                    t["name"],
-                    t["storage"]["columns"],
-                    t["partition_keys"],
-                    p["recordCount"],
-                    p["objectCount"],
-                    p["sizeKey"]
-                )
-            })
-            .collect()
-    };
-    let want = shape(&reference);
+    let want = crash::shape(&reference);
     for round in 0..6 {
         let q = Quarry::new();
         let spawn = || {
@@ -778,6 +754,6 @@ async fn two_crawl_processes_race_without_losing_an_update() {
             }
         }
         stdout(&q.run(Backend::Local, &["crawl", &lake.url, "-d", "demo"]));
-        assert_eq!(shape(&q), want, "round {round}");
+        assert_eq!(crash::shape(&q), want, "round {round}");
     }
 }
