@@ -184,6 +184,8 @@ pub struct Engine {
     catalog: Arc<dyn Catalog>,
     history: Option<Arc<SqliteCatalog>>,
     stores: Arc<ObjectStores>,
+    /// Connectors of federated catalogs, kept across statements.
+    federation: Arc<crate::federated::Federation>,
     config: EngineConfig,
     metadata_cache: Arc<FileMetadataCache>,
     /// Per-file Parquet statistics derived from footers, shared across statements.
@@ -261,12 +263,33 @@ fn named_databases(state: &SessionState, statement: &DFStatement) -> Option<BTre
     let mut names = BTreeSet::new();
     for r in references {
         let resolved = r.resolve(catalog, schema);
+        if &*resolved.catalog != catalog.as_str() {
+            continue;
+        }
         if &*resolved.schema == "information_schema" {
             return None;
         }
         names.insert(resolved.schema.to_string());
     }
     Some(names)
+}
+
+/// The catalogs other than the lake's that a statement names (`pg.schema.t`,
+/// `"lambda:fn".schema.t`).
+fn named_catalogs(state: &SessionState, statement: &DFStatement) -> BTreeSet<String> {
+    let options = state.config_options();
+    let Ok(references) = state.resolve_table_references(statement) else {
+        return BTreeSet::new();
+    };
+    let (catalog, schema) = (
+        &options.catalog.default_catalog,
+        &options.catalog.default_schema,
+    );
+    references
+        .into_iter()
+        .map(|r| r.resolve(catalog, schema).catalog.to_string())
+        .filter(|c| c != catalog)
+        .collect()
 }
 
 /// The table each output column of a query reads directly (through an alias), if any.
@@ -372,13 +395,16 @@ fn scan_explain_batch(
                 .partitions_total
                 .map_or_else(String::new, |t| format!(" of {t}"));
             let kind = if s.projected { " projected" } else { "" };
-            let mut line = format!(
-                "{}: {}{of}{kind} partitions selected, {} file(s), {} to read",
-                s.table,
-                s.partitions_selected,
-                s.files,
-                human_bytes(s.bytes)
-            );
+            let mut line = match &s.federated {
+                Some(how) => format!("{}: {how}", s.table),
+                None => format!(
+                    "{}: {}{of}{kind} partitions selected, {} file(s), {} to read",
+                    s.table,
+                    s.partitions_selected,
+                    s.files,
+                    human_bytes(s.bytes)
+                ),
+            };
             if analyze {
                 line.push_str(&format!(
                     ", {} scanned ({} bytes)",
@@ -419,6 +445,7 @@ impl Engine {
         Self {
             catalog,
             history: None,
+            federation: Arc::default(),
             stores,
             config,
             metadata_cache,
@@ -598,9 +625,16 @@ impl Engine {
         meter: &Arc<Meter>,
         scans: &ScanLog,
     ) -> Result<SessionContext, DataFusionError> {
-        let (ctx, _) = self.session(database, meter, scans).await?;
-        self.register_catalog(&ctx, database, scans, None, &crate::view::Known::new())
-            .await?;
+        let (ctx, registry) = self.session(database, meter, scans).await?;
+        self.register_catalog(
+            &ctx,
+            &registry,
+            database,
+            scans,
+            None,
+            &crate::view::Known::new(),
+        )
+        .await?;
         Ok(ctx)
     }
 
@@ -671,6 +705,7 @@ impl Engine {
     async fn register_catalog(
         &self,
         ctx: &SessionContext,
+        registry: &Arc<MeteredRegistry>,
         database: Option<&str>,
         scans: &ScanLog,
         statement: Option<&DFStatement>,
@@ -698,6 +733,22 @@ impl Engine {
             provider.add_schema("system", Arc::new(SystemSchema::new(Arc::clone(h))));
         }
         ctx.register_catalog(DEFAULT_CATALOG, Arc::new(provider));
+        if let Some(statement) = statement {
+            let context = crate::federated::ScanContext {
+                registry: Arc::clone(registry),
+                scans: Arc::clone(scans),
+                query_id: uuid::Uuid::new_v4().to_string(),
+            };
+            for name in named_catalogs(&state, statement) {
+                let client = self
+                    .federated_client(&name)
+                    .await
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                let catalog =
+                    crate::federated::FederatedCatalog::load(client, context.clone()).await?;
+                ctx.register_catalog(&name, Arc::new(catalog));
+            }
+        }
         Ok(())
     }
 
@@ -815,7 +866,7 @@ impl Engine {
         };
         let (ctx, registry) = self.session(database, meter, scans).await?;
         // The tables it names decide what the catalog looks up, then it is planned.
-        self.register_catalog(&ctx, database, scans, Some(&statement), &known)
+        self.register_catalog(&ctx, &registry, database, scans, Some(&statement), &known)
             .await?;
         let state = ctx.state();
         let plan = state.statement_to_plan(statement).await?;
@@ -912,8 +963,15 @@ impl Engine {
             _ => return Err(Error::internal("not a write statement")),
         };
         let query_statement = crate::write::query_statement(query);
-        self.register_catalog(&ctx, database, scans, Some(&query_statement), known)
-            .await?;
+        self.register_catalog(
+            &ctx,
+            &registry,
+            database,
+            scans,
+            Some(&query_statement),
+            known,
+        )
+        .await?;
         record.planning_ms = planning.elapsed().as_millis() as u64;
         let execution = Instant::now();
         // Outside a job run, a write statement still records its intent in the embedded
@@ -1029,9 +1087,9 @@ impl Engine {
         };
         let aliased = crate::prepared::aliased_columns(&query);
         let writes = !matches!(inner, Statement::Query(_));
-        let (ctx, _registry) = self.session(database, meter, scans).await?;
+        let (ctx, registry) = self.session(database, meter, scans).await?;
         let statement = crate::write::query_statement(&query);
-        self.register_catalog(&ctx, database, scans, Some(&statement), &known)
+        self.register_catalog(&ctx, &registry, database, scans, Some(&statement), &known)
             .await?;
         let plan = ctx.state().statement_to_plan(statement).await?;
         if input {
@@ -1099,9 +1157,9 @@ impl Engine {
             }
             _ => {}
         }
-        let (ctx, _registry) = self.session(database, meter, scans).await?;
+        let (ctx, registry) = self.session(database, meter, scans).await?;
         let statement = crate::write::query_statement(&v.query);
-        self.register_catalog(&ctx, database, scans, Some(&statement), known)
+        self.register_catalog(&ctx, &registry, database, scans, Some(&statement), known)
             .await?;
         let plan = ctx.state().statement_to_plan(statement).await?;
         let schema = plan.schema().as_arrow().clone();
@@ -1121,6 +1179,23 @@ impl Engine {
         Ok((Arc::new(Schema::empty()), Vec::new()))
     }
 
+    /// The client of a federated catalog, or an error that says how to register one.
+    async fn federated_client(
+        &self,
+        name: &str,
+    ) -> Result<Arc<quarry_federation::client::Client>, Error> {
+        self.federation
+            .client(name, self.history.as_deref(), &self.stores)
+            .await?
+            .ok_or_else(|| {
+                Error::user(format!(
+                    "catalog {name} does not exist; register it with `quarry catalog add {name} \
+                     --connector postgres --uri ..` (or --lambda FUNCTION), or name a connector \
+                     Lambda as \"lambda:FUNCTION\""
+                ))
+            })
+    }
+
     /// SHOW DATABASES, SHOW TABLES [IN db], SHOW PARTITIONS t, DESCRIBE t: answered from the
     /// catalog.
     async fn metadata_statement(
@@ -1130,7 +1205,76 @@ impl Engine {
     ) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
         let database = request.database.as_deref();
         match statement {
-            Statement::ShowDatabases { like } => {
+            Statement::ShowDatabases {
+                catalog: Some(catalog),
+                like,
+            } if catalog != DEFAULT_CATALOG => {
+                let client = self.federated_client(&catalog).await?;
+                let names = client
+                    .list_schemas()
+                    .await
+                    .map_err(|e| Error::user(e.to_string()))?
+                    .into_iter()
+                    .filter(|n| like.as_deref().is_none_or(|p| athena_like(p, n)))
+                    .collect();
+                Ok(string_rows(&[("database_name", names)]))
+            }
+            Statement::ShowTables {
+                catalog: Some(catalog),
+                database: db,
+                like,
+            } if catalog != DEFAULT_CATALOG => {
+                let client = self.federated_client(&catalog).await?;
+                let db = db.ok_or_else(|| {
+                    Error::user(format!("name the schema: SHOW TABLES IN {catalog}.schema"))
+                })?;
+                let names = client
+                    .list_tables(&db)
+                    .await
+                    .map_err(|e| Error::user(e.to_string()))?
+                    .into_iter()
+                    .map(|t| t.table_name)
+                    .filter(|n| like.as_deref().is_none_or(|p| athena_like(p, n)))
+                    .collect();
+                Ok(string_rows(&[("tab_name", names)]))
+            }
+            Statement::Describe { table }
+                if table
+                    .catalog
+                    .as_deref()
+                    .is_some_and(|c| c != DEFAULT_CATALOG) =>
+            {
+                let catalog = table.catalog.clone().unwrap_or_default();
+                let client = self.federated_client(&catalog).await?;
+                let db = table
+                    .database
+                    .clone()
+                    .ok_or_else(|| Error::user("name the schema: DESCRIBE catalog.schema.table"))?;
+                let remote = client
+                    .get_table(&quarry_federation::wire::TableName::new(db, &table.table))
+                    .await
+                    .map_err(|e| Error::user(e.to_string()))?;
+                let engine = quarry_federation::types::to_engine_schema(&remote.schema);
+                let mut rows = (Vec::new(), Vec::new(), Vec::new());
+                for f in engine.fields() {
+                    if remote
+                        .partition_columns
+                        .iter()
+                        .any(|p| p.eq_ignore_ascii_case(f.name()))
+                    {
+                        continue;
+                    }
+                    rows.0.push(f.name().clone());
+                    rows.1.push(crate::view::trino_type(f.data_type()));
+                    rows.2.push(String::new());
+                }
+                Ok(string_rows(&[
+                    ("col_name", rows.0),
+                    ("data_type", rows.1),
+                    ("comment", rows.2),
+                ]))
+            }
+            Statement::ShowDatabases { like, .. } => {
                 let names = self
                     .catalog
                     .list_databases()
@@ -1141,7 +1285,9 @@ impl Engine {
                     .collect();
                 Ok(string_rows(&[("database_name", names)]))
             }
-            Statement::ShowTables { database: db, like } => {
+            Statement::ShowTables {
+                database: db, like, ..
+            } => {
                 let db = match db.or_else(|| request.database.clone()) {
                     Some(db) => db,
                     None => {

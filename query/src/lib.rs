@@ -26,6 +26,7 @@ mod ddl;
 pub mod dryrun;
 mod engine;
 mod error;
+pub mod federated;
 pub mod format;
 pub mod functions;
 pub mod job;

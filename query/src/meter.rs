@@ -52,6 +52,12 @@ impl Meter {
         self.limit
     }
 
+    /// Counts `n` bytes read other than through an object store (a federated connector's
+    /// answer); an error once the running total passes the limit.
+    pub fn charge(&self, n: u64) -> Result<()> {
+        self.add(n)
+    }
+
     /// Add `n` bytes; an error once the running total passes the limit.
     fn add(&self, n: u64) -> Result<()> {
         let total = self.bytes.fetch_add(n, Ordering::Relaxed) + n;

@@ -67,6 +67,9 @@ pub struct ScanInfo {
     pub bytes: u64,
     /// What the scan actually read (filled in after execution).
     pub bytes_scanned: u64,
+    /// A federated scan: how it was read (connector, splits, what was pushed down).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub federated: Option<String>,
     #[serde(skip)]
     pub scan_id: usize,
     /// What a dry run needs to refine `bytes` with Parquet row-group statistics.

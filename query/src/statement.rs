@@ -145,13 +145,17 @@ pub enum Statement {
         /// The table.
         table: TableName,
     },
-    /// `SHOW DATABASES|SCHEMAS [[LIKE] 'pattern']`
+    /// `SHOW DATABASES|SCHEMAS [IN|FROM catalog] [[LIKE] 'pattern']`
     ShowDatabases {
+        /// A federated catalog, when named.
+        catalog: Option<String>,
         /// The pattern as written.
         like: Option<String>,
     },
-    /// `SHOW TABLES [IN|FROM db] [[LIKE] 'pattern']`
+    /// `SHOW TABLES [IN|FROM [catalog.]db] [[LIKE] 'pattern']`
     ShowTables {
+        /// A federated catalog, when named.
+        catalog: Option<String>,
         /// The database, folded to lower case unless quoted.
         database: Option<String>,
         /// The pattern as written.
@@ -1436,13 +1440,32 @@ impl<'a> StatementParser<'a> {
         }
         if self.peek_kw(1, "DATABASES") || self.peek_kw(1, "SCHEMAS") {
             self.advance(2);
+            let catalog = if self.eat_kw("IN") || self.eat_kw("FROM") {
+                Some(self.identifier("a catalog name")?)
+            } else {
+                None
+            };
             let like = self.show_pattern()?;
-            return Ok(Some(Statement::ShowDatabases { like }));
+            return Ok(Some(Statement::ShowDatabases { catalog, like }));
         }
         if self.peek_kw(1, "TABLES") {
             self.advance(2);
-            let (database, like) = self.show_in()?;
-            return Ok(Some(Statement::ShowTables { database, like }));
+            let (catalog, database) = if self.eat_kw("IN") || self.eat_kw("FROM") {
+                let first = self.database_name()?;
+                if self.eat(&Token::Period) {
+                    (Some(first), Some(self.database_name()?))
+                } else {
+                    (None, Some(first))
+                }
+            } else {
+                (None, None)
+            };
+            let like = self.show_pattern()?;
+            return Ok(Some(Statement::ShowTables {
+                catalog,
+                database,
+                like,
+            }));
         }
         Ok(None)
     }
@@ -1488,7 +1511,7 @@ impl<'a> StatementParser<'a> {
         })))
     }
 
-    /// `[IN|FROM db] [[LIKE] 'pattern']`, after `SHOW TABLES` or `SHOW VIEWS`.
+    /// `[IN|FROM db] [[LIKE] 'pattern']`, after `SHOW VIEWS`.
     fn show_in(&mut self) -> Result<(Option<String>, Option<String>)> {
         let database = if self.eat_kw("IN") || self.eat_kw("FROM") {
             Some(self.database_name()?)
@@ -2156,17 +2179,37 @@ mod tests {
         );
         assert_eq!(
             ok("SHOW DATABASES"),
-            Statement::ShowDatabases { like: None }
+            Statement::ShowDatabases {
+                catalog: None,
+                like: None
+            }
+        );
+        assert_eq!(
+            ok("SHOW DATABASES IN \"lambda:quarry-pg\""),
+            Statement::ShowDatabases {
+                catalog: Some("lambda:quarry-pg".into()),
+                like: None
+            }
+        );
+        assert_eq!(
+            ok("SHOW TABLES IN pg.Public"),
+            Statement::ShowTables {
+                catalog: Some("pg".into()),
+                database: Some("public".into()),
+                like: None,
+            }
         );
         assert_eq!(
             ok("SHOW SCHEMAS LIKE 'sa*'"),
             Statement::ShowDatabases {
+                catalog: None,
                 like: Some("sa*".into())
             }
         );
         assert_eq!(
             ok("SHOW TABLES IN Sales 'ord*'"),
             Statement::ShowTables {
+                catalog: None,
                 database: Some("sales".into()),
                 like: Some("ord*".into()),
             }
@@ -2174,6 +2217,7 @@ mod tests {
         assert_eq!(
             ok("SHOW TABLES FROM s LIKE 'x'"),
             Statement::ShowTables {
+                catalog: None,
                 database: Some("s".into()),
                 like: Some("x".into()),
             }
@@ -2181,6 +2225,7 @@ mod tests {
         assert_eq!(
             ok("SHOW TABLES"),
             Statement::ShowTables {
+                catalog: None,
                 database: None,
                 like: None,
             }

@@ -64,6 +64,17 @@ impl MeteredRegistry {
     }
 
     /// Bytes read so far by scan number `scan`.
+    /// The meter of scan `scan`, for scans that do not read through an object store.
+    pub fn scan_meter(&self, scan: usize) -> Arc<Meter> {
+        Arc::clone(
+            self.scans
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(scan)
+                .or_insert_with(|| Meter::child(&self.meter)),
+        )
+    }
+
     pub fn scan_bytes(&self, scan: usize) -> u64 {
         self.scans
             .lock()

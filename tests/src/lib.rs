@@ -867,3 +867,201 @@ pub mod faults {
         }
     }
 }
+
+/// A throw-away PostgreSQL cluster (`initdb` + `pg_ctl` on a free loopback port) for the
+/// federation tests, logging every statement it receives so tests can see what was pushed down.
+///
+/// `QUARRY_TEST_PG_URI` and `QUARRY_TEST_PG_LOG` name one when set (`scripts/test` starts one for
+/// the whole run); otherwise the first test that needs it starts one, and a watchdog stops it and
+/// removes its folder when the test process exits. As root, the server runs as the `postgres`
+/// user (PostgreSQL refuses to run as root).
+pub struct PgServer {
+    /// `postgresql://quarry@127.0.0.1:PORT/postgres`
+    pub uri: String,
+    /// The server's log, with every statement (`log_statement = all`).
+    pub log: PathBuf,
+    pub port: u16,
+    _watchdog: Option<std::process::Child>,
+}
+
+static PG: OnceLock<PgServer> = OnceLock::new();
+
+/// The folder of PostgreSQL's server programs (`initdb`, `pg_ctl`).
+fn pg_bindir() -> PathBuf {
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
+        && out.status.success()
+    {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if dir.join("initdb").exists() {
+            return dir;
+        }
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| d.flatten().map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    versions.sort();
+    versions.pop().filter(|d| d.join("initdb").exists()).expect(
+        "PostgreSQL server programs (initdb, pg_ctl); install them: apt-get install postgresql",
+    )
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// The shared PostgreSQL server of this test process.
+pub fn postgres() -> &'static PgServer {
+    PG.get_or_init(|| {
+        if let (Ok(uri), Ok(log)) = (
+            std::env::var("QUARRY_TEST_PG_URI"),
+            std::env::var("QUARRY_TEST_PG_LOG"),
+        ) {
+            let port = uri
+                .rsplit_once(':')
+                .and_then(|(_, rest)| rest.split('/').next()?.parse().ok())
+                .unwrap_or(5432);
+            return PgServer {
+                uri,
+                log: PathBuf::from(log),
+                port,
+                _watchdog: None,
+            };
+        }
+        let bin = pg_bindir();
+        let dir = std::env::temp_dir().join(format!("quarry-pg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("pg folder");
+        let root = is_root();
+        if root {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "chown of {} to postgres failed", dir.display());
+        }
+        let as_owner = |program: &str| {
+            let mut c = if root {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(bin.join(program));
+                c
+            } else {
+                Command::new(bin.join(program))
+            };
+            c.stdin(Stdio::null());
+            c
+        };
+        let data = dir.join("data");
+        let out = as_owner("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "quarry",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ])
+            .output()
+            .expect("initdb");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let log = dir.join("server.log");
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c log_statement=all -c fsync=off \
+             -c full_page_writes=off -c synchronous_commit=off",
+            dir.display()
+        );
+        let out = as_owner("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(&log)
+            .args(["-o", &options, "-w", "-t", "60", "start"])
+            .output()
+            .expect("pg_ctl");
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        let stop = format!(
+            "{runas}{pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1; rm -rf {dir}",
+            runas = if root { "runuser -u postgres -- " } else { "" },
+            pg_ctl = bin.join("pg_ctl").display(),
+            data = data.display(),
+            dir = dir.display(),
+        );
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop}",
+            pid = std::process::id()
+        );
+        let watchdog = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("sh for the PostgreSQL watchdog");
+        PgServer {
+            uri: format!("postgresql://quarry@127.0.0.1:{port}/postgres"),
+            log,
+            port,
+            _watchdog: Some(watchdog),
+        }
+    })
+}
+
+impl PgServer {
+    /// Runs SQL through `psql` (stopping at the first error).
+    pub fn exec(&self, sql: &str) {
+        let mut child = Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &self.uri,
+                "-f",
+                "-",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("psql");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(sql.as_bytes())
+            .expect("psql stdin");
+        let out = child.wait_with_output().expect("psql");
+        assert!(
+            out.status.success(),
+            "psql failed: {}\n{sql}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The statements the server logged since `from` (a byte offset of its log).
+    pub fn statements_since(&self, from: u64) -> String {
+        let text = std::fs::read(&self.log).unwrap_or_default();
+        String::from_utf8_lossy(text.get(from as usize..).unwrap_or_default()).into_owned()
+    }
+
+    /// The current end of the server log, for [`PgServer::statements_since`].
+    pub fn log_mark(&self) -> u64 {
+        std::fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0)
+    }
+}

@@ -3,6 +3,7 @@
 
 mod crawl;
 mod faults;
+mod federation;
 mod glue;
 mod jobs;
 mod properties;

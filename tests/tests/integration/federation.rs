@@ -1,0 +1,528 @@
+//! Federated queries against a real PostgreSQL server (a throw-away cluster, see
+//! `quarry_tests::postgres`): the connector through the protocol, and the engine joining a lake
+//! table with a PostgreSQL table. Pushdown is checked on the server side, in the statements
+//! PostgreSQL logged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use quarry_catalog::SqliteCatalog;
+use quarry_crawler::{CrawlConfig, Crawler};
+use quarry_federation::client::{Client, InProcess};
+use quarry_federation::connector::{Connector, Handler};
+use quarry_federation::constraints::{Domain, Value, Values};
+use quarry_federation::ipc::Framing;
+use quarry_federation::postgres::Postgres;
+use quarry_federation::wire::{Constraints, TableName};
+use quarry_query::federated::{DataCatalog, Source};
+use quarry_query::{Engine, EngineConfig, ObjectStores, OutputFormat, QueryRequest, render};
+use quarry_tests::{Backend, Lake, postgres, unique_name};
+
+/// A schema of test tables: customers (every mapped type), a partitioned events table, a table
+/// with hostile identifiers and one with an unsupported column.
+fn create_schema(hint: &str) -> String {
+    let schema = unique_name(hint);
+    postgres().exec(&format!(
+        r#"
+        CREATE SCHEMA {schema};
+        CREATE TABLE {schema}.customers (
+            id int PRIMARY KEY, name text, "Tier" varchar(10), balance numeric(10,2), born date,
+            seen timestamptz, active boolean, tags text[], score double precision, payload jsonb,
+            uid uuid, big bigint, small smallint, raw bytea, plain numeric);
+        INSERT INTO {schema}.customers VALUES
+          (1, 'Smith, Jane', 'gold', 1234.56, '1990-05-01', '2026-01-02 03:04:05.678+00', true,
+           ARRAY['a','b'], 1.5, '{{"k": 1}}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 9000000000, 7, '\x0102', 1.25),
+          (2, 'Bo', 'silver', -5.00, NULL, NULL, false, ARRAY[]::text[], NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+          (3, 'Eve', NULL, 0.10, '2000-02-29', '2025-12-31 23:59:59.999+00', NULL, NULL, 3.25, '[1,2]', NULL, -1, -2, '', 0.333333333333333333333333),
+          (4, 'x''); DROP TABLE {schema}.customers; --', 'gold', 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+        CREATE TABLE {schema}.events (id bigint, kind text, at timestamp) PARTITION BY RANGE (at);
+        CREATE TABLE {schema}.events_2025 PARTITION OF {schema}.events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+        CREATE TABLE {schema}.events_2026 PARTITION OF {schema}.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+        INSERT INTO {schema}.events SELECT g, CASE WHEN g % 3 = 0 THEN 'click' ELSE 'view' END,
+          TIMESTAMP '2025-12-31 00:00:00' + g * INTERVAL '1 hour' FROM generate_series(1, 48) g;
+        CREATE TABLE {schema}."we""ird" (id int, "na""me" text);
+        INSERT INTO {schema}."we""ird" VALUES (1, 'quoted');
+        CREATE TABLE {schema}.geo (id int, p point);
+        "#
+    ));
+    schema
+}
+
+fn client(uri: &str, catalog: &str) -> Client {
+    let pg = Postgres::new(uri).expect("uri");
+    let transport = InProcess::new("postgres", Handler::new(Arc::new(pg), None));
+    Client::new(Arc::new(transport), catalog, Duration::from_secs(30))
+}
+
+#[tokio::test]
+async fn the_postgres_connector_answers_the_protocol() {
+    let pg = postgres();
+    let schema = create_schema("fed_proto");
+    let client = client(&pg.uri, "pg");
+    assert_eq!(client.version().await.expect("ping"), 4);
+    assert!(client.takes_limit().await.expect("capabilities"));
+    assert!(
+        client
+            .list_schemas()
+            .await
+            .expect("schemas")
+            .contains(&schema)
+    );
+    let mut tables: Vec<String> = client
+        .list_tables(&schema)
+        .await
+        .expect("tables")
+        .into_iter()
+        .map(|t| t.table_name)
+        .collect();
+    tables.sort();
+    // Child partitions are not tables of their own.
+    assert_eq!(tables, ["customers", "events", "geo", "we\"ird"]);
+    // Paging: two at a time, every table once.
+    let connector = Postgres::new(&pg.uri).expect("uri");
+    let (first, token) = connector
+        .list_tables(Some(&schema), None, Some(2))
+        .await
+        .expect("page 1");
+    assert_eq!(first.len(), 2);
+    let (second, token) = connector
+        .list_tables(Some(&schema), token.as_deref(), Some(2))
+        .await
+        .expect("page 2");
+    assert_eq!(second.len(), 2);
+    assert!(
+        token.is_none()
+            || connector
+                .list_tables(Some(&schema), token.as_deref(), Some(2))
+                .await
+                .expect("p3")
+                .0
+                .is_empty()
+    );
+
+    // Types, as Athena's PostgreSQL connector maps them.
+    let customers = client
+        .get_table(&TableName::new(&schema, "customers"))
+        .await
+        .expect("customers");
+    let t = |name: &str| {
+        customers
+            .schema
+            .field_with_name(name)
+            .expect(name)
+            .data_type()
+            .clone()
+    };
+    assert_eq!(t("id"), DataType::Int32);
+    assert_eq!(t("tier"), DataType::Utf8);
+    assert_eq!(t("balance"), DataType::Decimal128(10, 2));
+    assert_eq!(t("plain"), DataType::Decimal128(38, 18));
+    assert_eq!(t("born"), DataType::Date32);
+    assert_eq!(t("seen"), DataType::Date64);
+    assert_eq!(t("payload"), DataType::Utf8);
+    assert_eq!(t("uid"), DataType::Utf8);
+    assert_eq!(t("raw"), DataType::Binary);
+    assert!(matches!(t("tags"), DataType::List(f) if f.data_type() == &DataType::Utf8));
+    assert_eq!(
+        customers.partition_columns,
+        ["partition_schema_name", "partition_name"]
+    );
+
+    // An unsupported column is named, with the way out.
+    let err = client
+        .get_table(&TableName::new(&schema, "geo"))
+        .await
+        .expect_err("point")
+        .to_string();
+    assert!(
+        err.contains("column p of") && err.contains("point") && err.contains("view"),
+        "{err}"
+    );
+    // A missing table says so.
+    let err = client
+        .get_table(&TableName::new(&schema, "nope"))
+        .await
+        .expect_err("missing")
+        .to_string();
+    assert!(err.contains("does not exist"), "{err}");
+
+    // A partitioned table: one split per child table, all rows read.
+    let events = client
+        .get_table(&TableName::new(&schema, "events"))
+        .await
+        .expect("events");
+    let splits = client
+        .splits("q1", &events, &Constraints::default())
+        .await
+        .expect("splits");
+    assert_eq!(splits.len(), 2);
+    let mut rows = 0;
+    for split in &splits {
+        let records = client
+            .read(
+                "q1",
+                &events.name,
+                &events.schema,
+                split,
+                &Constraints::default(),
+            )
+            .await
+            .expect("read");
+        assert!(records.bytes > 0);
+        rows += records.batches.iter().map(|b| b.num_rows()).sum::<usize>();
+    }
+    assert_eq!(rows, 48);
+
+    // Hostile identifiers are quoted; hostile literals are parameters.
+    let weird = client
+        .get_table(&TableName::new(&schema, "we\"ird"))
+        .await
+        .expect("weird");
+    let splits = client
+        .splits("q2", &weird, &Constraints::default())
+        .await
+        .expect("splits");
+    let records = client
+        .read(
+            "q2",
+            &weird.name,
+            &weird.schema,
+            &splits[0],
+            &Constraints::default(),
+        )
+        .await
+        .expect("read");
+    assert_eq!(records.batches[0].num_rows(), 1);
+    let hostile = format!("x'); DROP TABLE {schema}.customers; --");
+    let mut constraints = Constraints::default();
+    let domain = Domain {
+        data_type: DataType::Utf8,
+        values: Values::Set {
+            values: vec![Value::Text(hostile.clone())],
+            white_list: true,
+        },
+        null_allowed: false,
+    };
+    constraints.summary.insert(
+        "name".into(),
+        domain.to_value_set(Framing::Continuation).expect("encode"),
+    );
+    constraints.limit = Some(5);
+    let mark = pg.log_mark();
+    let splits = client
+        .splits("q3", &customers, &constraints)
+        .await
+        .expect("splits");
+    let records = client
+        .read(
+            "q3",
+            &customers.name,
+            &customers.schema,
+            &splits[0],
+            &constraints,
+        )
+        .await
+        .expect("read");
+    let batch = &records.batches[0];
+    assert_eq!(
+        batch.num_rows(),
+        1,
+        "exactly the row whose name is the hostile text"
+    );
+    let names = batch
+        .column_by_name("name")
+        .expect("name")
+        .as_string::<i32>();
+    assert_eq!(names.value(0), hostile);
+    let logged = pg.statements_since(mark);
+    let select = logged
+        .lines()
+        .find(|l| l.contains("FROM \"") && l.contains("customers"))
+        .unwrap_or_else(|| panic!("no SELECT logged:\n{logged}"));
+    assert!(
+        select.contains("WHERE") && select.contains("$1") && select.contains("LIMIT 5"),
+        "{select}"
+    );
+    assert!(
+        !select.contains("DROP TABLE"),
+        "the literal travelled as a parameter: {select}"
+    );
+    // And the table is still there.
+    assert!(
+        client
+            .get_table(&TableName::new(&schema, "customers"))
+            .await
+            .is_ok()
+    );
+
+    // Values arrive as they are in PostgreSQL.
+    let splits = client
+        .splits("q4", &customers, &Constraints::default())
+        .await
+        .expect("splits");
+    let records = client
+        .read(
+            "q4",
+            &customers.name,
+            &customers.schema,
+            &splits[0],
+            &Constraints::default(),
+        )
+        .await
+        .expect("read");
+    let batch = datafusion::arrow::compute::concat_batches(&customers.schema, &records.batches)
+        .expect("concat");
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(std::slice::from_ref(&batch))
+        .expect("pretty")
+        .to_string();
+    assert!(
+        text.contains("1234.56")
+            && text.contains("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")
+            && text.contains("9000000000"),
+        "{text}"
+    );
+    // Unconstrained numeric keeps 18 places, rounded half-even.
+    assert!(text.contains("0.333333333333333333"), "{text}");
+    let seen = batch.column_by_name("seen").expect("seen");
+    let engine = quarry_federation::types::to_engine_batch(
+        &batch,
+        &quarry_federation::types::to_engine_schema(&customers.schema),
+    )
+    .expect("engine");
+    let engine_seen = engine.column_by_name("seen").expect("seen");
+    assert_eq!(
+        engine_seen.data_type(),
+        &DataType::Timestamp(TimeUnit::Millisecond, None)
+    );
+    assert_eq!(seen.null_count(), 2);
+}
+
+struct Setup {
+    _lake: Lake,
+    engine: Engine,
+    schema: String,
+}
+
+async fn engine_setup(hint: &str) -> Setup {
+    let pg = postgres();
+    let schema = create_schema(hint);
+    let lake = Lake::sample(Backend::Local).await;
+    let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
+    Crawler::new(catalog.clone(), CrawlConfig::new("demo"))
+        .crawl(&lake.location)
+        .await
+        .expect("crawl");
+    quarry_query::federated::add(
+        &catalog,
+        &DataCatalog {
+            name: "pg".into(),
+            source: Source::Connector {
+                connector: "postgres".into(),
+                uri: pg.uri.clone(),
+            },
+            description: None,
+        },
+    )
+    .expect("register");
+    let stores = Arc::new(ObjectStores::new());
+    stores.register(&lake.location.base, lake.location.store.clone());
+    let config = EngineConfig {
+        warehouse: Some(lake.table_url("warehouse")),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(catalog.clone(), stores, config).with_history(catalog);
+    Setup {
+        _lake: lake,
+        engine,
+        schema,
+    }
+}
+
+impl Setup {
+    async fn csv(&self, sql: &str) -> String {
+        let out = self
+            .engine
+            .run(QueryRequest::new(sql).with_database(Some("demo".into())))
+            .await;
+        assert!(out.succeeded(), "{sql}: {:?}", out.record.error);
+        render(&out.schema, &out.batches, OutputFormat::Csv).expect("csv")
+    }
+
+    async fn error(&self, request: QueryRequest) -> String {
+        let out = self
+            .engine
+            .run(request.with_database(Some("demo".into())))
+            .await;
+        assert!(!out.succeeded(), "{} should fail", out.record.sql);
+        out.record.error.unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn sql_joins_the_lake_with_postgres_and_pushes_filters_to_the_server() {
+    let pg = postgres();
+    let s = engine_setup("fed_sql").await;
+    let schema = &s.schema;
+    assert!(
+        s.csv("SHOW DATABASES IN pg")
+            .await
+            .lines()
+            .any(|l| l == schema)
+    );
+    assert_eq!(
+        s.csv(&format!("SHOW TABLES IN pg.{schema} 'c*'")).await,
+        "tab_name\ncustomers\n"
+    );
+    let describe = s.csv(&format!("DESCRIBE pg.{schema}.customers")).await;
+    assert!(
+        describe.contains("balance,\"decimal(10,2)\",") && describe.contains("seen,timestamp(3),"),
+        "{describe}"
+    );
+    assert!(
+        !describe.contains("partition_name"),
+        "pseudo-columns stay hidden: {describe}"
+    );
+
+    // One statement over a lake table and a PostgreSQL table.
+    assert_eq!(
+        s.csv(&format!(
+            "SELECT c.name, c.tier, sum(s.amount) AS spent FROM sales s JOIN pg.{schema}.customers c ON c.name = s.customer \
+             GROUP BY c.name, c.tier ORDER BY c.name"
+        ))
+        .await,
+        "name,tier,spent\nBo,silver,7.0\nEve,,1.0\n\"Smith, Jane\",gold,12.5\n"
+    );
+
+    // Filters and LIMIT reach PostgreSQL as SQL with parameters.
+    let mark = pg.log_mark();
+    assert_eq!(
+        s.csv(&format!("SELECT id, tier FROM pg.{schema}.customers WHERE id >= 2 AND tier <> 'silver' AND active IS NULL ORDER BY id LIMIT 1")).await,
+        // Eve's NULL tier is not <> 'silver' (SQL's three-valued logic), as in PostgreSQL.
+        "id,tier\n4,gold\n"
+    );
+    let logged = pg.statements_since(mark);
+    let select = logged
+        .lines()
+        .find(|l| l.contains("SELECT") && l.contains("customers\""))
+        .unwrap_or_else(|| panic!("{logged}"));
+    assert!(
+        select.contains("\"id\" >= $1::int8") && select.contains("\"active\" IS NULL"),
+        "{select}"
+    );
+
+    let mark = pg.log_mark();
+    assert_eq!(
+        s.csv(&format!(
+            "SELECT id FROM pg.{schema}.customers WHERE tier = 'gold' LIMIT 1"
+        ))
+        .await
+        .lines()
+        .count(),
+        2
+    );
+    let logged = pg.statements_since(mark);
+    assert!(logged.contains("LIMIT 1"), "the LIMIT was pushed: {logged}");
+
+    // A filter the connector cannot take is applied by Quarry: the answer is still right.
+    assert_eq!(
+        s.csv(&format!(
+            "SELECT id FROM pg.{schema}.customers WHERE length(name) = 3 ORDER BY id"
+        ))
+        .await,
+        "id\n3\n"
+    );
+    // Timestamps and dates filter and print like lake ones.
+    assert_eq!(
+        s.csv(&format!(
+            "SELECT kind, count(*) AS n FROM pg.{schema}.events WHERE at >= TIMESTAMP '2026-01-01 00:00:00' GROUP BY kind ORDER BY kind"
+        ))
+        .await,
+        "kind,n\nclick,9\nview,16\n"
+    );
+    // EXPLAIN says what was pushed and how many splits were read.
+    let explain = s
+        .csv(&format!(
+            "EXPLAIN SELECT id FROM pg.{schema}.events WHERE kind = 'click'"
+        ))
+        .await;
+    assert!(
+        explain.contains("federated scan through catalog pg")
+            && explain.contains("2 split(s)")
+            && explain.contains("constraints pushed"),
+        "{explain}"
+    );
+
+    // Bytes received are billed and limited like lake bytes.
+    let out = s
+        .engine
+        .run(
+            QueryRequest::new(format!("SELECT * FROM pg.{schema}.events"))
+                .with_database(Some("demo".into())),
+        )
+        .await;
+    assert!(
+        out.succeeded() && out.record.bytes_scanned > 0,
+        "{:?}",
+        out.record.error
+    );
+    let mut limited = QueryRequest::new(format!("SELECT * FROM pg.{schema}.events"));
+    limited.max_bytes_scanned = Some(10);
+    let err = s.error(limited).await;
+    assert!(err.contains("max-bytes-scanned"), "{err}");
+
+    // CTAS from PostgreSQL into the lake, in one statement.
+    s.csv(&format!("CREATE TABLE demo.customer_copy WITH (format = 'PARQUET') AS SELECT id, name, balance FROM pg.{schema}.customers")).await;
+    assert_eq!(
+        s.csv("SELECT count(*) AS n, sum(balance) AS b FROM demo.customer_copy")
+            .await,
+        "n,b\n4,1230.66\n"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_or_unknown_catalog_is_a_clear_error() {
+    let s = engine_setup("fed_err").await;
+    let err = s
+        .error(QueryRequest::new("SELECT * FROM nosuch.public.t"))
+        .await;
+    assert!(
+        err.contains("catalog nosuch does not exist") && err.contains("quarry catalog add"),
+        "{err}"
+    );
+    // A server that is down: the error names the catalog and the connector.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
+    quarry_query::federated::add(
+        &catalog,
+        &DataCatalog {
+            name: "down".into(),
+            source: Source::Connector {
+                connector: "postgres".into(),
+                uri: format!("postgresql://quarry:hunter2@127.0.0.1:{closed}/x"),
+            },
+            description: None,
+        },
+    )
+    .expect("register");
+    let engine = Engine::new(
+        catalog.clone(),
+        Arc::new(ObjectStores::new()),
+        EngineConfig::default(),
+    )
+    .with_history(catalog);
+    let out = engine
+        .run(QueryRequest::new("SELECT * FROM down.public.t"))
+        .await;
+    let err = out.record.error.unwrap_or_default();
+    assert!(
+        err.contains("catalog down") && err.contains("cannot connect"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "the password never shows: {err}");
+}
