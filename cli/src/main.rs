@@ -1,5 +1,6 @@
 //! `quarry`: crawl a bucket or folder into a catalog, query it with SQL, inspect the catalog.
 
+mod federation;
 mod job;
 mod serve;
 mod sql;
@@ -32,6 +33,8 @@ Examples:
   quarry scheduler --jobs ./jobs                  run jobs on their AWS cron / rate schedules
   quarry compact curated.sales                    rewrite small files into large ones, atomically
   quarry serve                                    the Athena API for boto3, aws athena, PyAthena
+  quarry catalog add pg --connector postgres --uri postgresql://app@db/shop
+                                                  query PostgreSQL as pg.schema.table
 
 The catalog is a single SQLite file: --catalog PATH, or QUARRY_CATALOG, or
 $XDG_DATA_HOME/quarry/catalog.db (~/.local/share/quarry/catalog.db).
@@ -250,6 +253,13 @@ quarry compact raw.events --convert --grace 0s")]
     /// their results survive a restart.
     #[command(after_help = serve::AFTER_HELP)]
     Serve(serve::ServeArgs),
+    /// Federated data catalogs: tables in PostgreSQL (or any Athena connector Lambda) that SQL
+    /// joins with the lake as catalog.schema.table.
+    #[command(subcommand, after_help = federation::CATALOG_HELP)]
+    Catalog(federation::CatalogCommand),
+    /// Talk to a federation connector directly (debugging, protocol checks).
+    #[command(subcommand)]
+    Connector(federation::ConnectorCommand),
     /// Show recent queries: state, timing, bytes scanned and cost (also `system.query_history`).
     History {
         /// How many of the most recent queries
@@ -464,6 +474,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Scheduler { dir, args } => {
             job::scheduler(args, &dir.jobs, catalog, sqlite).await?;
         }
+        Command::Catalog(command) => federation::catalog(command, &sqlite)?,
+        Command::Connector(command) => federation::connector(command).await?,
         Command::Serve(args) => {
             serve::serve(args, catalog, sqlite, path.clone()).await?;
         }

@@ -4,6 +4,7 @@
 use std::process::{Command, Output};
 
 mod crash;
+mod federation;
 mod jobs;
 mod repl;
 mod serve;
