@@ -161,7 +161,7 @@ pub(crate) async fn connector(command: ConnectorCommand) -> Result<()> {
     let payload = quarry_federation::wire::to_wire(&request)?;
     let transport: Arc<dyn Transport> = match source.source()? {
         Source::Lambda { function } => {
-            Arc::new(quarry_federation::lambda::LambdaTransport::from_env(&function).await)
+            Arc::new(quarry_federation::lambda::LambdaTransport::from_env(&function, None).await)
         }
         Source::Connector { connector, uri } => match connector.as_str() {
             "postgres" => {

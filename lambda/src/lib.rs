@@ -1,8 +1,9 @@
 //! AWS Lambda functions for Quarry: **query** (SQL over the catalog, direct or over HTTP),
 //! **crawl** (a target on demand or on a schedule, or only the folders S3 events name),
 //! **transform** (raw CSV / JSON objects to partitioned Parquet on S3 events, and the Kinesis
-//! Data Firehose record-transformation contract) and **job** (one job of a jobs folder, on an
-//! EventBridge schedule).
+//! Data Firehose record-transformation contract), **job** (one job of a jobs folder, on an
+//! EventBridge schedule) and **connector** (a federation connector answering the Athena Query
+//! Federation protocol; see [`connector`] for its settings).
 //!
 //! Handlers are plain async functions over [`Resources`], which a function builds once per
 //! cold start (object-store clients, the catalog client, the engine and its footer cache);
@@ -27,6 +28,7 @@
 //!
 //! plus the standard AWS variables (region, credentials, `AWS_ENDPOINT_URL`).
 
+pub mod connector;
 pub mod crawl;
 pub mod firehose;
 pub mod job;
@@ -68,6 +70,9 @@ pub enum FunctionError {
         /// What the folder holds, for the message.
         known: String,
     },
+    /// A federation connector failed (its source refused, or a value did not convert).
+    #[error("{0}")]
+    Connector(String),
     /// A run that ended but did not succeed (its own retries, if any, are spent).
     #[error("job '{job}' run {run_id} ended {}: {error}", .state.as_str())]
     JobRun {
@@ -100,6 +105,8 @@ impl FunctionError {
                 _ => false,
             },
             Self::UnknownJob { .. } => false,
+            // A source that is down or busy may answer the next attempt.
+            Self::Connector(_) => true,
             // The run already made the attempts its job file allows (`max_retries`); a run
             // stopped at the Lambda deadline would take as long again.
             Self::JobRun { .. } => false,
@@ -116,6 +123,7 @@ impl FunctionError {
             Self::Job(quarry_jobs::Error::AlreadyRunning { .. }) => "JobAlreadyRunning",
             Self::Job(_) => "Job",
             Self::UnknownJob { .. } => "UnknownJob",
+            Self::Connector(_) => "Connector",
             Self::JobRun { state, .. } => match state {
                 JobRunState::Timeout => "JobTimeout",
                 JobRunState::Stopped => "JobStopped",

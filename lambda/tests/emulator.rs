@@ -103,12 +103,29 @@ impl Emulator {
 }
 
 fn start(env: &[(String, String)]) -> Emulator {
+    start_functions(
+        env,
+        &[
+            ("quarry-query", env!("CARGO_BIN_EXE_quarry-query")),
+            ("quarry-crawl", env!("CARGO_BIN_EXE_quarry-crawl")),
+            ("quarry-transform", env!("CARGO_BIN_EXE_quarry-transform")),
+            ("quarry-job", env!("CARGO_BIN_EXE_quarry-job")),
+        ],
+    )
+}
+
+/// The emulator with `functions` (name, binary) running against it.
+fn start_functions(env: &[(String, String)], functions: &[(&str, &str)]) -> Emulator {
+    start_functions_on(free_port(), env, functions)
+}
+
+/// [`start_functions`] on a given port (for functions that must know it beforehand).
+fn start_functions_on(port: u16, env: &[(String, String)], functions: &[(&str, &str)]) -> Emulator {
     let version = cargo_lambda().arg("--version").output();
     assert!(
         version.is_ok_and(|o| o.status.success()),
         "cargo-lambda is missing; install it with: pip install cargo-lambda"
     );
-    let port = free_port();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut procs = Processes(Vec::new());
     procs.0.push(
@@ -122,12 +139,7 @@ fn start(env: &[(String, String)]) -> Emulator {
             .expect("cargo lambda watch"),
     );
     wait_for_port(port, "cargo lambda watch");
-    for (name, exe) in [
-        ("quarry-query", env!("CARGO_BIN_EXE_quarry-query")),
-        ("quarry-crawl", env!("CARGO_BIN_EXE_quarry-crawl")),
-        ("quarry-transform", env!("CARGO_BIN_EXE_quarry-transform")),
-        ("quarry-job", env!("CARGO_BIN_EXE_quarry-job")),
-    ] {
+    for &(name, exe) in functions {
         let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).expect("log");
         procs.0.push(
             Command::new(exe)
@@ -453,4 +465,117 @@ async fn a_bookmarked_job_on_a_schedule_under_the_lambda_emulator() {
             assert_eq!(run["state"], "SUCCEEDED", "{run}");
         }
     }
+}
+
+/// A PostgreSQL connector deployed as a Lambda: the real tooling invokes it with a protocol
+/// request, and Quarry's query function queries `"lambda:quarry-connector".schema.table` through
+/// the Lambda API, including an answer too large to return inline (spilled to S3, encrypted).
+#[tokio::test]
+async fn a_connector_lambda_answers_the_protocol_and_the_query_function_reads_through_it() {
+    let pg = quarry_tests::postgres();
+    let schema = unique_name("emu_pg");
+    // About 9 MB of rows: more than a Lambda answer may carry inline, so the connector spills.
+    pg.exec(&format!(
+        "CREATE SCHEMA {schema};
+         CREATE TABLE {schema}.wide (id int PRIMARY KEY, note text);
+         INSERT INTO {schema}.wide SELECT g, repeat(md5(g::text), 2) FROM generate_series(1, 120000) g;
+         CREATE TABLE {schema}.small (id int, kind text);
+         INSERT INTO {schema}.small VALUES (1, 'a'), (2, 'b'), (3, 'a');"
+    ));
+    let server = s3();
+    let spill = server.bucket("spill");
+    let catalog_dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let mut env: Vec<(String, String)> = server
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    env.extend([
+        ("QUARRY_CONNECTOR".into(), "postgres".into()),
+        ("QUARRY_CONNECTOR_URI".into(), pg.uri.clone()),
+        ("QUARRY_SPILL_BUCKET".into(), spill.clone()),
+        (
+            "QUARRY_CATALOG".into(),
+            catalog_dir.path().join("catalog.db").display().to_string(),
+        ),
+        // The query function invokes the connector through the emulator's Lambda API.
+        (
+            "AWS_ENDPOINT_URL_LAMBDA".into(),
+            format!("http://127.0.0.1:{port}"),
+        ),
+    ]);
+    let emu = start_functions_on(
+        port,
+        &env,
+        &[
+            ("quarry-connector", env!("CARGO_BIN_EXE_quarry-connector")),
+            ("quarry-query", env!("CARGO_BIN_EXE_quarry-query")),
+        ],
+    );
+
+    // The protocol, through `cargo lambda invoke`.
+    let ping = json!({"@type": "PingRequest", "identity": {"id": "UNKNOWN", "principal": "UNKNOWN",
+        "account": "123456789012", "arn": "arn:aws:iam::123456789012:user/a", "tags": {}, "groups": []},
+        "catalogName": "lambda:quarry-connector", "queryId": "q-1"});
+    let pong = emu.invoke("quarry-connector", &ping);
+    assert_eq!(pong["@type"], "PingResponse", "{pong}");
+    assert_eq!(pong["serDeVersion"], 4, "{pong}");
+    assert_eq!(pong["sourceType"], "postgres", "{pong}");
+    let tables = emu.invoke(
+        "quarry-connector",
+        &json!({"@type": "ListTablesRequest", "identity": ping["identity"], "queryId": "q-2",
+                "catalogName": "lambda:quarry-connector", "schemaName": schema, "nextToken": null, "pageSize": 10}),
+    );
+    assert_eq!(
+        tables["tables"].as_array().map(Vec::len),
+        Some(2),
+        "{tables}"
+    );
+
+    // SQL through the query function, which invokes the connector.
+    let catalog = format!("\"lambda:quarry-connector\".{schema}");
+    let r = emu.invoke(
+        "quarry-query",
+        &json!({"sql": format!("SELECT kind, count(*) AS n FROM {catalog}.small WHERE id >= 2 GROUP BY kind ORDER BY kind")}),
+    );
+    assert_eq!(r["state"], "SUCCEEDED", "{r}");
+    assert_eq!(
+        r["rows"],
+        json!([{"kind": "a", "n": 1}, {"kind": "b", "n": 1}]),
+        "{r}"
+    );
+    // Spilled: the answer did not fit inline, so it came back from S3, decrypted.
+    let r = emu.invoke(
+        "quarry-query",
+        &json!({"sql": format!("SELECT count(*) AS n, count(DISTINCT note) AS d, max(id) AS m FROM {catalog}.wide")}),
+    );
+    assert_eq!(r["state"], "SUCCEEDED", "{r}");
+    assert_eq!(
+        r["rows"],
+        json!([{"n": 120000, "d": 120000, "m": 120000}]),
+        "{r}"
+    );
+    let spilled = server.location(&format!("s3://{spill}/"));
+    let objects: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(
+        object_store::ObjectStore::list(spilled.store.as_ref(), None),
+    )
+    .await
+    .expect("list spill");
+    assert!(
+        !objects.is_empty(),
+        "the connector spilled to s3://{spill}/"
+    );
+
+    // A connector error reaches the caller naming the catalog and what failed.
+    let r = emu.invoke(
+        "quarry-query",
+        &json!({"sql": format!("SELECT * FROM {catalog}.missing")}),
+    );
+    assert_eq!(r["state"], "FAILED", "{r}");
+    let error = r["error"].to_string();
+    assert!(
+        error.contains("lambda:quarry-connector") && error.contains("does not exist"),
+        "{r}"
+    );
 }

@@ -55,6 +55,9 @@ pub struct EngineConfig {
     /// Where statements may write data (folder URLs), when Quarry serves other users: CTAS,
     /// INSERT and UNLOAD outside them are refused. `None`: anywhere the credentials reach.
     pub write_roots: Option<Vec<String>>,
+    /// Where federated `lambda:` catalogs invoke their functions instead of the standard AWS
+    /// Lambda endpoint (a local emulator such as `cargo lambda watch`).
+    pub lambda_endpoint: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -68,6 +71,7 @@ impl Default for EngineConfig {
             warehouse: None,
             target_file_size: 128 << 20,
             write_roots: None,
+            lambda_endpoint: None,
         }
     }
 }
@@ -445,7 +449,9 @@ impl Engine {
         Self {
             catalog,
             history: None,
-            federation: Arc::default(),
+            federation: Arc::new(crate::federated::Federation::new(
+                config.lambda_endpoint.clone(),
+            )),
             stores,
             config,
             metadata_cache,

@@ -170,6 +170,8 @@ pub fn remove(store: &SqliteCatalog, name: &str) -> Result<bool, Error> {
 #[derive(Default)]
 pub struct Federation {
     clients: tokio::sync::Mutex<HashMap<String, (Source, Arc<Client>)>>,
+    /// Where Lambda `Invoke` goes instead of the standard AWS endpoint (a local emulator).
+    lambda_endpoint: Option<String>,
 }
 
 impl fmt::Debug for Federation {
@@ -179,6 +181,15 @@ impl fmt::Debug for Federation {
 }
 
 impl Federation {
+    /// Connectors invoked through `lambda_endpoint` when set, else the standard AWS
+    /// environment (`AWS_ENDPOINT_URL_LAMBDA`, `AWS_ENDPOINT_URL`, region, credentials).
+    pub fn new(lambda_endpoint: Option<String>) -> Federation {
+        Federation {
+            clients: tokio::sync::Mutex::default(),
+            lambda_endpoint,
+        }
+    }
+
     /// The client of catalog `name` (`lambda:<function>` or a registered name), or `None` when
     /// `name` is neither.
     pub async fn client(
@@ -204,9 +215,13 @@ impl Federation {
             return Ok(Some(Arc::clone(client)));
         }
         let transport: Arc<dyn Transport> = match &source {
-            Source::Lambda { function } => {
-                Arc::new(quarry_federation::lambda::LambdaTransport::from_env(function).await)
-            }
+            Source::Lambda { function } => Arc::new(
+                quarry_federation::lambda::LambdaTransport::from_env(
+                    function,
+                    self.lambda_endpoint.as_deref(),
+                )
+                .await,
+            ),
             Source::Connector { connector, uri } => match connector.as_str() {
                 "postgres" => {
                     let pg = quarry_federation::postgres::Postgres::new(uri)
