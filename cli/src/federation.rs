@@ -15,7 +15,8 @@ use crate::{Format, emit, grid, print_json};
 pub(crate) const CATALOG_HELP: &str = "\
 Examples:
   quarry catalog add pg --connector postgres --uri postgresql://app@db.internal:5432/shop
-  quarry catalog add ddb --lambda athena-dynamodb-connector
+  quarry catalog add ddb --connector dynamodb           (AWS_REGION, credentials, AWS_ENDPOINT_URL)
+  quarry catalog add athena-ddb --lambda athena-dynamodb-connector
   quarry catalog list
   quarry sql -c \"SELECT o.id, c.name FROM pg.public.orders o JOIN lake.customers c ON c.id = o.customer_id\"
   quarry sql -c 'SHOW TABLES IN pg.public'
@@ -59,11 +60,13 @@ pub(crate) struct SourceArgs {
         required_unless_present = "connector"
     )]
     lambda: Option<String>,
-    /// A connector linked into quarry: postgres
-    #[arg(long, value_name = "KIND", requires = "uri")]
+    /// A connector linked into quarry: postgres, dynamodb
+    #[arg(long, value_name = "KIND")]
     connector: Option<String>,
     /// With --connector: the source's connection URI, e.g.
-    /// postgresql://user[:password]@host:5432/db[?sslmode=require]
+    /// postgresql://user[:password]@host:5432/db[?sslmode=require]; for dynamodb none (the
+    /// standard AWS environment), or dynamodb://DATABASE to take table columns from that
+    /// catalog database's tables of the same names
     #[arg(long, env = "QUARRY_CONNECTOR_URI", hide_env_values = true)]
     uri: Option<String>,
 }
@@ -72,8 +75,15 @@ impl SourceArgs {
     fn source(self) -> Result<Source> {
         match (self.lambda, self.connector, self.uri) {
             (Some(function), None, _) => Ok(Source::Lambda { function }),
-            (None, Some(connector), Some(uri)) => Ok(Source::Connector { connector, uri }),
-            (None, Some(_), None) => bail!("--connector needs --uri"),
+            (None, Some(connector), uri) => {
+                if connector == "postgres" && uri.is_none() {
+                    bail!("--connector postgres needs --uri postgresql://user@host:port/db");
+                }
+                Ok(Source::Connector {
+                    connector,
+                    uri: uri.unwrap_or_default(),
+                })
+            }
             _ => bail!("give one of --lambda FUNCTION or --connector KIND --uri URI"),
         }
     }
@@ -167,6 +177,10 @@ pub(crate) async fn connector(command: ConnectorCommand) -> Result<()> {
             "postgres" => {
                 let pg = quarry_federation::postgres::Postgres::new(&uri)?;
                 Arc::new(InProcess::new(connector, Handler::new(Arc::new(pg), None)))
+            }
+            "dynamodb" => {
+                let ddb = quarry_federation::dynamodb::DynamoDb::from_env().await;
+                Arc::new(InProcess::new(connector, Handler::new(Arc::new(ddb), None)))
             }
             other => bail!(
                 "unknown connector '{other}'; quarry links in: {}",

@@ -27,6 +27,12 @@ pub trait Transport: Send + Sync {
     /// Sends one JSON request and returns the JSON answer (or the function's error payload,
     /// which [`parse_response`] turns into [`Error::Connector`]).
     async fn invoke(&self, payload: Vec<u8>) -> Result<Vec<u8>>;
+
+    /// The largest answer the transport carries inline (`maxInlineBlockSize`): a Lambda
+    /// response is capped at 6 MB; a connector in the process has no such limit.
+    fn max_inline_bytes(&self) -> i64 {
+        MAX_INLINE_BLOCK_SIZE
+    }
 }
 
 /// A connector linked into the process: the same JSON, no Lambda.
@@ -48,6 +54,10 @@ impl InProcess {
 impl Transport for InProcess {
     fn describe(&self) -> String {
         format!("{} (in-process)", self.name)
+    }
+
+    fn max_inline_bytes(&self) -> i64 {
+        i64::MAX
     }
 
     async fn invoke(&self, payload: Vec<u8>) -> Result<Vec<u8>> {
@@ -384,7 +394,7 @@ impl Client {
             split: split.clone(),
             constraints: constraints.clone(),
             max_block_size: MAX_BLOCK_SIZE,
-            max_inline_block_size: MAX_INLINE_BLOCK_SIZE,
+            max_inline_block_size: self.transport.max_inline_bytes(),
         })
         .at_version(version);
         match self.call(request).await? {
@@ -400,9 +410,23 @@ impl Client {
                 let schema = ipc::decode_schema(&r.schema)?;
                 let mut batches = Vec::with_capacity(r.remote_blocks.len());
                 let mut bytes = 0u64;
+                let SpillLocation::S3SpillLocation {
+                    bucket: split_bucket,
+                    key: split_key,
+                    ..
+                } = &split.spill_location;
                 for block in &r.remote_blocks {
                     let SpillLocation::S3SpillLocation { bucket, key, .. } = block;
                     let url = format!("s3://{bucket}/{key}");
+                    // Only the split's own spill location is read with Quarry's credentials.
+                    if bucket != split_bucket || !key.starts_with(split_key.as_str()) {
+                        return Err(Error::Protocol {
+                            what: format!("answer to ReadRecordsRequest from {}", self.describe()),
+                            message: format!(
+                                "a spilled block at {url} is outside the split's spill location s3://{split_bucket}/{split_key}"
+                            ),
+                        });
+                    }
                     let stores = self.spill_stores.as_ref().ok_or_else(|| Error::Protocol {
                         what: format!("answer to ReadRecordsRequest from {}", self.describe()),
                         message: format!(

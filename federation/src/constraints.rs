@@ -62,11 +62,12 @@ impl Value {
 }
 
 fn align(a: i128, sa: i8, b: i128, sb: i8) -> Option<(i128, i128)> {
-    let up = |v: i128, by: i8| {
+    let up = |v: i128, by: i16| {
         10i128
             .checked_pow(u32::try_from(by).ok()?)
             .and_then(|f| v.checked_mul(f))
     };
+    let (sa, sb) = (i16::from(sa), i16::from(sb));
     match sa.cmp(&sb) {
         std::cmp::Ordering::Equal => Some((a, b)),
         std::cmp::Ordering::Less => Some((up(a, sb - sa)?, b)),

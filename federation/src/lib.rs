@@ -13,12 +13,15 @@
 //! - [`connector`]: the [`connector::Connector`] trait a source implements and the handler that
 //!   answers protocol requests with it (what a connector Lambda runs);
 //! - [`client`]: the engine side, over a [`client::Transport`] (in-process, or a Lambda invoke);
-//! - connectors: [`postgres`] (feature `postgres`); the Lambda transport: `lambda` (feature
+//! - connectors: [`postgres`] (feature `postgres`), `dynamodb` (feature `dynamodb`); the Lambda transport: `lambda` (feature
 //!   `lambda`).
 
 pub mod client;
 pub mod connector;
 pub mod constraints;
+pub mod decimal;
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
 pub mod ipc;
 #[cfg(feature = "lambda")]
 pub mod lambda;

@@ -37,6 +37,7 @@ use crate::connector::{
     Connector, Pushdown, SplitPage, TableLayout, filter_and_limit_capabilities,
 };
 use crate::constraints::{Domain, Value, Values};
+use crate::decimal::{parse as parse_numeric, text as decimal_text};
 use crate::wire::{OptimizationSubType, TableName};
 use crate::{Error, Result};
 
@@ -68,33 +69,158 @@ impl std::fmt::Debug for Postgres {
     }
 }
 
-/// A URI with any password replaced, for messages and listings.
+/// A connection URI as messages and listings show it: user, hosts, ports and database only,
+/// rebuilt from the parsed settings, so no password (in the user info, a `password=` option or
+/// a key/value string) can show.
 pub fn redact(uri: &str) -> String {
-    match url_password_span(uri) {
-        Some((start, end)) => format!("{}***{}", &uri[..start], &uri[end..]),
-        None => uri.to_owned(),
+    match tokio_postgres::Config::from_str(uri) {
+        Ok(config) => display(&config),
+        Err(_) => "(a connection string that does not parse; not shown)".to_owned(),
     }
 }
 
-fn url_password_span(uri: &str) -> Option<(usize, usize)> {
-    let scheme_end = uri.find("://")? + 3;
-    let rest = &uri[scheme_end..];
-    let at = rest.find('@')?;
-    let userinfo = &rest[..at];
-    let colon = userinfo.find(':')?;
-    Some((scheme_end + colon + 1, scheme_end + at))
+fn display(config: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let user = config.get_user().unwrap_or("");
+    let secret = if config.get_password().is_some() {
+        ":***"
+    } else {
+        ""
+    };
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let host = match h {
+                // An '@' here is the rest of a password that itself held an '@'.
+                Host::Tcp(name) if name.contains('@') => "(host not shown)".to_owned(),
+                Host::Tcp(name) => name.clone(),
+                Host::Unix(path) => path.display().to_string(),
+            };
+            match ports.get(i).or(ports.first()) {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            }
+        })
+        .collect();
+    format!(
+        "postgresql://{user}{secret}@{}/{}",
+        hosts.join(","),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+/// TLS as libpq does it: `sslmode=prefer` / `require` encrypt without verifying the server's
+/// certificate (RDS and self-signed servers connect, as with psql); with `PGSSLROOTCERT` set
+/// (libpq's variable) to a PEM file of CA certificates, or to `system` for the system's, the
+/// certificate and host name are verified against them.
+fn tls_config() -> Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Source {
+            source_name: "postgres".into(),
+            message: format!("TLS set-up: {e}"),
+        })?;
+    let root = std::env::var("PGSSLROOTCERT")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let Some(root) = root else {
+        return Ok(builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider)))
+            .with_no_client_auth());
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    if root == "system" {
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+    } else {
+        use rustls::pki_types::pem::PemObject;
+        let certs =
+            rustls::pki_types::CertificateDer::pem_file_iter(&root).map_err(|e| Error::Source {
+                source_name: "postgres".into(),
+                message: format!("PGSSLROOTCERT {root}: {e}"),
+            })?;
+        for cert in certs {
+            let cert = cert.map_err(|e| Error::Source {
+                source_name: "postgres".into(),
+                message: format!("PGSSLROOTCERT {root}: {e}"),
+            })?;
+            roots.add(cert).map_err(|e| Error::Source {
+                source_name: "postgres".into(),
+                message: format!("PGSSLROOTCERT {root}: {e}"),
+            })?;
+        }
+    }
+    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// libpq's `sslmode=require`: the connection is encrypted and the handshake's signatures are
+/// checked, but the certificate chain is not.
+#[derive(Debug)]
+struct EncryptOnly(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 impl Postgres {
     /// A connector for a `postgresql://user[:password]@host[:port]/db[?sslmode=..]` URI (or a
-    /// libpq key/value string). TLS uses the system's certificates; `sslmode=prefer` (the
-    /// default) falls back to plain text when the server has no TLS, as libpq does.
+    /// libpq key/value string). `sslmode=prefer` (the default) falls back to plain text when
+    /// the server has no TLS, as libpq does; see [`tls_config`] for certificate checks.
     pub fn new(uri: &str) -> Result<Postgres> {
-        let display = redact(uri);
         let mut config = tokio_postgres::Config::from_str(uri).map_err(|e| Error::Source {
-            source_name: format!("postgres {display}"),
-            message: format!("not a connection URI: {e}"),
+            source_name: "postgres".into(),
+            message: format!(
+                "not a connection URI ({e}); write postgresql://user@host:5432/database"
+            ),
         })?;
+        let display = display(&config);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
@@ -127,19 +253,7 @@ impl Postgres {
         {
             return Ok(client);
         }
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls_config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Source {
-                source_name: self.source(),
-                message: format!("TLS set-up: {e}"),
-            })?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls_config = tls_config()?;
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
         let (client, connection) = self
             .config
@@ -231,10 +345,14 @@ impl Postgres {
                     quote(&name)
                 ),
             })?;
+            // Unconstrained `numeric` is read at 18 places: PostgreSQL rounds it, so that what the
+            // engine sees and what a pushed comparison compares are the same value.
+            let rounded = typname == "numeric" && typmod < 4;
             columns.push(Column {
                 name,
                 pg_type: formatted,
                 kind,
+                rounded,
             });
         }
         Ok(columns)
@@ -338,6 +456,18 @@ struct Column {
     name: String,
     pg_type: String,
     kind: Kind,
+    /// An unconstrained `numeric`, read and compared as `round(col, 18)`.
+    rounded: bool,
+}
+
+impl Column {
+    /// The SELECT expression of the column.
+    fn select(&self) -> String {
+        if self.rounded {
+            return format!("round({}, 18)::text", quote(&self.name));
+        }
+        self.kind.select(&self.name)
+    }
 }
 
 /// A quoted identifier: `"` doubled inside, as PostgreSQL requires.
@@ -401,14 +531,28 @@ impl Sql {
         })
     }
 
-    /// The WHERE clause of one column's domain, or `None` when it cannot be pushed.
+    /// The WHERE clause of one column's domain, or `None` when it cannot be pushed (and then
+    /// no parameter of it stays bound).
     fn domain(&mut self, column: &Column, domain: &Domain) -> Option<String> {
+        let mark = self.params.len();
+        let clause = match &column.kind {
+            Kind::Timestamp | Kind::TimestampTz => {
+                millisecond_ranges(domain).and_then(|d| self.domain_clause(column, &d))
+            }
+            _ => self.domain_clause(column, domain),
+        };
+        if clause.is_none() {
+            self.params.truncate(mark);
+        }
+        clause
+    }
+
+    fn domain_clause(&mut self, column: &Column, domain: &Domain) -> Option<String> {
         let q = quote(&column.name);
         let lhs = match &column.kind {
             Kind::Text { .. } => format!("{q}::text COLLATE \"C\""),
-            // The engine sees milliseconds; compare what it sees, so no row it keeps is dropped.
-            Kind::Timestamp | Kind::TimestampTz => format!("date_trunc('milliseconds', {q})"),
             Kind::List(_) => return None,
+            _ if column.rounded => format!("round({q}, 18)"),
             _ => q.clone(),
         };
         let nulls = if domain.null_allowed {
@@ -475,59 +619,6 @@ impl Sql {
         };
         Some(clause)
     }
-}
-
-fn decimal_text(unscaled: i128, scale: i8) -> String {
-    if scale <= 0 {
-        let zeros = "0".repeat(usize::from(scale.unsigned_abs()));
-        return format!("{unscaled}{zeros}");
-    }
-    let negative = unscaled < 0;
-    let digits = unscaled.unsigned_abs().to_string();
-    let scale = usize::from(scale.unsigned_abs());
-    let padded = if digits.len() <= scale {
-        format!("{}{digits}", "0".repeat(scale - digits.len() + 1))
-    } else {
-        digits
-    };
-    let (int, frac) = padded.split_at(padded.len() - scale);
-    format!("{}{int}.{frac}", if negative { "-" } else { "" })
-}
-
-/// Parses PostgreSQL's numeric text into an unscaled value at `scale`, rounding half-even
-/// beyond it; `None` when it does not fit 38 digits (or is NaN / infinite).
-fn parse_numeric(text: &str, scale: i8) -> Option<i128> {
-    let text = text.trim();
-    let (negative, text) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
-    if int.is_empty() && frac.is_empty()
-        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let scale = usize::try_from(scale).ok()?;
-    let mut value: i128 = 0;
-    for b in int
-        .bytes()
-        .chain(frac.bytes().chain(std::iter::repeat(b'0')).take(scale))
-    {
-        value = value.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
-    }
-    let rest = frac.get(scale..).unwrap_or("");
-    if let Some(first) = rest.bytes().next() {
-        let tail_nonzero = rest.bytes().skip(1).any(|b| b != b'0');
-        let round_up = first > b'5' || (first == b'5' && (tail_nonzero || value % 2 == 1));
-        if round_up {
-            value = value.checked_add(1)?;
-        }
-    }
-    if value >= 10i128.pow(38) {
-        return None;
-    }
-    Some(if negative { -value } else { value })
 }
 
 #[async_trait]
@@ -628,7 +719,7 @@ impl Connector for Postgres {
                 "SELECT cn.nspname::text, c.relname::text FROM pg_inherits i \
                  JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace \
                  JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace \
-                 WHERE pn.nspname = $1 AND p.relname = $2 AND c.relkind IN ('r','m','f') ORDER BY 1, 2",
+                 WHERE pn.nspname = $1 AND p.relname = $2 AND c.relkind IN ('r','m','f','p') ORDER BY 1, 2",
                 &[&schema, &name],
             )
             .await?;
@@ -751,12 +842,16 @@ impl Connector for Postgres {
             (Some(s), Some(n)) if n != "*" => format!("{}.{}", quote(s), quote(n)),
             _ => format!("{}.{}", quote(&table_schema), quote(&table_name)),
         };
-        if let (Some(pk), Some(kind)) = (
-            split.get("pk_column"),
-            split
-                .get("pk_column")
-                .and_then(|c| by_name(&c.to_lowercase())),
-        ) {
+        if let Some(pk) = split.get("pk_column") {
+            // A split of a key range whose key is gone would read the whole table, once per split.
+            if by_name(&pk.to_lowercase()).is_none() {
+                return Err(Error::Source {
+                    source_name: self.source(),
+                    message: format!(
+                        "{table} no longer has its key column {pk}; run the query again"
+                    ),
+                });
+            }
             let parse = |key: &str| -> Result<Option<i64>> {
                 split
                     .get(key)
@@ -768,7 +863,6 @@ impl Connector for Postgres {
                     })
                     .transpose()
             };
-            let _ = kind;
             if let Some(from_value) = parse("pk_from")? {
                 clauses.push(format!(
                     "{} >= {}",
@@ -784,11 +878,7 @@ impl Connector for Postgres {
                 ));
             }
         }
-        let select_list: Vec<String> = selected
-            .iter()
-            .flatten()
-            .map(|c| c.kind.select(&c.name))
-            .collect();
+        let select_list: Vec<String> = selected.iter().flatten().map(|c| c.select()).collect();
         let mut text = format!(
             "SELECT {} FROM {from}",
             if select_list.is_empty() {
@@ -995,6 +1085,70 @@ fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
         .map_err(|e| crate::client::error_chain(&e))
 }
 
+/// A timestamp domain as bounds on the column itself (so an index serves them): the engine sees
+/// timestamps cut to milliseconds, and `trunc_ms(col) >= v` is `col >= ceil_ms(v)`, `> v` is
+/// `col >= floor_ms(v) + 1 ms`, `<= v` is `col < floor_ms(v) + 1 ms`, `< v` is `col < ceil_ms(v)`.
+/// Every bound becomes `>=` or `<`. `None` for value sets this cannot express (a black list).
+fn millisecond_ranges(domain: &Domain) -> Option<Domain> {
+    use crate::constraints::{Endpoint, Range};
+    let ranges: Vec<Range> = match &domain.values {
+        Values::Ranges(r) => r.clone(),
+        Values::Set {
+            values,
+            white_list: true,
+        } => values.iter().cloned().map(Range::single).collect(),
+        Values::Set {
+            white_list: false, ..
+        } => return None,
+        Values::AllOrNone(_) => return Some(domain.clone()),
+    };
+    let floor = |us: i64| us.div_euclid(1000).checked_mul(1000);
+    let ceil = |us: i64| us.checked_add(999).map(|v| v.div_euclid(1000) * 1000);
+    let micros = |v: &Value| match v {
+        Value::Timestamp(us) => Some(*us),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        let low = match &range.low {
+            None => None,
+            Some(e) => {
+                let us = micros(&e.value)?;
+                let bound = if e.inclusive {
+                    ceil(us)?
+                } else {
+                    floor(us)?.checked_add(1000)?
+                };
+                Some(Endpoint {
+                    value: Value::Timestamp(bound),
+                    inclusive: true,
+                })
+            }
+        };
+        let high = match &range.high {
+            None => None,
+            Some(e) => {
+                let us = micros(&e.value)?;
+                let bound = if e.inclusive {
+                    floor(us)?.checked_add(1000)?
+                } else {
+                    ceil(us)?
+                };
+                Some(Endpoint {
+                    value: Value::Timestamp(bound),
+                    inclusive: false,
+                })
+            }
+        };
+        out.push(Range { low, high });
+    }
+    Some(Domain {
+        data_type: domain.data_type.clone(),
+        values: Values::Ranges(out),
+        null_allowed: domain.null_allowed,
+    })
+}
+
 fn ok<T>(value: T) -> std::result::Result<T, String> {
     Ok(value)
 }
@@ -1140,25 +1294,13 @@ mod tests {
     use crate::constraints::{Endpoint, Range};
 
     #[test]
-    fn numeric_text_parses_and_rounds_half_even() {
-        assert_eq!(parse_numeric("12.345", 2), Some(1234));
-        assert_eq!(parse_numeric("12.355", 2), Some(1236));
-        assert_eq!(parse_numeric("-0.5", 0), Some(0));
-        assert_eq!(parse_numeric("1.5", 0), Some(2));
-        assert_eq!(parse_numeric("7", 3), Some(7000));
-        assert_eq!(parse_numeric("NaN", 2), None);
-        assert_eq!(parse_numeric(&"9".repeat(39), 0), None);
-        assert_eq!(decimal_text(-5, 3), "-0.005");
-        assert_eq!(decimal_text(1234, 2), "12.34");
-    }
-
-    #[test]
     fn identifiers_are_quoted_and_values_bound() {
         assert_eq!(quote("we\"ird"), "\"we\"\"ird\"");
         let column = Column {
             name: "na\"me".into(),
             pg_type: "text".into(),
             kind: Kind::Text { cast: false },
+            rounded: false,
         };
         let domain = Domain {
             data_type: DataType::Utf8,
@@ -1184,6 +1326,7 @@ mod tests {
             name: "n".into(),
             pg_type: "integer".into(),
             kind: Kind::I32,
+            rounded: false,
         };
         let domain = Domain {
             data_type: DataType::Int32,
@@ -1217,11 +1360,111 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_compare_on_the_column_itself_at_millisecond_grain() {
+        use crate::constraints::{Endpoint, Range};
+        let column = Column {
+            name: "at".into(),
+            pg_type: "timestamp".into(),
+            kind: Kind::Timestamp,
+            rounded: false,
+        };
+        let at = |us: i64, inclusive: bool| {
+            Some(Endpoint {
+                value: Value::Timestamp(us),
+                inclusive,
+            })
+        };
+        // = 1.000 s: [1.000, 1.001); > 1.0005 s: >= 1.001; <= 2.0004 s: < 2.001.
+        let domain = Domain {
+            data_type: DataType::Date64,
+            values: Values::Ranges(vec![
+                Range::single(Value::Timestamp(1_000_000)),
+                Range {
+                    low: at(1_000_500, false),
+                    high: at(2_000_400, true),
+                },
+            ]),
+            null_allowed: false,
+        };
+        let mut sql = Sql::default();
+        let clause = sql.domain(&column, &domain).expect("pushed");
+        assert_eq!(
+            clause,
+            "((\"at\" >= $1::timestamp AND \"at\" < $2::timestamp) OR (\"at\" >= $3::timestamp AND \"at\" < $4::timestamp))"
+        );
+        let bounds = millisecond_ranges(&domain).expect("ranges");
+        let Values::Ranges(r) = bounds.values else {
+            panic!("ranges")
+        };
+        let v = |e: &Option<Endpoint>| match e {
+            Some(Endpoint {
+                value: Value::Timestamp(us),
+                ..
+            }) => *us,
+            _ => -1,
+        };
+        assert_eq!((v(&r[0].low), v(&r[0].high)), (1_000_000, 1_001_000));
+        assert_eq!((v(&r[1].low), v(&r[1].high)), (1_001_000, 2_001_000));
+    }
+
+    #[test]
+    fn a_failed_clause_leaves_no_parameters_behind() {
+        let column = Column {
+            name: "x".into(),
+            pg_type: "double precision".into(),
+            kind: Kind::F64,
+            rounded: false,
+        };
+        let domain = Domain {
+            data_type: DataType::Float64,
+            values: Values::Set {
+                values: vec![Value::Float(1.0), Value::Float(f64::NAN)],
+                white_list: true,
+            },
+            null_allowed: false,
+        };
+        let mut sql = Sql::default();
+        assert!(sql.domain(&column, &domain).is_none());
+        assert!(sql.params.is_empty());
+        let rounded = Column {
+            name: "n".into(),
+            pg_type: "numeric".into(),
+            kind: Kind::Numeric(38, 18),
+            rounded: true,
+        };
+        assert_eq!(rounded.select(), "round(\"n\", 18)::text");
+        let eq = Domain {
+            data_type: DataType::Decimal128(38, 18),
+            values: Values::Ranges(vec![crate::constraints::Range::single(Value::Int(1))]),
+            null_allowed: false,
+        };
+        assert_eq!(
+            Sql::default().domain(&rounded, &eq).expect("pushed"),
+            "(round(\"n\", 18) = $1::int8)"
+        );
+    }
+
+    #[test]
     fn passwords_are_redacted() {
         assert_eq!(
             redact("postgresql://bob:s3cret@db:5432/x"),
             "postgresql://bob:***@db:5432/x"
         );
-        assert_eq!(redact("postgresql://bob@db/x"), "postgresql://bob@db/x");
+        assert_eq!(
+            redact("postgresql://bob@db/x"),
+            "postgresql://bob@db:5432/x"
+        );
+        for secret in [
+            "host=db user=bob password=s3cret dbname=x",
+            "postgresql://db/x?user=bob&password=s3cret",
+            "postgresql://bob:s3@cret@db/x",
+            "postgresql://bob:s3cret@db:notaport/x",
+        ] {
+            let shown = redact(secret);
+            assert!(
+                !shown.contains("s3cret") && !shown.contains("cret"),
+                "{secret} -> {shown}"
+            );
+        }
     }
 }

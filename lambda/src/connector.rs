@@ -7,8 +7,8 @@
 //!
 //! | variable | meaning |
 //! |---|---|
-//! | `QUARRY_CONNECTOR` | the connector: `postgres` |
-//! | `QUARRY_CONNECTOR_URI` (or `default`) | its connection URI, e.g. `postgresql://user:pw@host:5432/db` |
+//! | `QUARRY_CONNECTOR` | the connector: `postgres` or `dynamodb` |
+//! | `QUARRY_CONNECTOR_URI` (or `default`) | PostgreSQL's connection URI, e.g. `postgresql://user:pw@host:5432/db` |
 //! | `QUARRY_SPILL_BUCKET` (or `spill_bucket`) | where answers larger than the inline limit spill |
 //! | `QUARRY_SPILL_PREFIX` (or `spill_prefix`) | key prefix of spilled blocks (default `athena-federation-spill`) |
 //! | `QUARRY_SPILL_ENCRYPTION` | `false` to spill unencrypted (or the SDK's `disable_spill_encryption=true`) |
@@ -50,9 +50,10 @@ pub async fn from_env() -> Result<Handler, FunctionError> {
                     .map_err(|e| FunctionError::Config(e.to_string()))?,
             )
         }
+        "dynamodb" => Arc::new(quarry_federation::dynamodb::DynamoDb::from_env().await),
         other => {
             return Err(FunctionError::Config(format!(
-                "unknown QUARRY_CONNECTOR '{other}'; this function links in: postgres"
+                "unknown QUARRY_CONNECTOR '{other}'; this function links in: postgres, dynamodb"
             )));
         }
     };

@@ -1191,7 +1191,7 @@ impl Engine {
         name: &str,
     ) -> Result<Arc<quarry_federation::client::Client>, Error> {
         self.federation
-            .client(name, self.history.as_deref(), &self.stores)
+            .client(name, &self.catalog, self.history.as_deref(), &self.stores)
             .await?
             .ok_or_else(|| {
                 Error::user(format!(

@@ -57,7 +57,7 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(900);
 pub const LAMBDA_PREFIX: &str = "lambda:";
 
 /// Where a data catalog's tables come from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "Type")]
 pub enum Source {
     /// A connector Lambda function (a name, ARN or alias), Athena's `LAMBDA` catalog type.
@@ -71,9 +71,18 @@ pub enum Source {
     Connector {
         #[serde(rename = "Connector")]
         connector: String,
-        #[serde(rename = "Uri")]
+        /// `postgresql://..` for PostgreSQL; for DynamoDB empty, or `dynamodb://DATABASE`
+        /// naming the catalog database whose tables declare DynamoDB tables' columns.
+        #[serde(rename = "Uri", default)]
         uri: String,
     },
+}
+
+/// Debug output is the listing's text: a connection URI's password never shows in logs.
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
 }
 
 impl Source {
@@ -81,6 +90,7 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Source::Lambda { function } => format!("lambda {function}"),
+            Source::Connector { connector, uri } if uri.is_empty() => connector.clone(),
             Source::Connector { connector, uri } => {
                 format!("{connector} {}", quarry_federation::postgres::redact(uri))
             }
@@ -100,7 +110,22 @@ pub struct DataCatalog {
 }
 
 /// The connectors Quarry links in.
-pub const CONNECTORS: &[&str] = &["postgres"];
+pub const CONNECTORS: &[&str] = &["postgres", "dynamodb"];
+
+/// The catalog database a DynamoDB catalog's URI names (`dynamodb://DATABASE`), if any.
+fn dynamodb_schema_database(uri: &str) -> Result<Option<String>, Error> {
+    if uri.trim().is_empty() {
+        return Ok(None);
+    }
+    match uri.strip_prefix("dynamodb://") {
+        Some(db) if !db.is_empty() && !db.contains('/') => Ok(Some(db.to_owned())),
+        Some("") => Ok(None),
+        _ => Err(Error::user(format!(
+            "'{uri}' is not a DynamoDB catalog URI: leave it out, or give dynamodb://DATABASE to take \
+             table columns from that catalog database's tables of the same names"
+        ))),
+    }
+}
 
 fn check_name(name: &str) -> Result<(), Error> {
     let ok = !name.is_empty()
@@ -131,7 +156,15 @@ pub fn add(store: &SqliteCatalog, catalog: &DataCatalog) -> Result<(), Error> {
                 CONNECTORS.join(", ")
             )));
         }
-        quarry_federation::postgres::Postgres::new(uri).map_err(|e| Error::user(e.to_string()))?;
+        match connector.as_str() {
+            "postgres" => {
+                quarry_federation::postgres::Postgres::new(uri)
+                    .map_err(|e| Error::user(e.to_string()))?;
+            }
+            _ => {
+                dynamodb_schema_database(uri)?;
+            }
+        }
     }
     let body = serde_json::to_string(catalog).map_err(|e| Error::internal(e.to_string()))?;
     store.put_named(KIND, &catalog.name, &body)?;
@@ -195,6 +228,7 @@ impl Federation {
     pub async fn client(
         &self,
         name: &str,
+        catalog: &Arc<dyn quarry_catalog::Catalog>,
         store: Option<&SqliteCatalog>,
         stores: &Arc<crate::stores::ObjectStores>,
     ) -> Result<Option<Arc<Client>>, Error> {
@@ -229,6 +263,19 @@ impl Federation {
                     Arc::new(InProcess::new(
                         connector.clone(),
                         Handler::new(Arc::new(pg), None),
+                    ))
+                }
+                "dynamodb" => {
+                    let mut ddb = quarry_federation::dynamodb::DynamoDb::from_env().await;
+                    if let Some(database) = dynamodb_schema_database(uri)? {
+                        ddb = ddb.with_schemas(quarry_federation::dynamodb::SchemaSource {
+                            catalog: Arc::clone(catalog),
+                            database,
+                        });
+                    }
+                    Arc::new(InProcess::new(
+                        connector.clone(),
+                        Handler::new(Arc::new(ddb), None),
                     ))
                 }
                 other => {
@@ -476,14 +523,35 @@ impl TableProvider for FederatedTable {
 
         // Filters as constraints: each conjunct that is exactly a value set on one column.
         let framing = client.framing().await.map_err(external)?;
-        let (domains, all_exact, pushed) = self.domains(filters);
+        // A connector that compares text in another collation (Athena's
+        // `non_default_collate` hint) gets no text constraints: it could drop rows the engine
+        // keeps, or return more than a pushed LIMIT allows for.
+        let byte_order_text = !client
+            .capabilities()
+            .await
+            .map_err(external)?
+            .get("data_source_hints")
+            .is_some_and(|hints| hints.iter().any(|h| h.sub_type == "non_default_collate"));
+        let Pushdown {
+            domains,
+            mut all_exact,
+            mut pushed,
+        } = self.domains(filters, byte_order_text);
         let mut constraints = Constraints::default();
         for (column, domain) in &domains {
-            constraints.summary.insert(
-                column.clone(),
-                domain.to_value_set(framing).map_err(external)?,
-            );
+            // A value the wire cannot carry for this type: that constraint is not sent (the
+            // scan still applies the filter).
+            match domain.to_value_set(framing) {
+                Ok(set) => {
+                    constraints.summary.insert(column.clone(), set);
+                }
+                Err(_) => {
+                    all_exact = false;
+                    pushed.retain(|(c, _)| c != column);
+                }
+            }
         }
+        let pushed: Vec<String> = pushed.into_iter().map(|(_, text)| text).collect();
         let pushed_limit = match limit {
             Some(n) if all_exact && client.takes_limit().await.map_err(external)? => Some(n),
             _ => None,
@@ -554,9 +622,11 @@ impl TableProvider for FederatedTable {
 }
 
 impl FederatedTable {
-    /// The filters that are value sets on one column, merged per column; whether every filter
-    /// became one exactly; and the pushed filters as text, for EXPLAIN.
-    fn domains(&self, filters: &[Expr]) -> (Vec<(String, Domain)>, bool, Vec<String>) {
+    /// The filters that are value sets on one column, merged per column and keyed by the
+    /// connector's column name; whether every filter became one exactly; and the pushed filters
+    /// as text, for EXPLAIN. With `text` false, constraints on string columns are not made (a
+    /// connector whose collation is not byte order would compare them otherwise).
+    fn domains(&self, filters: &[Expr], text: bool) -> Pushdown {
         let mut out: Vec<(String, Domain)> = Vec::new();
         let mut all_exact = true;
         let mut pushed = Vec::new();
@@ -565,8 +635,12 @@ impl FederatedTable {
                 all_exact = false;
                 continue;
             };
+            if !text && domain.data_type == DataType::Utf8 {
+                all_exact = false;
+                continue;
+            }
             match out.iter_mut().find(|(c, _)| c == &column) {
-                None => out.push((column, domain)),
+                None => out.push((column.clone(), domain)),
                 Some((_, existing)) => match intersect(existing, &domain) {
                     Some(merged) => *existing = merged,
                     None => {
@@ -575,20 +649,29 @@ impl FederatedTable {
                     }
                 },
             }
-            pushed.push(filter.to_string());
+            pushed.push((column, filter.to_string()));
         }
-        (out, all_exact, pushed)
+        Pushdown {
+            domains: out,
+            all_exact,
+            pushed,
+        }
     }
 
+    /// One filter as a value set: always a sorted range set (what every connector reads; the
+    /// SDK's JDBC connectors read nothing else), NULL allowed or not.
     fn domain_of(&self, filter: &Expr) -> Option<(String, Domain)> {
-        match filter {
+        let column_of = |e: &Expr| match e {
+            Expr::Column(c) => self.remote_field(&c.name),
+            _ => None,
+        };
+        let (field, ranges, null_allowed) = match filter {
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-                let (column, literal, op) = match (left.as_ref(), right.as_ref()) {
-                    (Expr::Column(c), Expr::Literal(v, _)) => (c, v, *op),
-                    (Expr::Literal(v, _), Expr::Column(c)) => (c, v, op.swap()?),
+                let (field, literal, op) = match (left.as_ref(), right.as_ref()) {
+                    (c @ Expr::Column(_), Expr::Literal(v, _)) => (column_of(c)?, v, *op),
+                    (Expr::Literal(v, _), c @ Expr::Column(_)) => (column_of(c)?, v, op.swap()?),
                     _ => return None,
                 };
-                let field = self.remote_field(&column.name)?;
                 let value = value_of(literal, field.data_type())?;
                 let at = |inclusive| {
                     Some(Endpoint {
@@ -626,16 +709,10 @@ impl FederatedTable {
                     }],
                     _ => return None,
                 };
-                Some((
-                    column.name.clone(),
-                    domain(field, Values::Ranges(ranges), false),
-                ))
+                (field, ranges, false)
             }
             Expr::Between(b) if !b.negated => {
-                let Expr::Column(column) = b.expr.as_ref() else {
-                    return None;
-                };
-                let field = self.remote_field(&column.name)?;
+                let field = column_of(&b.expr)?;
                 let (Expr::Literal(low, _), Expr::Literal(high, _)) =
                     (b.low.as_ref(), b.high.as_ref())
                 else {
@@ -651,16 +728,10 @@ impl FederatedTable {
                         inclusive: true,
                     }),
                 };
-                Some((
-                    column.name.clone(),
-                    domain(field, Values::Ranges(vec![range]), false),
-                ))
+                (field, vec![range], false)
             }
             Expr::InList(list) => {
-                let Expr::Column(column) = list.expr.as_ref() else {
-                    return None;
-                };
-                let field = self.remote_field(&column.name)?;
+                let field = column_of(&list.expr)?;
                 let mut values = Vec::with_capacity(list.list.len());
                 for item in &list.list {
                     let Expr::Literal(v, _) = item else {
@@ -668,35 +739,57 @@ impl FederatedTable {
                     };
                     values.push(value_of(v, field.data_type())?);
                 }
-                let values = Values::Set {
-                    values,
-                    white_list: !list.negated,
+                values.sort_by(|a, b| a.compare(b).unwrap_or(std::cmp::Ordering::Equal));
+                values.dedup_by(|a, b| a.compare(b).is_some_and(|o| o.is_eq()));
+                let ranges = if list.negated {
+                    // The gaps between the values.
+                    let mut ranges = Vec::with_capacity(values.len() + 1);
+                    let mut low: Option<Endpoint> = None;
+                    for v in values {
+                        ranges.push(Range {
+                            low: low.take(),
+                            high: Some(Endpoint {
+                                value: v.clone(),
+                                inclusive: false,
+                            }),
+                        });
+                        low = Some(Endpoint {
+                            value: v,
+                            inclusive: false,
+                        });
+                    }
+                    ranges.push(Range { low, high: None });
+                    ranges
+                } else {
+                    values.into_iter().map(Range::single).collect()
                 };
-                Some((column.name.clone(), domain(field, values, false)))
+                (field, ranges, false)
             }
-            Expr::IsNull(inner) => {
-                let Expr::Column(column) = inner.as_ref() else {
-                    return None;
-                };
-                let field = self.remote_field(&column.name)?;
-                Some((
-                    column.name.clone(),
-                    domain(field, Values::AllOrNone(false), true),
-                ))
-            }
-            Expr::IsNotNull(inner) => {
-                let Expr::Column(column) = inner.as_ref() else {
-                    return None;
-                };
-                let field = self.remote_field(&column.name)?;
-                Some((
-                    column.name.clone(),
-                    domain(field, Values::AllOrNone(true), false),
-                ))
-            }
-            _ => None,
-        }
+            Expr::IsNull(inner) => (column_of(inner)?, Vec::new(), true),
+            Expr::IsNotNull(inner) => (
+                column_of(inner)?,
+                vec![Range {
+                    low: None,
+                    high: None,
+                }],
+                false,
+            ),
+            _ => return None,
+        };
+        let ranges = ranges.into_iter().filter(|r| !is_empty(r)).collect();
+        Some((
+            field.name().clone(),
+            domain(field, Values::Ranges(ranges), null_allowed),
+        ))
     }
+}
+
+/// What a scan's filters became: per-column domains (by the connector's column name), whether
+/// every filter became one exactly, and each pushed filter's text (with its column) for EXPLAIN.
+struct Pushdown {
+    domains: Vec<(String, Domain)>,
+    all_exact: bool,
+    pushed: Vec<(String, String)>,
 }
 
 fn domain(field: &Field, values: Values, null_allowed: bool) -> Domain {
@@ -707,12 +800,22 @@ fn domain(field: &Field, values: Values, null_allowed: bool) -> Domain {
     }
 }
 
-/// Two domains of one column as one, when both are a single range (or equal sets).
+/// A range that holds no value (`BETWEEN 10 AND 1`, `> 5 AND < 3`): the SDK's `Range` refuses
+/// these, so they are dropped (no ranges is no value).
+fn is_empty(range: &Range) -> bool {
+    match (&range.low, &range.high) {
+        (Some(low), Some(high)) => match low.value.compare(&high.value) {
+            Some(std::cmp::Ordering::Greater) => true,
+            Some(std::cmp::Ordering::Equal) => !(low.inclusive && high.inclusive),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Two domains of one column as one: the pairwise intersections of their ranges.
 fn intersect(a: &Domain, b: &Domain) -> Option<Domain> {
     let (Values::Ranges(ra), Values::Ranges(rb)) = (&a.values, &b.values) else {
-        return None;
-    };
-    let ([x], [y]) = (ra.as_slice(), rb.as_slice()) else {
         return None;
     };
     let tighter =
@@ -732,13 +835,21 @@ fn intersect(a: &Domain, b: &Domain) -> Option<Domain> {
                 }
             })
         };
-    let range = Range {
-        low: tighter(&x.low, &y.low, true)?,
-        high: tighter(&x.high, &y.high, false)?,
-    };
+    let mut ranges = Vec::new();
+    for x in ra {
+        for y in rb {
+            let range = Range {
+                low: tighter(&x.low, &y.low, true)?,
+                high: tighter(&x.high, &y.high, false)?,
+            };
+            if !is_empty(&range) {
+                ranges.push(range);
+            }
+        }
+    }
     Some(Domain {
         data_type: a.data_type.clone(),
-        values: Values::Ranges(vec![range]),
+        values: Values::Ranges(ranges),
         null_allowed: a.null_allowed && b.null_allowed,
     })
 }

@@ -1065,3 +1065,90 @@ impl PgServer {
         std::fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0)
     }
 }
+
+/// A DynamoDB client for the shared moto server (tables, items), as a test sets them up.
+pub fn dynamodb() -> aws_sdk_dynamodb::Client {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .endpoint_url(s3().endpoint.clone())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "quarry-tests",
+        ))
+        .http_client(http)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// Creates a DynamoDB table on the moto server, keyed by the string attribute `hash`, holding
+/// `items` (JSON: strings are `S`, numbers `N`, booleans `BOOL`, arrays of strings `SS`, other
+/// arrays `L`, objects `M`).
+pub async fn dynamodb_table(name: &str, hash: &str, items: &[serde_json::Value]) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+        ScalarAttributeType,
+    };
+    fn attribute(v: &serde_json::Value) -> AttributeValue {
+        match v {
+            serde_json::Value::String(s) => AttributeValue::S(s.clone()),
+            serde_json::Value::Number(n) => AttributeValue::N(n.to_string()),
+            serde_json::Value::Bool(b) => AttributeValue::Bool(*b),
+            serde_json::Value::Null => AttributeValue::Null(true),
+            serde_json::Value::Array(a) if a.iter().all(|x| x.is_string()) && !a.is_empty() => {
+                AttributeValue::Ss(
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_owned))
+                        .collect(),
+                )
+            }
+            serde_json::Value::Array(a) => AttributeValue::L(a.iter().map(attribute).collect()),
+            serde_json::Value::Object(o) => {
+                AttributeValue::M(o.iter().map(|(k, v)| (k.clone(), attribute(v))).collect())
+            }
+        }
+    }
+    let ddb = dynamodb();
+    ddb.create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(hash)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(hash)
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .send()
+        .await
+        .expect("create table");
+    for item in items {
+        let map = item
+            .as_object()
+            .expect("an item is a JSON object")
+            .iter()
+            .map(|(k, v)| (k.clone(), attribute(v)))
+            .collect();
+        ddb.put_item()
+            .table_name(name)
+            .set_item(Some(map))
+            .send()
+            .await
+            .expect("put item");
+    }
+}

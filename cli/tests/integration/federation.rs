@@ -100,3 +100,51 @@ fn register_query_and_remove_a_postgres_catalog() {
             && String::from_utf8_lossy(&again.stderr).contains("no data catalog named pg")
     );
 }
+
+#[tokio::test]
+async fn sql_joins_the_lake_with_dynamodb() {
+    let table = unique_name("cli_ddb");
+    quarry_tests::dynamodb_table(
+        &table,
+        "name",
+        &[
+            serde_json::json!({"name": "Bo", "tier": "silver", "visits": 3}),
+            serde_json::json!({"name": "Eve", "tier": "gold", "visits": 12.5, "tags": ["vip"]}),
+            serde_json::json!({"name": "Smith, Jane", "tier": "gold"}),
+        ],
+    )
+    .await;
+    let q = Quarry::new();
+    let lake = quarry_tests::sample_data();
+    stdout(&q.run(
+        Backend::S3,
+        &["crawl", lake.to_str().expect("path"), "-d", "demo"],
+    ));
+    stdout(&q.run(
+        Backend::S3,
+        &["catalog", "add", "ddb", "--connector", "dynamodb"],
+    ));
+    let sql = format!(
+        "SELECT s.customer, d.tier, d.visits, sum(s.amount) AS spent FROM demo.sales s \
+         JOIN ddb.default.{table} d ON d.name = s.customer WHERE d.tier = 'gold' \
+         GROUP BY 1, 2, 3 ORDER BY 1"
+    );
+    assert_eq!(
+        stdout(&q.run(Backend::S3, &["sql", "--format", "csv", "-c", &sql])),
+        "customer,tier,visits,spent\nEve,gold,12.500000000,1.0\n\"Smith, Jane\",gold,,12.5\n"
+    );
+    let explain = stdout(&q.run(
+        Backend::S3,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            &format!("EXPLAIN SELECT * FROM ddb.default.{table} WHERE name = 'Bo'"),
+        ],
+    ));
+    assert!(
+        explain.contains("federated scan through catalog ddb") && explain.contains("1 split(s)"),
+        "{explain}"
+    );
+}
