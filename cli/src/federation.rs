@@ -16,6 +16,7 @@ pub(crate) const CATALOG_HELP: &str = "\
 Examples:
   quarry catalog add pg --connector postgres --uri postgresql://app@db.internal:5432/shop
   quarry catalog add ddb --connector dynamodb           (AWS_REGION, credentials, AWS_ENDPOINT_URL)
+  quarry catalog add cache --connector redis      (tables: TBLPROPERTIES ('redis-endpoint'='host:6379', ..))
   quarry catalog add athena-ddb --lambda athena-dynamodb-connector
   quarry catalog list
   quarry sql -c \"SELECT o.id, c.name FROM pg.public.orders o JOIN lake.customers c ON c.id = o.customer_id\"
@@ -60,7 +61,8 @@ pub(crate) struct SourceArgs {
         required_unless_present = "connector"
     )]
     lambda: Option<String>,
-    /// A connector linked into quarry: postgres, dynamodb
+    /// A connector linked into quarry: postgres, dynamodb, redis (its tables are declared in
+    /// the catalog with the table property redis-endpoint, as in Athena)
     #[arg(long, value_name = "KIND")]
     connector: Option<String>,
     /// With --connector: the source's connection URI, e.g.
@@ -161,7 +163,10 @@ quarry connector invoke --lambda athena-dynamodb-connector < list-schemas.json")
     },
 }
 
-pub(crate) async fn connector(command: ConnectorCommand) -> Result<()> {
+pub(crate) async fn connector(
+    command: ConnectorCommand,
+    catalog: Arc<dyn quarry_catalog::Catalog>,
+) -> Result<()> {
     let ConnectorCommand::Invoke { source } = command;
     let mut request = Vec::new();
     std::io::stdin()
@@ -181,6 +186,13 @@ pub(crate) async fn connector(command: ConnectorCommand) -> Result<()> {
             "dynamodb" => {
                 let ddb = quarry_federation::dynamodb::DynamoDb::from_env().await;
                 Arc::new(InProcess::new(connector, Handler::new(Arc::new(ddb), None)))
+            }
+            "redis" => {
+                let redis = quarry_federation::redis::Redis::new(catalog);
+                Arc::new(InProcess::new(
+                    connector,
+                    Handler::new(Arc::new(redis), None),
+                ))
             }
             other => bail!(
                 "unknown connector '{other}'; quarry links in: {}",

@@ -475,7 +475,7 @@ async fn run(cli: Cli) -> Result<()> {
             job::scheduler(args, &dir.jobs, catalog, sqlite).await?;
         }
         Command::Catalog(command) => federation::catalog(command, &sqlite)?,
-        Command::Connector(command) => federation::connector(command).await?,
+        Command::Connector(command) => federation::connector(command, catalog.clone()).await?,
         Command::Serve(args) => {
             serve::serve(args, catalog, sqlite, path.clone()).await?;
         }

@@ -13,7 +13,7 @@
 //! - [`connector`]: the [`connector::Connector`] trait a source implements and the handler that
 //!   answers protocol requests with it (what a connector Lambda runs);
 //! - [`client`]: the engine side, over a [`client::Transport`] (in-process, or a Lambda invoke);
-//! - connectors: [`postgres`] (feature `postgres`), `dynamodb` (feature `dynamodb`); the Lambda transport: `lambda` (feature
+//! - connectors: [`postgres`] (feature `postgres`), `dynamodb` (feature `dynamodb`), `redis` (feature `redis`); the Lambda transport: `lambda` (feature
 //!   `lambda`).
 
 pub mod client;
@@ -27,6 +27,9 @@ pub mod ipc;
 pub mod lambda;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
+pub mod text;
 pub mod types;
 pub mod wire;
 

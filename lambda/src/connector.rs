@@ -7,7 +7,7 @@
 //!
 //! | variable | meaning |
 //! |---|---|
-//! | `QUARRY_CONNECTOR` | the connector: `postgres` or `dynamodb` |
+//! | `QUARRY_CONNECTOR` | the connector: `postgres`, `dynamodb` or `redis` (tables declared in `QUARRY_CATALOG`) |
 //! | `QUARRY_CONNECTOR_URI` (or `default`) | PostgreSQL's connection URI, e.g. `postgresql://user:pw@host:5432/db` |
 //! | `QUARRY_SPILL_BUCKET` (or `spill_bucket`) | where answers larger than the inline limit spill |
 //! | `QUARRY_SPILL_PREFIX` (or `spill_prefix`) | key prefix of spilled blocks (default `athena-federation-spill`) |
@@ -28,6 +28,15 @@ fn var(names: &[&str]) -> Option<String> {
     names
         .iter()
         .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+}
+
+/// The catalog that declares Redis tables: `QUARRY_CATALOG` (`glue`, the default, or an
+/// embedded catalog's path).
+async fn catalog_from_env() -> Result<Arc<dyn quarry_catalog::Catalog>, FunctionError> {
+    Ok(match var(&["QUARRY_CATALOG"]).as_deref() {
+        None | Some("glue") => Arc::new(quarry_catalog::GlueCatalog::from_env().await),
+        Some(path) => Arc::new(quarry_catalog::SqliteCatalog::open(path)?),
+    })
 }
 
 /// The protocol handler the environment describes.
@@ -51,9 +60,12 @@ pub async fn from_env() -> Result<Handler, FunctionError> {
             )
         }
         "dynamodb" => Arc::new(quarry_federation::dynamodb::DynamoDb::from_env().await),
+        "redis" => Arc::new(quarry_federation::redis::Redis::new(
+            catalog_from_env().await?,
+        )),
         other => {
             return Err(FunctionError::Config(format!(
-                "unknown QUARRY_CONNECTOR '{other}'; this function links in: postgres, dynamodb"
+                "unknown QUARRY_CONNECTOR '{other}'; this function links in: postgres, dynamodb, redis"
             )));
         }
     };

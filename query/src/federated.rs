@@ -110,7 +110,7 @@ pub struct DataCatalog {
 }
 
 /// The connectors Quarry links in.
-pub const CONNECTORS: &[&str] = &["postgres", "dynamodb"];
+pub const CONNECTORS: &[&str] = &["postgres", "dynamodb", "redis"];
 
 /// The catalog database a DynamoDB catalog's URI names (`dynamodb://DATABASE`), if any.
 fn dynamodb_schema_database(uri: &str) -> Result<Option<String>, Error> {
@@ -161,6 +161,13 @@ pub fn add(store: &SqliteCatalog, catalog: &DataCatalog) -> Result<(), Error> {
                 quarry_federation::postgres::Postgres::new(uri)
                     .map_err(|e| Error::user(e.to_string()))?;
             }
+            "redis" if !uri.trim().is_empty() => {
+                return Err(Error::user(
+                    "a redis catalog takes no --uri: its tables are declared in the catalog with \
+                     the table property redis-endpoint (host:port)",
+                ));
+            }
+            "redis" => {}
             _ => {
                 dynamodb_schema_database(uri)?;
             }
@@ -263,6 +270,13 @@ impl Federation {
                     Arc::new(InProcess::new(
                         connector.clone(),
                         Handler::new(Arc::new(pg), None),
+                    ))
+                }
+                "redis" => {
+                    let redis = quarry_federation::redis::Redis::new(Arc::clone(catalog));
+                    Arc::new(InProcess::new(
+                        connector.clone(),
+                        Handler::new(Arc::new(redis), None),
                     ))
                 }
                 "dynamodb" => {

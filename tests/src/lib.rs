@@ -1152,3 +1152,68 @@ pub async fn dynamodb_table(name: &str, hash: &str, items: &[serde_json::Value])
             .expect("put item");
     }
 }
+
+/// A throw-away `redis-server` on a free loopback port (no persistence) for the federation
+/// tests; `QUARRY_TEST_REDIS_PORT` names one when set. A watchdog stops it when the test process
+/// exits.
+pub struct RedisServer {
+    pub port: u16,
+    _watchdog: Option<std::process::Child>,
+}
+
+static REDIS: OnceLock<RedisServer> = OnceLock::new();
+
+/// The shared Redis server of this test process.
+pub fn redis() -> &'static RedisServer {
+    REDIS.get_or_init(|| {
+        if let Some(port) = std::env::var("QUARRY_TEST_REDIS_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+        {
+            return RedisServer {
+                port,
+                _watchdog: None,
+            };
+        }
+        let port = free_port();
+        let script = format!(
+            "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no >/dev/null 2>&1 & r=$!; \
+             while kill -0 {pid} 2>/dev/null; do sleep 1; done; kill $r",
+            pid = std::process::id()
+        );
+        let watchdog = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("sh to start redis-server");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on {port}; install it: apt-get install redis-server"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        RedisServer {
+            port,
+            _watchdog: Some(watchdog),
+        }
+    })
+}
+
+impl RedisServer {
+    /// Runs one command through `redis-cli`.
+    pub fn cmd(&self, args: &[&str]) {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && !text.starts_with("ERR"),
+            "redis-cli {args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

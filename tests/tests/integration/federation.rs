@@ -794,3 +794,191 @@ async fn the_dynamodb_connector_queries_by_hash_key_and_scans_in_segments() {
     let n: usize = records.batches.iter().map(|b| b.num_rows()).sum();
     assert!(n <= 2, "{n}");
 }
+
+/// A catalog table declaring a Redis table, as Athena's Redis connector reads them from Glue.
+fn redis_table(
+    database: &str,
+    name: &str,
+    columns: &[(&str, &str)],
+    properties: &[(&str, String)],
+) -> quarry_catalog::Table {
+    quarry_catalog::Table {
+        database: database.into(),
+        name: name.into(),
+        description: None,
+        table_type: "EXTERNAL_TABLE".into(),
+        view: None,
+        storage: quarry_catalog::StorageDescriptor {
+            location: String::new(),
+            columns: columns
+                .iter()
+                .map(|(n, t)| quarry_catalog::Column::new(*n, *t))
+                .collect(),
+            ..Default::default()
+        },
+        partition_keys: Vec::new(),
+        parameters: properties
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+        create_time: chrono::Utc::now(),
+        update_time: chrono::Utc::now(),
+        version: 0,
+    }
+}
+
+#[tokio::test]
+async fn redis_tables_declared_in_the_catalog_join_the_lake() {
+    use quarry_catalog::Catalog;
+    let redis = quarry_tests::redis();
+    let prefix = unique_name("r");
+    for (i, (name, age)) in [("Bo", "41"), ("Eve", "29"), ("Smith, Jane", "35")]
+        .iter()
+        .enumerate()
+    {
+        redis.cmd(&[
+            "HSET",
+            &format!("{prefix}:user:{i}"),
+            "Name",
+            name,
+            "age",
+            age,
+        ]);
+    }
+    redis.cmd(&["SET", &format!("{prefix}:hits:home"), "12"]);
+    redis.cmd(&["SET", &format!("{prefix}:hits:about"), "3"]);
+    redis.cmd(&[
+        "ZADD",
+        &format!("{prefix}:active"),
+        "1",
+        &format!("{prefix}:user:0"),
+        "2",
+        &format!("{prefix}:user:2"),
+    ]);
+    redis.cmd(&[
+        "HSET",
+        &format!("{prefix}:bad:0"),
+        "name",
+        "x",
+        "age",
+        "old",
+    ]);
+
+    let lake = Lake::sample(Backend::Local).await;
+    let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
+    Crawler::new(catalog.clone(), CrawlConfig::new("demo"))
+        .crawl(&lake.location)
+        .await
+        .expect("crawl");
+    let endpoint = format!("127.0.0.1:{}", redis.port);
+    let hash = |keys: (&'static str, String)| {
+        vec![
+            ("redis-endpoint", endpoint.clone()),
+            ("redis-value-type", "hash".to_owned()),
+            (keys.0, keys.1),
+        ]
+    };
+    let tables = vec![
+        redis_table(
+            "cache",
+            "users",
+            &[("name", "string"), ("age", "int")],
+            &hash(("redis-key-prefix", format!("{prefix}:user:*"))),
+        ),
+        redis_table(
+            "cache",
+            "active_users",
+            &[("name", "string"), ("age", "int")],
+            &hash(("redis-keys-zset", format!("{prefix}:active"))),
+        ),
+        redis_table(
+            "cache",
+            "bad",
+            &[("name", "string"), ("age", "int")],
+            &hash(("redis-key-prefix", format!("{prefix}:bad:"))),
+        ),
+        redis_table(
+            "cache",
+            "hits",
+            &[("hits", "bigint")],
+            &[
+                ("redis-endpoint", endpoint.clone()),
+                ("redis-value-type", "literal".to_owned()),
+                ("redis-key-prefix", format!("{prefix}:hits:")),
+            ],
+        ),
+    ];
+    catalog
+        .commit(quarry_catalog::CatalogWrite {
+            databases: vec![quarry_catalog::Database::new("cache")],
+            tables: tables
+                .into_iter()
+                .map(|table| quarry_catalog::TableWrite {
+                    table,
+                    expected_version: None,
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .expect("declare tables");
+    quarry_query::federated::add(
+        &catalog,
+        &DataCatalog {
+            name: "kv".into(),
+            source: Source::Connector {
+                connector: "redis".into(),
+                uri: String::new(),
+            },
+            description: None,
+        },
+    )
+    .expect("register");
+    let engine = Engine::new(
+        catalog.clone(),
+        Arc::new(ObjectStores::new()),
+        EngineConfig::default(),
+    )
+    .with_history(catalog);
+    let s = Setup {
+        _lake: lake,
+        engine,
+        schema: String::new(),
+    };
+
+    assert!(s.csv("SHOW DATABASES IN kv").await.contains("cache"));
+    assert_eq!(
+        s.csv("SHOW TABLES IN kv.cache").await,
+        "tab_name\nactive_users\nbad\nhits\nusers\n"
+    );
+    // Hash fields are columns (matched ignoring case), with the key beside them.
+    assert_eq!(
+        s.csv("SELECT name, age, _key_ LIKE '%:user:%' AS k FROM kv.cache.users WHERE age > 30 ORDER BY name").await,
+        "name,age,k\nBo,41,true\n\"Smith, Jane\",35,true\n"
+    );
+    // Keys from a sorted set.
+    assert_eq!(
+        s.csv("SELECT name FROM kv.cache.active_users ORDER BY name")
+            .await,
+        "name\nBo\n\"Smith, Jane\"\n"
+    );
+    // Literal values.
+    assert_eq!(
+        s.csv("SELECT sum(hits) AS h, count(*) AS n FROM kv.cache.hits")
+            .await,
+        "h,n\n15,2\n"
+    );
+    // A join with a lake table.
+    assert_eq!(
+        s.csv("SELECT s.customer, u.age, s.amount FROM sales s JOIN kv.cache.users u ON u.name = s.customer ORDER BY 1").await,
+        "customer,age,amount\nBo,41,7.0\nEve,29,1.0\n\"Smith, Jane\",35,12.5\n"
+    );
+    // A value that is not its column's type names the column and the key.
+    let err = s
+        .error(QueryRequest::new("SELECT * FROM kv.cache.bad"))
+        .await;
+    assert!(
+        err.contains("age") && err.contains(&format!("{prefix}:bad:0")) && err.contains("\"old\""),
+        "{err}"
+    );
+}
