@@ -143,7 +143,9 @@ AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ALLOW_HTTP=true quarry crawl s3://tes
     },
     /// Run SQL over the catalog: -c, -f, standard input, or an interactive REPL.
     ///
-    /// Tables are `db.table` (or just `table` with -d; `"awsdatacatalog".db.table` works too).
+    /// Tables are `db.table` (or just `table` with -d; `"awsdatacatalog".db.table` works too);
+    /// federated tables are `catalog.schema.table` (`quarry catalog add`, or a connector Lambda
+    /// as `"lambda:FUNCTION".schema.table`), and join lake tables in one statement.
     /// Filters on partition keys select partitions in the catalog before anything is listed.
     /// Every statement is metered: bytes scanned are the bytes actually read from storage,
     /// billed like Athena (rounded up to the MB, 10 MB minimum, $5 per TB); metadata

@@ -468,3 +468,89 @@ fn base64_len(text: &str) -> u64 {
     let pad = t.iter().rev().take_while(|b| **b == b'=').count();
     ((t.len() / 4 * 3).saturating_sub(pad)) as u64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A transport that answers every request with `answer` after `delay`.
+    struct Fake {
+        delay: Duration,
+        answer: Vec<u8>,
+    }
+
+    #[async_trait]
+    impl Transport for Fake {
+        fn describe(&self) -> String {
+            "lambda:fake-connector".into()
+        }
+
+        async fn invoke(&self, _payload: Vec<u8>) -> Result<Vec<u8>> {
+            tokio::time::sleep(self.delay).await;
+            Ok(self.answer.clone())
+        }
+    }
+
+    fn client(delay: Duration, answer: &[u8]) -> Client {
+        let fake = Fake {
+            delay,
+            answer: answer.to_vec(),
+        };
+        Client::new(Arc::new(fake), "slowcat", Duration::from_millis(200))
+    }
+
+    #[tokio::test]
+    async fn a_slow_connector_times_out_naming_catalog_and_function() {
+        let err = client(Duration::from_secs(5), b"{}")
+            .version()
+            .await
+            .expect_err("timeout")
+            .to_string();
+        assert!(
+            err.contains("slowcat")
+                && err.contains("lambda:fake-connector")
+                && err.contains("did not answer within"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn garbage_and_wrong_answers_are_named() {
+        let err = client(Duration::ZERO, b"<html>502 Bad Gateway</html>")
+            .version()
+            .await
+            .expect_err("garbage")
+            .to_string();
+        assert!(
+            err.contains("PingRequest")
+                && err.contains("slowcat")
+                && err.contains("lambda:fake-connector"),
+            "{err}"
+        );
+        let wrong = br#"{"@type":"ListSchemasResponse","catalogName":"c","schemas":[]}"#;
+        let err = client(Duration::ZERO, wrong)
+            .version()
+            .await
+            .expect_err("wrong type")
+            .to_string();
+        assert!(err.contains("got ListSchemasResponse"), "{err}");
+        let old = br#"{"@type":"PingResponse","catalogName":"c","queryId":"q","sourceType":"t","capabilities":23}"#;
+        let err = client(Duration::ZERO, old)
+            .version()
+            .await
+            .expect_err("serde 1")
+            .to_string();
+        assert!(err.contains("serde version 1"), "{err}");
+        let failed =
+            br#"{"errorMessage":"boom: table x","errorType":"java.lang.RuntimeException"}"#;
+        let err = client(Duration::ZERO, failed)
+            .version()
+            .await
+            .expect_err("error")
+            .to_string();
+        assert!(
+            err.contains("boom: table x") && err.contains("slowcat"),
+            "{err}"
+        );
+    }
+}

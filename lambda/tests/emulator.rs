@@ -121,6 +121,15 @@ fn start_functions(env: &[(String, String)], functions: &[(&str, &str)]) -> Emul
 
 /// [`start_functions`] on a given port (for functions that must know it beforehand).
 fn start_functions_on(port: u16, env: &[(String, String)], functions: &[(&str, &str)]) -> Emulator {
+    let with: Vec<Function> = functions.iter().map(|&(n, e)| (n, e, Vec::new())).collect();
+    start_with(port, env, &with)
+}
+
+/// A function to run under the emulator: name, binary, its own extra environment.
+type Function<'a> = (&'a str, &'a str, Vec<(String, String)>);
+
+/// The emulator with `functions` running against it.
+fn start_with(port: u16, env: &[(String, String)], functions: &[Function]) -> Emulator {
     let version = cargo_lambda().arg("--version").output();
     assert!(
         version.is_ok_and(|o| o.status.success()),
@@ -139,7 +148,7 @@ fn start_functions_on(port: u16, env: &[(String, String)], functions: &[(&str, &
             .expect("cargo lambda watch"),
     );
     wait_for_port(port, "cargo lambda watch");
-    for &(name, exe) in functions {
+    for (name, exe, own) in functions {
         let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).expect("log");
         procs.0.push(
             Command::new(exe)
@@ -153,6 +162,7 @@ fn start_functions_on(port: u16, env: &[(String, String)], functions: &[(&str, &
                 .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
                 .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
                 .envs(env.iter().cloned())
+                .envs(own.iter().cloned())
                 .stdout(log.try_clone().expect("log"))
                 .stderr(log)
                 .spawn()
@@ -505,12 +515,57 @@ async fn a_connector_lambda_answers_the_protocol_and_the_query_function_reads_th
             format!("http://127.0.0.1:{port}"),
         ),
     ]);
-    let emu = start_functions_on(
+    // The same function binary as a DynamoDB and a Redis connector (Redis tables are declared
+    // in the catalog both the connector and the query function open).
+    let ddb_table = unique_name("emu_ddb");
+    quarry_tests::dynamodb_table(
+        &ddb_table,
+        "name",
+        &[
+            json!({"name": "a", "n": 1}),
+            json!({"name": "b", "n": 2}),
+            json!({"name": "c", "n": 3}),
+        ],
+    )
+    .await;
+    let redis = quarry_tests::redis();
+    let prefix = unique_name("emu_r");
+    redis.cmd(&["HSET", &format!("{prefix}:1"), "name", "x", "score", "5"]);
+    redis.cmd(&["HSET", &format!("{prefix}:2"), "name", "y", "score", "7"]);
+    {
+        use quarry_catalog::Catalog;
+        let catalog = quarry_catalog::SqliteCatalog::open(catalog_dir.path().join("catalog.db"))
+            .expect("catalog");
+        let table = quarry_tests::redis_table(
+            "cache",
+            "scores",
+            &[("name", "string"), ("score", "int")],
+            &[
+                ("redis-endpoint", format!("127.0.0.1:{}", redis.port)),
+                ("redis-value-type", "hash".to_owned()),
+                ("redis-key-prefix", format!("{prefix}:")),
+            ],
+        );
+        catalog
+            .commit(quarry_catalog::CatalogWrite {
+                databases: vec![quarry_catalog::Database::new("cache")],
+                tables: vec![quarry_catalog::TableWrite {
+                    table,
+                    expected_version: None,
+                }],
+                ..Default::default()
+            })
+            .await
+            .expect("declare the redis table");
+    }
+    let connector = env!("CARGO_BIN_EXE_quarry-connector");
+    let query = env!("CARGO_BIN_EXE_quarry-query");
+    let emu = start_with(
         port,
         &env,
         &[
-            ("quarry-connector", env!("CARGO_BIN_EXE_quarry-connector")),
-            ("quarry-query", env!("CARGO_BIN_EXE_quarry-query")),
+            ("quarry-connector", connector, Vec::new()),
+            ("quarry-query", query, Vec::new()),
         ],
     );
 
@@ -566,6 +621,44 @@ async fn a_connector_lambda_answers_the_protocol_and_the_query_function_reads_th
         !objects.is_empty(),
         "the connector spilled to s3://{spill}/"
     );
+
+    // DynamoDB and Redis through the same function binary (the emulator serves the project's
+    // binary names only, so each runs in an emulator of its own as `quarry-connector`).
+    for (kind, sql, expected) in [
+        (
+            "dynamodb",
+            format!(
+                "SELECT sum(n) AS s, count(*) AS c FROM \"lambda:quarry-connector\".default.{ddb_table} WHERE name <> 'b'"
+            ),
+            json!([{"s": 4.0, "c": 2}]),
+        ),
+        (
+            "redis",
+            "SELECT name, score FROM \"lambda:quarry-connector\".cache.scores ORDER BY name"
+                .to_owned(),
+            json!([{"name": "x", "score": 5}, {"name": "y", "score": 7}]),
+        ),
+    ] {
+        let port = free_port();
+        let mut env = env.clone();
+        env.retain(|(k, _)| k != "AWS_ENDPOINT_URL_LAMBDA");
+        env.push((
+            "AWS_ENDPOINT_URL_LAMBDA".into(),
+            format!("http://127.0.0.1:{port}"),
+        ));
+        let own = vec![("QUARRY_CONNECTOR".to_owned(), kind.to_owned())];
+        let emu = start_with(
+            port,
+            &env,
+            &[
+                ("quarry-connector", connector, own),
+                ("quarry-query", query, Vec::new()),
+            ],
+        );
+        let r = emu.invoke("quarry-query", &json!({ "sql": sql }));
+        assert_eq!(r["state"], "SUCCEEDED", "{kind}: {r}");
+        assert_eq!(r["rows"], expected, "{kind}: {r}");
+    }
 
     // A connector error reaches the caller naming the catalog and what failed.
     let r = emu.invoke(

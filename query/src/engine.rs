@@ -58,6 +58,10 @@ pub struct EngineConfig {
     /// Where federated `lambda:` catalogs invoke their functions instead of the standard AWS
     /// Lambda endpoint (a local emulator such as `cargo lambda watch`).
     pub lambda_endpoint: Option<String>,
+    /// How long one call to a federation connector may take before the statement fails with an
+    /// error naming the catalog and connector (default `QUARRY_CONNECTOR_TIMEOUT` seconds, else
+    /// 900, a Lambda's limit).
+    pub connector_timeout: std::time::Duration,
 }
 
 impl Default for EngineConfig {
@@ -72,6 +76,7 @@ impl Default for EngineConfig {
             target_file_size: 128 << 20,
             write_roots: None,
             lambda_endpoint: None,
+            connector_timeout: crate::federated::timeout_from_env(),
         }
     }
 }
@@ -451,6 +456,7 @@ impl Engine {
             history: None,
             federation: Arc::new(crate::federated::Federation::new(
                 config.lambda_endpoint.clone(),
+                config.connector_timeout,
             )),
             stores,
             config,

@@ -50,9 +50,19 @@ use crate::stores::MeteredRegistry;
 pub const KIND: &str = "data_catalog";
 /// Splits of one scan read at the same time.
 pub const CONCURRENT_SPLITS: usize = 8;
-/// How long one protocol call may take (a Lambda may run for 15 minutes; reads are bounded
-/// by this per split).
+/// How long one protocol call may take by default (a Lambda may run for 15 minutes); set
+/// `EngineConfig::connector_timeout` or `QUARRY_CONNECTOR_TIMEOUT` (seconds) for less.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// The call timeout the environment asks for (`QUARRY_CONNECTOR_TIMEOUT`, seconds), else
+/// [`CALL_TIMEOUT`].
+pub fn timeout_from_env() -> Duration {
+    std::env::var("QUARRY_CONNECTOR_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map_or(CALL_TIMEOUT, Duration::from_secs_f64)
+}
 /// The catalog name prefix of a connector Lambda, as Athena writes it.
 pub const LAMBDA_PREFIX: &str = "lambda:";
 
@@ -207,11 +217,12 @@ pub fn remove(store: &SqliteCatalog, name: &str) -> Result<bool, Error> {
 
 /// The connectors an engine talks to, one client each, kept across statements (so each is
 /// pinged once).
-#[derive(Default)]
 pub struct Federation {
     clients: tokio::sync::Mutex<HashMap<String, (Source, Arc<Client>)>>,
     /// Where Lambda `Invoke` goes instead of the standard AWS endpoint (a local emulator).
     lambda_endpoint: Option<String>,
+    /// How long one protocol call may take.
+    timeout: Duration,
 }
 
 impl fmt::Debug for Federation {
@@ -223,10 +234,11 @@ impl fmt::Debug for Federation {
 impl Federation {
     /// Connectors invoked through `lambda_endpoint` when set, else the standard AWS
     /// environment (`AWS_ENDPOINT_URL_LAMBDA`, `AWS_ENDPOINT_URL`, region, credentials).
-    pub fn new(lambda_endpoint: Option<String>) -> Federation {
+    pub fn new(lambda_endpoint: Option<String>, timeout: Duration) -> Federation {
         Federation {
             clients: tokio::sync::Mutex::default(),
             lambda_endpoint,
+            timeout,
         }
     }
 
@@ -300,7 +312,7 @@ impl Federation {
             },
         };
         let spill_stores = Arc::clone(stores);
-        let client = Client::new(transport, name, CALL_TIMEOUT).with_spill_stores(Arc::new(
+        let client = Client::new(transport, name, self.timeout).with_spill_stores(Arc::new(
             move |bucket: &str| {
                 spill_stores.get(&format!("s3://{bucket}")).map_err(|e| {
                     quarry_federation::Error::Protocol {

@@ -1217,3 +1217,35 @@ impl RedisServer {
         );
     }
 }
+
+/// A catalog table declaring a Redis table, as Athena's Redis connector reads them from Glue.
+pub fn redis_table(
+    database: &str,
+    name: &str,
+    columns: &[(&str, &str)],
+    properties: &[(&str, String)],
+) -> quarry_catalog::Table {
+    quarry_catalog::Table {
+        database: database.into(),
+        name: name.into(),
+        description: None,
+        table_type: "EXTERNAL_TABLE".into(),
+        view: None,
+        storage: quarry_catalog::StorageDescriptor {
+            location: String::new(),
+            columns: columns
+                .iter()
+                .map(|(n, t)| quarry_catalog::Column::new(*n, *t))
+                .collect(),
+            ..Default::default()
+        },
+        partition_keys: Vec::new(),
+        parameters: properties
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+        create_time: chrono::Utc::now(),
+        update_time: chrono::Utc::now(),
+        version: 0,
+    }
+}

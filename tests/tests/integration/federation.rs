@@ -795,38 +795,6 @@ async fn the_dynamodb_connector_queries_by_hash_key_and_scans_in_segments() {
     assert!(n <= 2, "{n}");
 }
 
-/// A catalog table declaring a Redis table, as Athena's Redis connector reads them from Glue.
-fn redis_table(
-    database: &str,
-    name: &str,
-    columns: &[(&str, &str)],
-    properties: &[(&str, String)],
-) -> quarry_catalog::Table {
-    quarry_catalog::Table {
-        database: database.into(),
-        name: name.into(),
-        description: None,
-        table_type: "EXTERNAL_TABLE".into(),
-        view: None,
-        storage: quarry_catalog::StorageDescriptor {
-            location: String::new(),
-            columns: columns
-                .iter()
-                .map(|(n, t)| quarry_catalog::Column::new(*n, *t))
-                .collect(),
-            ..Default::default()
-        },
-        partition_keys: Vec::new(),
-        parameters: properties
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect(),
-        create_time: chrono::Utc::now(),
-        update_time: chrono::Utc::now(),
-        version: 0,
-    }
-}
-
 #[tokio::test]
 async fn redis_tables_declared_in_the_catalog_join_the_lake() {
     use quarry_catalog::Catalog;
@@ -879,25 +847,25 @@ async fn redis_tables_declared_in_the_catalog_join_the_lake() {
         ]
     };
     let tables = vec![
-        redis_table(
+        quarry_tests::redis_table(
             "cache",
             "users",
             &[("name", "string"), ("age", "int")],
             &hash(("redis-key-prefix", format!("{prefix}:user:*"))),
         ),
-        redis_table(
+        quarry_tests::redis_table(
             "cache",
             "active_users",
             &[("name", "string"), ("age", "int")],
             &hash(("redis-keys-zset", format!("{prefix}:active"))),
         ),
-        redis_table(
+        quarry_tests::redis_table(
             "cache",
             "bad",
             &[("name", "string"), ("age", "int")],
             &hash(("redis-key-prefix", format!("{prefix}:bad:"))),
         ),
-        redis_table(
+        quarry_tests::redis_table(
             "cache",
             "hits",
             &[("hits", "bigint")],
