@@ -61,6 +61,8 @@ pub struct Postgres {
     /// The URI without its password, for messages.
     display: String,
     idle: Mutex<Vec<Client>>,
+    /// A table without partitions is cut into primary-key ranges of about this many rows.
+    rows_per_range: f64,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -229,7 +231,15 @@ impl Postgres {
             config,
             display,
             idle: Mutex::new(Vec::new()),
+            rows_per_range: ROWS_PER_RANGE,
         })
+    }
+
+    /// Cut tables without partitions into key ranges of about `rows` rows (by PostgreSQL's
+    /// estimate), at most 20 (default 250,000).
+    pub fn with_rows_per_split(mut self, rows: u64) -> Postgres {
+        self.rows_per_range = (rows.max(1)) as f64;
+        self
     }
 
     fn source(&self) -> String {
@@ -929,7 +939,7 @@ impl Postgres {
         };
         let pk: String = row.get(0);
         let estimate: f64 = row.get(1);
-        let ranges = ((estimate / ROWS_PER_RANGE).ceil() as i64).clamp(1, MAX_RANGES);
+        let ranges = ((estimate / self.rows_per_range).ceil() as i64).clamp(1, MAX_RANGES);
         if ranges < 2 {
             return Ok(whole());
         }

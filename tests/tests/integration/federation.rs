@@ -504,6 +504,13 @@ async fn sql_joins_the_lake_with_postgres_and_pushes_filters_to_the_server() {
             .await,
         "n,b\n4,1230.66\n"
     );
+    // And INSERT INTO from PostgreSQL.
+    s.csv(&format!("INSERT INTO demo.customer_copy SELECT id, name, balance FROM pg.{schema}.customers WHERE id = 1")).await;
+    assert_eq!(
+        s.csv("SELECT count(*) AS n FROM demo.customer_copy WHERE id = 1")
+            .await,
+        "n\n2\n"
+    );
 }
 
 #[tokio::test]
@@ -793,6 +800,84 @@ async fn the_dynamodb_connector_queries_by_hash_key_and_scans_in_segments() {
         .expect("read");
     let n: usize = records.batches.iter().map(|b| b.num_rows()).sum();
     assert!(n <= 2, "{n}");
+
+    // Columns declared by a catalog table of the same name win over inference.
+    use quarry_catalog::Catalog;
+    let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
+    let declared = quarry_tests::redis_table(
+        "ddb",
+        &table.to_lowercase(),
+        &[
+            ("customer", "string"),
+            ("order_id", "bigint"),
+            ("amount", "double"),
+            ("status", "string"),
+        ],
+        &[],
+    );
+    catalog
+        .commit(quarry_catalog::CatalogWrite {
+            databases: vec![quarry_catalog::Database::new("ddb")],
+            tables: vec![quarry_catalog::TableWrite {
+                table: declared,
+                expected_version: None,
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("declare");
+    let connector = quarry_federation::dynamodb::DynamoDb::new(quarry_tests::dynamodb())
+        .with_schemas(quarry_federation::dynamodb::SchemaSource {
+            catalog: catalog as Arc<dyn Catalog>,
+            database: "ddb".into(),
+        });
+    let transport = InProcess::new("dynamodb", Handler::new(Arc::new(connector), None));
+    let client = Client::new(Arc::new(transport), "ddb", Duration::from_secs(30));
+    let remote = client
+        .get_table(&TableName::new("default", &table))
+        .await
+        .expect("declared");
+    let types: Vec<DataType> = remote
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().clone())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            DataType::Utf8,
+            DataType::Int64,
+            DataType::Float64,
+            DataType::Utf8
+        ]
+    );
+    let splits = client
+        .splits("q5", &remote, &Constraints::default())
+        .await
+        .expect("splits");
+    let mut total = 0.0;
+    for split in &splits {
+        let records = client
+            .read(
+                "q5",
+                &remote.name,
+                &remote.schema,
+                split,
+                &Constraints::default(),
+            )
+            .await
+            .expect("read");
+        for batch in &records.batches {
+            let amounts = batch
+                .column_by_name("amount")
+                .expect("amount")
+                .as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+            total += amounts.iter().flatten().sum::<f64>();
+        }
+    }
+    // sum(i + 0.25) for i in 0..30
+    assert!((total - 442.5).abs() < 1e-9, "{total}");
 }
 
 #[tokio::test]
@@ -831,6 +916,7 @@ async fn redis_tables_declared_in_the_catalog_join_the_lake() {
         "age",
         "old",
     ]);
+    redis.cmd(&["ZADD", &format!("{prefix}:tags:a"), "1", "red", "2", "blue"]);
 
     let lake = Lake::sample(Backend::Local).await;
     let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
@@ -864,6 +950,16 @@ async fn redis_tables_declared_in_the_catalog_join_the_lake() {
             "bad",
             &[("name", "string"), ("age", "int")],
             &hash(("redis-key-prefix", format!("{prefix}:bad:"))),
+        ),
+        quarry_tests::redis_table(
+            "cache",
+            "tags",
+            &[("tag", "string")],
+            &[
+                ("redis-endpoint", endpoint.clone()),
+                ("redis-value-type", "zset".to_owned()),
+                ("redis-key-prefix", format!("{prefix}:tags:")),
+            ],
         ),
         quarry_tests::redis_table(
             "cache",
@@ -917,7 +1013,7 @@ async fn redis_tables_declared_in_the_catalog_join_the_lake() {
     assert!(s.csv("SHOW DATABASES IN kv").await.contains("cache"));
     assert_eq!(
         s.csv("SHOW TABLES IN kv.cache").await,
-        "tab_name\nactive_users\nbad\nhits\nusers\n"
+        "tab_name\nactive_users\nbad\nhits\ntags\nusers\n"
     );
     // Hash fields are columns (matched ignoring case), with the key beside them.
     assert_eq!(
@@ -929,6 +1025,11 @@ async fn redis_tables_declared_in_the_catalog_join_the_lake() {
         s.csv("SELECT name FROM kv.cache.active_users ORDER BY name")
             .await,
         "name\nBo\n\"Smith, Jane\"\n"
+    );
+    // Sorted-set values: one row per member.
+    assert_eq!(
+        s.csv("SELECT tag FROM kv.cache.tags ORDER BY tag").await,
+        "tag\nblue\nred\n"
     );
     // Literal values.
     assert_eq!(
@@ -949,4 +1050,49 @@ async fn redis_tables_declared_in_the_catalog_join_the_lake() {
         err.contains("age") && err.contains(&format!("{prefix}:bad:0")) && err.contains("\"old\""),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_large_table_is_read_in_primary_key_ranges_without_overlap() {
+    let pg = postgres();
+    let schema = unique_name("fed_ranges");
+    pg.exec(&format!(
+        "CREATE SCHEMA {schema}; CREATE TABLE {schema}.t (id bigint PRIMARY KEY, v int);
+         INSERT INTO {schema}.t SELECT g, g % 7 FROM generate_series(-50, 949) g; ANALYZE {schema}.t;"
+    ));
+    let connector = Postgres::new(&pg.uri)
+        .expect("uri")
+        .with_rows_per_split(300);
+    let transport = InProcess::new("postgres", Handler::new(Arc::new(connector), None));
+    let client = Client::new(Arc::new(transport), "pg", Duration::from_secs(30));
+    let remote = client
+        .get_table(&TableName::new(&schema, "t"))
+        .await
+        .expect("table");
+    let splits = client
+        .splits("q", &remote, &Constraints::default())
+        .await
+        .expect("splits");
+    assert_eq!(splits.len(), 4, "1,000 rows at 300 a range");
+    let mut ids = Vec::new();
+    for split in &splits {
+        assert!(split.properties.contains_key("pk_column"));
+        let records = client
+            .read(
+                "q",
+                &remote.name,
+                &remote.schema,
+                split,
+                &Constraints::default(),
+            )
+            .await
+            .expect("read");
+        for batch in &records.batches {
+            let column = batch.column_by_name("id").expect("id");
+            let values = column.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            ids.extend(values.iter().flatten());
+        }
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, (-50..950).collect::<Vec<i64>>(), "every row once");
 }
