@@ -199,4 +199,49 @@ proptest! {
         let _ = quarry_query::view::PrestoView::decode(&format!("/* Presto View: {text} */"));
         let _ = quarry_query::prepared::parse_values(&[text], "generic");
     }
+
+    /// Federation protocol messages from a connector or an engine: parsed or refused, never a
+    /// panic, whatever the bytes (JSON-shaped or not).
+    #[test]
+    fn federation_messages_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        kind in prop_oneof![Just("PingResponse"), Just("ReadRecordsResponse"), Just("GetSplitsRequest"), Just("ReadRecordsRequest")],
+        body in "\\PC{0,80}",
+    ) {
+        let _ = quarry_federation::wire::parse_request(&bytes);
+        let _ = quarry_federation::wire::parse_response(&bytes);
+        let shaped = format!("{{\"@type\":\"{kind}\",\"catalogName\":\"c\",\"records\":{{\"aId\":\"a\",\"schema\":\"{body}\",\"records\":\"{body}\"}}}}");
+        if let Ok(quarry_federation::wire::Response::ReadRecordsResponse(r)) = quarry_federation::wire::parse_response(shaped.as_bytes()) {
+            let _ = r.records.decode();
+        }
+        let _ = quarry_federation::ipc::decode_block(&body, &body);
+    }
+
+    /// Constraint values survive the wire exactly, in either framing.
+    #[test]
+    fn constraint_domains_round_trip(
+        values in proptest::collection::vec(any::<i64>(), 0..8),
+        null_allowed in any::<bool>(),
+        legacy in any::<bool>(),
+    ) {
+        use quarry_federation::constraints::{Domain, Range, Value, Values};
+        let framing = if legacy { quarry_federation::ipc::Framing::Legacy } else { quarry_federation::ipc::Framing::Continuation };
+        let domain = Domain {
+            data_type: DataType::Int64,
+            values: Values::Ranges(values.into_iter().map(|v| Range::single(Value::Int(v))).collect()),
+            null_allowed,
+        };
+        let set = domain.to_value_set(framing).expect("encode");
+        let text = serde_json::to_string(&set).expect("json");
+        let back: quarry_federation::wire::ValueSet = serde_json::from_str(&text).expect("parse");
+        prop_assert_eq!(Domain::from_value_set("c", &back).expect("decode"), domain);
+    }
+
+    /// Decimal text from PostgreSQL or DynamoDB: parsed exactly or refused, never a panic; at
+    /// scale 0 an integer reads as itself.
+    #[test]
+    fn decimal_text_never_panics(text in "[-+]?[0-9]{0,45}(\\.[0-9]{0,45})?([eE][-+]?[0-9]{1,4})?", n in any::<i64>()) {
+        let _ = quarry_federation::decimal::parse(&text, 9);
+        prop_assert_eq!(quarry_federation::decimal::parse(&n.to_string(), 0), Some(i128::from(n)));
+    }
 }
