@@ -146,6 +146,21 @@ async fn inspect_parquet(
 /// (otherwise its last, possibly cut, record is ignored).
 pub fn inspect_text(text: &[u8], complete: bool) -> Result<Inspected, InspectError> {
     let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
+    // UTF-16 / UTF-32 text (by its byte-order mark) would otherwise read as binary.
+    for (mark, encoding) in [
+        (&b"\xff\xfe\x00\x00"[..], "UTF-32 (little-endian)"),
+        (&b"\x00\x00\xfe\xff"[..], "UTF-32 (big-endian)"),
+        (&b"\xff\xfe"[..], "UTF-16 (little-endian)"),
+        (&b"\xfe\xff"[..], "UTF-16 (big-endian)"),
+    ] {
+        if text.starts_with(mark) {
+            return Err(InspectError::Unreadable(format!(
+                "{encoding} text (by its byte-order mark); Quarry reads UTF-8: convert it, \
+                 e.g. iconv -f {} -t UTF-8",
+                encoding.split(' ').next().unwrap_or("UTF-16")
+            )));
+        }
+    }
     let probe = &text[..text.len().min(8192)];
     if probe.contains(&0) {
         return Err(InspectError::Unreadable(

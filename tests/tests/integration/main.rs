@@ -5,6 +5,7 @@ mod crawl;
 mod faults;
 mod federation;
 mod glue;
+mod hostile;
 mod jobs;
 mod properties;
 mod query;
