@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Federated scans of a 1,000,000-row PostgreSQL table, against the server's own export.
 
-    python3 benches/peers/federation.py QUARRY CONNECTOR [ROWS] [REPEATS]
+    [INSTANCES=4] python3 benches/peers/federation.py QUARRY CONNECTOR [ROWS] [REPEATS]
 
 QUARRY is a release `quarry` binary, CONNECTOR a release `quarry-connector` binary (both from
 `cargo build --release -p quarry-cli -p quarry-lambda --bin quarry --bin quarry-connector`).
@@ -11,8 +11,9 @@ emulator), loads the table, and times, median of REPEATS after one warm-up:
 
 - `psql -c "COPY (SELECT ..) TO STDOUT" > /dev/null`: the server's own export, the practical limit;
 - Quarry in process (`quarry catalog add pg --connector postgres`): the full scan and a 1% filter;
-- Quarry through the connector Lambda under the emulator (`"lambda:quarry-connector"`), where
-  answers over 5 MiB spill to S3, encrypted.
+- Quarry through the connector Lambda under the emulator (`"lambda:quarry-connector"`, INSTANCES
+  function processes polling it, as Lambda runs concurrent invocations in separate instances),
+  where answers over 5 MiB spill to S3, encrypted.
 
 Quarry's times are the statement's `elapsed_us` (`--stats json`); COPY's is psql's wall time.
 """
@@ -30,6 +31,7 @@ import time
 QUARRY, CONNECTOR = sys.argv[1], sys.argv[2]
 ROWS = int(sys.argv[3]) if len(sys.argv) > 3 else 1_000_000
 REPEATS = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+INSTANCES = int(os.environ.get("INSTANCES", "4"))
 COLUMNS = "id, k, v, s, d, ts"
 FULL = "SELECT sum(id) AS a, sum(k) AS b, sum(v) AS c, max(s) AS e, max(d) AS f, max(ts) AS g FROM {t}"
 SELECTIVE = "SELECT count(*) AS n, sum(v) AS c, max(s) AS e FROM {t} WHERE k = 7"
@@ -88,8 +90,8 @@ def main():
         run(psql + ["-c", f"""
             CREATE TABLE bench (id bigint PRIMARY KEY, k int, v double precision, s text, d date, ts timestamp);
             INSERT INTO bench SELECT g, g % 100, g * 0.5, md5(g::text), DATE '2020-01-01' + (g % 1000),
-                   TIMESTAMP '2020-01-01' + g * INTERVAL '1 second' FROM generate_series(1, {ROWS}) g;
-            VACUUM ANALYZE bench;"""])
+                   TIMESTAMP '2020-01-01' + g * INTERVAL '1 second' FROM generate_series(1, {ROWS}) g;"""])
+        run(psql + ["-c", "VACUUM ANALYZE bench"])
 
         # moto (S3 for spills) and the Lambda emulator with the connector
         moto_port = free_port()
@@ -103,7 +105,8 @@ def main():
         urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{moto_port}/spill", method="PUT")).read()
         emu_port = free_port()
         procs.append(subprocess.Popen(["cargo", "lambda", "watch", "--only-lambda-apis", "--ignore-changes",
-                                       "-P", str(emu_port)], cwd=work,
+                                       "-P", str(emu_port)],
+                                      cwd=os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../lambda"),
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_port(emu_port, "cargo lambda watch")
         fn_env = {"PATH": os.environ["PATH"], **aws,
@@ -111,7 +114,10 @@ def main():
                   "AWS_LAMBDA_FUNCTION_NAME": "quarry-connector", "AWS_LAMBDA_FUNCTION_VERSION": "1",
                   "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008", "QUARRY_CONNECTOR": "postgres",
                   "QUARRY_CONNECTOR_URI": uri, "QUARRY_SPILL_BUCKET": "spill"}
-        procs.append(subprocess.Popen([CONNECTOR], env=fn_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        # Lambda runs concurrent invocations in separate instances: INSTANCES runtime clients poll
+        # the emulator for the one function.
+        for _ in range(INSTANCES):
+            procs.append(subprocess.Popen([CONNECTOR], env=fn_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
         env = {**os.environ, **aws, "QUARRY_CATALOG": f"{work}/catalog.db",
                "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{emu_port}"}
@@ -148,7 +154,7 @@ def main():
         full_in, full_lambda = answers["in process, full scan"], answers["Lambda (emulator), full scan"]
         assert full_in == full_lambda, f"answers differ:\n{full_in}\n{full_lambda}"
         copy_t = results["psql COPY .. TO STDOUT (full export)"][0]
-        print(f"{ROWS:,} rows, median of {REPEATS}")
+        print(f"{ROWS:,} rows, median of {REPEATS}, {INSTANCES} connector instance(s)")
         print("| case | time | bytes scanned | COPY time / this time |")
         print("|---|---|---|---|")
         for name, (t, b) in results.items():

@@ -63,6 +63,8 @@ pub struct Postgres {
     idle: Mutex<Vec<Client>>,
     /// A table without partitions is cut into primary-key ranges of about this many rows.
     rows_per_range: f64,
+    /// ..and of about this many bytes on disk, when set (a Lambda's answers fit inline then).
+    bytes_per_range: Option<f64>,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -232,6 +234,7 @@ impl Postgres {
             display,
             idle: Mutex::new(Vec::new()),
             rows_per_range: ROWS_PER_RANGE,
+            bytes_per_range: None,
         })
     }
 
@@ -239,6 +242,14 @@ impl Postgres {
     /// estimate), at most 20 (default 250,000).
     pub fn with_rows_per_split(mut self, rows: u64) -> Postgres {
         self.rows_per_range = (rows.max(1)) as f64;
+        self
+    }
+
+    /// Also cut tables into key ranges of about `bytes` on disk (by PostgreSQL's page count):
+    /// a connector Lambda sets this so that a split's answer fits in a Lambda response instead
+    /// of spilling to S3.
+    pub fn with_bytes_per_split(mut self, bytes: u64) -> Postgres {
+        self.bytes_per_range = Some(bytes.max(1) as f64);
         self
     }
 
@@ -927,7 +938,7 @@ impl Postgres {
         let rows = self
             .query(
                 &format!("finding the primary key of {table}"),
-                "SELECT a.attname::text, c.reltuples::float8 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid \
+                "SELECT a.attname::text, c.reltuples::float8, c.relpages::float8 * 8192 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid \
                  JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] \
                  WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary AND i.indnatts = 1 \
                    AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)",
@@ -939,7 +950,10 @@ impl Postgres {
         };
         let pk: String = row.get(0);
         let estimate: f64 = row.get(1);
-        let ranges = ((estimate / self.rows_per_range).ceil() as i64).clamp(1, MAX_RANGES);
+        let on_disk: f64 = row.get(2);
+        let by_rows = (estimate / self.rows_per_range).ceil();
+        let by_bytes = self.bytes_per_range.map_or(0.0, |b| (on_disk / b).ceil());
+        let ranges = (by_rows.max(by_bytes) as i64).clamp(1, MAX_RANGES);
         if ranges < 2 {
             return Ok(whole());
         }

@@ -11,6 +11,7 @@
 //! | `QUARRY_CONNECTOR_URI` (or `default`) | PostgreSQL's connection URI, e.g. `postgresql://user:pw@host:5432/db` |
 //! | `QUARRY_SPILL_BUCKET` (or `spill_bucket`) | where answers larger than the inline limit spill |
 //! | `QUARRY_SPILL_PREFIX` (or `spill_prefix`) | key prefix of spilled blocks (default `athena-federation-spill`) |
+//! | `QUARRY_SPLIT_BYTES` | PostgreSQL tables are split into key ranges of about this many bytes on disk (default 4 MiB, so answers fit a Lambda response), at most 20 |
 //! | `QUARRY_SPILL_ENCRYPTION` | `false` to spill unencrypted (or the SDK's `disable_spill_encryption=true`) |
 //!
 //! The function's result is the protocol's JSON answer; a failure is a function error whose
@@ -22,6 +23,10 @@ use std::sync::Arc;
 use quarry_federation::connector::{Connector, Handler, Spill};
 
 use crate::FunctionError;
+
+/// Bytes on disk per PostgreSQL split (`QUARRY_SPLIT_BYTES`): about what one Lambda answer
+/// carries inline.
+const SPLIT_BYTES: u64 = 4 << 20;
 
 /// Reads the first of the variables that is set and not empty.
 fn var(names: &[&str]) -> Option<String> {
@@ -54,9 +59,14 @@ pub async fn from_env() -> Result<Handler, FunctionError> {
                 .strip_prefix("postgres://jdbc:")
                 .unwrap_or(&uri)
                 .to_owned();
+            // Splits small enough that an answer fits a Lambda response (no spill round trip).
+            let split_bytes = var(&["QUARRY_SPLIT_BYTES"])
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(SPLIT_BYTES);
             Arc::new(
                 quarry_federation::postgres::Postgres::new(&uri)
-                    .map_err(|e| FunctionError::Config(e.to_string()))?,
+                    .map_err(|e| FunctionError::Config(e.to_string()))?
+                    .with_bytes_per_split(split_bytes),
             )
         }
         "dynamodb" => Arc::new(quarry_federation::dynamodb::DynamoDb::from_env().await),
