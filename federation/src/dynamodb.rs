@@ -77,16 +77,9 @@ impl DynamoDb {
     /// A connector configured like the AWS CLI (region, credentials, `AWS_ENDPOINT_URL` or
     /// `AWS_ENDPOINT_URL_DYNAMODB`).
     pub async fn from_env() -> DynamoDb {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(http)
-            .load()
-            .await;
-        DynamoDb::new(aws_sdk_dynamodb::Client::new(&config))
+        DynamoDb::new(aws_sdk_dynamodb::Client::new(
+            &crate::aws_config(None).await,
+        ))
     }
 
     pub fn new(client: aws_sdk_dynamodb::Client) -> DynamoDb {
@@ -885,13 +878,7 @@ fn finish(
     rows: usize,
 ) -> Result<RecordBatch> {
     let columns: Vec<ArrayRef> = builders.iter_mut().map(|b| b.finish()).collect();
-    let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
-    RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options).map_err(|source| {
-        Error::Arrow {
-            what: "items".into(),
-            source,
-        }
-    })
+    crate::batch(schema, columns, rows, "items")
 }
 
 fn downcast<T: 'static>(builder: &mut dyn ArrayBuilder) -> std::result::Result<&mut T, String> {

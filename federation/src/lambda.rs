@@ -21,17 +21,7 @@ impl LambdaTransport {
     /// A transport for `function` (a name, ARN or `name:alias`), from the standard AWS
     /// environment; `endpoint` overrides the Lambda endpoint (e.g. a local emulator).
     pub async fn from_env(function: &str, endpoint: Option<&str>) -> LambdaTransport {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let mut loader =
-            aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
-        if let Some(endpoint) = endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        let config = loader.load().await;
+        let config = crate::aws_config(endpoint).await;
         LambdaTransport {
             client: aws_sdk_lambda::Client::new(&config),
             function: function.to_owned(),

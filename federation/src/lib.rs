@@ -93,3 +93,39 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A batch of `rows` rows from finished columns (zero columns allowed: a `COUNT(*)` reads none).
+pub(crate) fn batch(
+    schema: &arrow::datatypes::SchemaRef,
+    columns: Vec<arrow::array::ArrayRef>,
+    rows: usize,
+    what: &str,
+) -> Result<arrow::record_batch::RecordBatch> {
+    let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
+    arrow::record_batch::RecordBatch::try_new_with_options(
+        std::sync::Arc::clone(schema),
+        columns,
+        &options,
+    )
+    .map_err(|source| Error::Arrow {
+        what: what.to_owned(),
+        source,
+    })
+}
+
+/// The AWS SDK configuration of the standard environment (region, credentials chain,
+/// `AWS_ENDPOINT_URL[_<SERVICE>]`), over rustls with ring like the rest of Quarry;
+/// `endpoint` overrides the endpoint.
+#[cfg(any(feature = "lambda", feature = "dynamodb"))]
+pub(crate) async fn aws_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
+    if let Some(endpoint) = endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    loader.load().await
+}

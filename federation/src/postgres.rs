@@ -216,7 +216,8 @@ impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
 impl Postgres {
     /// A connector for a `postgresql://user[:password]@host[:port]/db[?sslmode=..]` URI (or a
     /// libpq key/value string). `sslmode=prefer` (the default) falls back to plain text when
-    /// the server has no TLS, as libpq does; see [`tls_config`] for certificate checks.
+    /// the server has no TLS, as libpq does. Certificates are checked only with `PGSSLROOTCERT`
+    /// (a CA file, or `system`), as libpq's `sslmode=require` does not check them.
     pub fn new(uri: &str) -> Result<Postgres> {
         let mut config = tokio_postgres::Config::from_str(uri).map_err(|e| Error::Source {
             source_name: "postgres".into(),
@@ -1303,13 +1304,7 @@ fn finish(
         };
         columns.push(array);
     }
-    let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
-    RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options).map_err(|source| {
-        Error::Arrow {
-            what: "rows".into(),
-            source,
-        }
-    })
+    crate::batch(schema, columns, rows, "rows")
 }
 
 #[cfg(test)]

@@ -539,15 +539,8 @@ impl Rows {
 
     fn flush(&mut self) -> Result<()> {
         let columns: Vec<ArrayRef> = self.builders.iter_mut().map(|b| b.finish()).collect();
-        let options =
-            arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(self.rows));
-        self.batches.push(
-            RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &options)
-                .map_err(|source| Error::Arrow {
-                    what: "rows".into(),
-                    source,
-                })?,
-        );
+        self.batches
+            .push(crate::batch(&self.schema, columns, self.rows, "rows")?);
         self.rows = 0;
         Ok(())
     }

@@ -242,14 +242,7 @@ pub fn to_engine_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<Record
     for (column, field) in batch.columns().iter().zip(schema.fields()) {
         columns.push(engine_array(column, field.data_type(), field.name())?);
     }
-    let options =
-        arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options).map_err(|source| {
-        Error::Arrow {
-            what: "records".into(),
-            source,
-        }
-    })
+    crate::batch(schema, columns, batch.num_rows(), "records")
 }
 
 fn engine_array(array: &ArrayRef, target: &DataType, column: &str) -> Result<ArrayRef> {

@@ -50,6 +50,29 @@ fn create_schema(hint: &str) -> String {
     schema
 }
 
+/// The rows of `splits` of `table`, read one after the other with `constraints`.
+async fn read_splits(
+    client: &Client,
+    query: &str,
+    table: &quarry_federation::client::RemoteTable,
+    splits: &[quarry_federation::wire::Split],
+    constraints: &Constraints,
+) -> Vec<datafusion::arrow::record_batch::RecordBatch> {
+    let mut batches = Vec::new();
+    for split in splits {
+        let records = client
+            .read(query, &table.name, &table.schema, split, constraints)
+            .await
+            .expect("read");
+        batches.extend(records.batches);
+    }
+    batches
+}
+
+fn row_count(batches: &[datafusion::arrow::record_batch::RecordBatch]) -> usize {
+    batches.iter().map(|b| b.num_rows()).sum()
+}
+
 fn client(uri: &str, catalog: &str) -> Client {
     let pg = Postgres::new(uri).expect("uri");
     let transport = InProcess::new("postgres", Handler::new(Arc::new(pg), None));
@@ -683,13 +706,6 @@ async fn the_dynamodb_connector_queries_by_hash_key_and_scans_in_segments() {
     assert_eq!(t("details"), DataType::Utf8);
     assert!(matches!(t("tags"), DataType::List(f) if f.data_type() == &DataType::Utf8));
 
-    let rows = |records: Vec<quarry_federation::client::Records>| -> usize {
-        records
-            .iter()
-            .flat_map(|r| &r.batches)
-            .map(|b| b.num_rows())
-            .sum()
-    };
     // No key constraint: three parallel Scan segments that together read every item once.
     let scan = client
         .splits("q1", &remote, &Constraints::default())
@@ -697,22 +713,8 @@ async fn the_dynamodb_connector_queries_by_hash_key_and_scans_in_segments() {
         .expect("splits");
     assert_eq!(scan.len(), 3);
     assert!(scan.iter().all(|s| s.properties["kind"] == "scan"));
-    let mut read = Vec::new();
-    for split in &scan {
-        read.push(
-            client
-                .read(
-                    "q1",
-                    &remote.name,
-                    &remote.schema,
-                    split,
-                    &Constraints::default(),
-                )
-                .await
-                .expect("read"),
-        );
-    }
-    assert_eq!(rows(read), 30);
+    let read = read_splits(&client, "q1", &remote, &scan, &Constraints::default()).await;
+    assert_eq!(row_count(&read), 30);
 
     // Hash key IN (..): one Query per value; a range-key constraint joins the key condition, and
     // another column's becomes a FilterExpression, applied by DynamoDB (the connector returns
@@ -751,20 +753,12 @@ async fn the_dynamodb_connector_queries_by_hash_key_and_scans_in_segments() {
         .expect("splits");
     assert_eq!(queries.len(), 2);
     assert!(queries.iter().all(|s| s.properties["kind"] == "query"));
-    let mut read = Vec::new();
-    for split in &queries {
-        read.push(
-            client
-                .read("q2", &remote.name, &remote.schema, split, &constraints)
-                .await
-                .expect("read"),
-        );
-    }
+    let read = read_splits(&client, "q2", &remote, &queries, &constraints).await;
     // customer c1/c2 (i % 5 in 1, 2), order_id > 10, not a multiple of 3: 11, 16, 22, 26, 17(=c2) ...
     let expected = (11..30)
         .filter(|i| (i % 5 == 1 || i % 5 == 2) && i % 3 != 0)
         .count();
-    assert_eq!(rows(read), expected);
+    assert_eq!(row_count(&read), expected);
 
     // A hostile value is only ever a placeholder value.
     let mut hostile = Constraints::default();
@@ -774,16 +768,8 @@ async fn the_dynamodb_connector_queries_by_hash_key_and_scans_in_segments() {
             .to_value_set(Framing::Continuation)
             .expect("enc"),
     );
-    let mut read = Vec::new();
-    for split in &scan {
-        read.push(
-            client
-                .read("q3", &remote.name, &remote.schema, split, &hostile)
-                .await
-                .expect("read"),
-        );
-    }
-    assert_eq!(rows(read), 0);
+    let read = read_splits(&client, "q3", &remote, &scan, &hostile).await;
+    assert_eq!(row_count(&read), 0);
 
     // LIMIT with a pushed filter stops after enough matching items.
     let mut limited = Constraints::default();
