@@ -1,4 +1,4 @@
-//! Storage faults (issue 16): the query and crawl suites over a store that fails a seeded share
+//! Storage faults (issue 16): the query, crawl, write and job suites over a store that fails a seeded share
 //! of calls as S3 does (500, 503 SlowDown, resets, timeouts, bodies cut short, listings that
 //! fail part-way). Every run must end with the right answer or an error that names the fault
 //! and the object; never a wrong answer, a panic, or a half-written catalog.
@@ -292,6 +292,71 @@ async fn writes_under_storage_faults_commit_all_or_nothing() {
         }
         eprintln!(
             "{backend:?}: {} CTAS + INSERT pairs, {faults} faults injected: {committed} committed whole, {refused} refused with the fault named, 0 partial",
+            seeds()
+        );
+        assert!(faults > 0);
+    }
+}
+
+/// A bookmarked job (INSERT INTO curated SELECT .. FROM raw) over a store whose reads and
+/// writes fail: each run succeeds whole or fails naming the fault with the output and the
+/// bookmark as they were; a clean run afterwards converges on every object inserted exactly once.
+#[tokio::test]
+async fn jobs_under_storage_faults_insert_each_object_once() {
+    use quarry_catalog::JobRunState;
+    for backend in BACKENDS {
+        let (mut succeeded, mut failed, mut faults) = (0, 0, 0);
+        for seed in 0..seeds() {
+            let lake = Lake::empty(backend).await;
+            let rt = crate::jobs::setup(&lake, Arc::clone(&lake.location.store)).await;
+            let j = crate::jobs::job(crate::jobs::SALES_JOB);
+            let mut store = FaultyStore::new(lake.location.store.clone(), 0.1, seed);
+            store.writes = true;
+            let store = Arc::new(store);
+            rt.stores.register(&lake.location.base, store.clone());
+            let mut done = false;
+            for attempt in 0..3 {
+                // The output is read through a clean store: only the run sees faults.
+                rt.stores
+                    .register(&lake.location.base, lake.location.store.clone());
+                let before = crate::jobs::curated(&rt).await;
+                rt.stores.register(&lake.location.base, store.clone());
+                let r = crate::jobs::run(&rt, &j).await;
+                rt.stores
+                    .register(&lake.location.base, lake.location.store.clone());
+                let after = crate::jobs::curated(&rt).await;
+                match r.state {
+                    JobRunState::Succeeded => {
+                        succeeded += 1;
+                        let expected = if done { before } else { (3, 3, 6) };
+                        assert_eq!(after, expected, "seed {seed} attempt {attempt}: {r:?}");
+                        done = true;
+                    }
+                    _ => {
+                        failed += 1;
+                        let err = r.error.clone().unwrap_or_default();
+                        assert!(
+                            names_the_fault(&err),
+                            "seed {seed} attempt {attempt}: {err}"
+                        );
+                        assert_eq!(after, before, "seed {seed} attempt {attempt}: half a run");
+                    }
+                }
+            }
+            faults += store.figures().faults;
+            // A clean run converges: every object inserted exactly once.
+            rt.stores
+                .register(&lake.location.base, lake.location.store.clone());
+            let clean = crate::jobs::run(&rt, &j).await;
+            assert_eq!(
+                clean.state,
+                JobRunState::Succeeded,
+                "seed {seed}: {clean:?}"
+            );
+            assert_eq!(crate::jobs::curated(&rt).await, (3, 3, 6), "seed {seed}");
+        }
+        eprintln!(
+            "{backend:?}: {} seeds x 3 job runs, {faults} faults injected: {succeeded} runs succeeded whole, {failed} failed naming the fault, 0 partial; every seed converged",
             seeds()
         );
         assert!(faults > 0);

@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 /// A raw CSV table `raw.sales` (partitioned by region) crawled from `lake`, an empty Parquet
 /// table `curated.sales` beside it, and a runtime over them reading through `store`.
-async fn setup(lake: &Lake, store: Arc<dyn object_store::ObjectStore>) -> JobRuntime {
+pub(crate) async fn setup(lake: &Lake, store: Arc<dyn object_store::ObjectStore>) -> JobRuntime {
     lake.put(
         "sales/region=eu/a.csv",
         b"order_id,amount\n1,10.5\n2,20\n".to_vec(),
@@ -73,7 +73,7 @@ async fn ok(rt: &JobRuntime, sql: &str) -> Vec<datafusion::arrow::array::RecordB
 }
 
 /// `count(*)`, `count(DISTINCT order_id)` and `sum(order_id)` of curated.sales.
-async fn curated(rt: &JobRuntime) -> (i64, i64, i64) {
+pub(crate) async fn curated(rt: &JobRuntime) -> (i64, i64, i64) {
     let b = ok(
         rt,
         "SELECT count(*), count(DISTINCT order_id), coalesce(sum(order_id), 0) FROM curated.sales",
@@ -88,12 +88,12 @@ async fn curated(rt: &JobRuntime) -> (i64, i64, i64) {
     (v(0), v(1), v(2))
 }
 
-fn job(toml: &str) -> Job {
+pub(crate) fn job(toml: &str) -> Job {
     let spec: JobSpec = toml::from_str(toml).expect("job TOML");
     Job::from_spec(spec, "test").expect("valid job")
 }
 
-const SALES_JOB: &str = r#"
+pub(crate) const SALES_JOB: &str = r#"
 name = "sales_to_parquet"
 kind = "sql"
 schedule = "cron(0 * * * ? *)"
@@ -108,7 +108,7 @@ fn never() -> watch::Receiver<bool> {
     rx
 }
 
-async fn run(rt: &JobRuntime, j: &Job) -> quarry_catalog::JobRun {
+pub(crate) async fn run(rt: &JobRuntime, j: &Job) -> quarry_catalog::JobRun {
     rt.run(j, RunOptions::default(), never())
         .await
         .expect("the run starts")
