@@ -42,13 +42,22 @@ fn fraction(seed: u64) -> f64 {
 
 /// Runs `args` and kills it with SIGKILL after `after` (if it is still running).
 fn run_and_kill(q: &Quarry, args: &[&str], after: Duration) -> bool {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quarry"))
+    run_and_kill_on(q, Backend::Local, args, after)
+}
+
+/// [`run_and_kill`] with the AWS environment of `backend` (the S3 endpoint for S3 lakes).
+fn run_and_kill_on(q: &Quarry, backend: Backend, args: &[&str], after: Duration) -> bool {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_quarry"));
+    command
         .args(args)
         .env("QUARRY_CATALOG", q.catalog.path().join("catalog.db"))
+        .env_remove("AWS_ENDPOINT_URL")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn quarry");
+        .stderr(Stdio::null());
+    if backend == Backend::S3 {
+        command.envs(quarry_tests::s3().env());
+    }
+    let mut child = command.spawn().expect("spawn quarry");
     let start = Instant::now();
     while start.elapsed() < after {
         if child.try_wait().expect("wait").is_some() {
@@ -123,6 +132,56 @@ fn killed_crawls_leave_the_old_or_the_new_catalog() {
         );
     }
     eprintln!("{} crawl trials, {killed} killed part-way", trials());
+}
+
+/// The same trials on a lake in S3 (moto): the crawl's reads and listings go over HTTP when it
+/// is killed.
+#[test]
+fn killed_crawls_of_an_s3_lake_leave_the_old_or_the_new_catalog() {
+    let _timed = timed();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let lake = runtime.block_on(async {
+        let lake = quarry_tests::Lake::empty(Backend::S3).await;
+        for p in 0..120 {
+            let mut body = String::from("id,amount,kind\n");
+            for r in 0..20 {
+                body.push_str(&format!("{},{}.5,k{}\n", p * 20 + r, r, r % 3));
+            }
+            lake.put(&format!("events/part={p:04}/data.csv"), body.into_bytes())
+                .await;
+        }
+        lake
+    });
+    let url = format!("{}events/", lake.location.root_url());
+    let reference = Quarry::new();
+    let start = Instant::now();
+    stdout(&reference.run(Backend::S3, &["crawl", &url, "-d", "demo"]));
+    let took = start.elapsed();
+    let want = shape(&reference);
+    assert_eq!(want.len(), 1);
+    let mut killed = 0;
+    for seed in 0..trials() {
+        let q = Quarry::new();
+        let after = took.mul_f64(fraction(seed));
+        killed += u64::from(run_and_kill_on(
+            &q,
+            Backend::S3,
+            &["crawl", &url, "-d", "demo"],
+            after,
+        ));
+        let got = shape(&q);
+        assert!(
+            got.is_empty() || got == want,
+            "seed {seed}: half a crawl is visible: {got:?}"
+        );
+        stdout(&q.run(Backend::S3, &["crawl", &url, "-d", "demo"]));
+        assert_eq!(
+            shape(&q),
+            want,
+            "seed {seed}: the re-crawl did not converge"
+        );
+    }
+    eprintln!("{} S3 crawl trials, {killed} killed part-way", trials());
 }
 
 #[test]
