@@ -100,10 +100,20 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Source::Lambda { function } => format!("lambda {function}"),
-            Source::Connector { connector, uri } if uri.is_empty() => connector.clone(),
-            Source::Connector { connector, uri } => {
-                format!("{connector} {}", quarry_federation::postgres::redact(uri))
+            Source::Connector { connector, .. } => match self.shown_uri() {
+                Some(uri) => format!("{connector} {uri}"),
+                None => connector.clone(),
+            },
+        }
+    }
+
+    /// A connector's URI without its password (`None` for none, or for a Lambda).
+    pub fn shown_uri(&self) -> Option<String> {
+        match self {
+            Source::Connector { uri, .. } if !uri.trim().is_empty() => {
+                Some(quarry_federation::postgres::redact(uri))
             }
+            _ => None,
         }
     }
 }

@@ -7,7 +7,23 @@ use chrono::Utc;
 use quarry_catalog::{Catalog, Table};
 use serde_json::{Value, json};
 
+use quarry_query::federated;
+
 use crate::error::ApiError;
+
+/// Athena's catalog type of a registered data catalog.
+fn catalog_type(source: &federated::Source) -> &'static str {
+    match source {
+        federated::Source::Lambda { .. } => "LAMBDA",
+        federated::Source::Connector { .. } => "FEDERATED",
+    }
+}
+
+/// A catalog-store or registration error as the API reports it (the user's to fix).
+fn query_error(e: quarry_query::Error) -> ApiError {
+    ApiError::invalid(e.to_string())
+}
+
 use crate::service::{Execution, Service, Submission, epoch};
 
 /// The one data catalog: the Quarry catalog, named as Athena names Glue's.
@@ -203,6 +219,96 @@ impl Api {
         self.service.engine().catalog()
     }
 
+    /// The lake's catalog, then the federated catalogs registered in the store.
+    fn list_data_catalogs(&self) -> Result<Value, ApiError> {
+        let mut summaries = vec![json!({ "CatalogName": DATA_CATALOG, "Type": "GLUE" })];
+        for c in federated::list(self.service.store()).map_err(query_error)? {
+            summaries.push(json!({ "CatalogName": c.name, "Type": catalog_type(&c.source) }));
+        }
+        Ok(json!({ "DataCatalogsSummary": summaries }))
+    }
+
+    fn get_data_catalog(&self, name: &str) -> Result<Value, ApiError> {
+        if name.eq_ignore_ascii_case(DATA_CATALOG) {
+            return Ok(json!({ "DataCatalog": {
+                "Name": DATA_CATALOG, "Type": "GLUE",
+                "Description": "The Quarry catalog", "Parameters": {}
+            }}));
+        }
+        let c = federated::get(self.service.store(), name)
+            .map_err(query_error)?
+            .ok_or_else(|| ApiError::invalid(format!("data catalog '{name}' does not exist")))?;
+        let parameters = match &c.source {
+            federated::Source::Lambda { function } => json!({ "function": function }),
+            // The URI as listings show it: never its password.
+            federated::Source::Connector { connector, .. } => json!({
+                "connector": connector,
+                "uri": c.source.shown_uri().unwrap_or_default(),
+            }),
+        };
+        Ok(json!({ "DataCatalog": {
+            "Name": c.name, "Type": catalog_type(&c.source),
+            "Description": c.description.unwrap_or_default(), "Parameters": parameters,
+        }}))
+    }
+
+    /// Athena's `LAMBDA` catalogs (`function`, or `metadata-function` / `record-function` when
+    /// both are one function); `FEDERATED` with `connector` and `uri` registers a connector
+    /// linked into Quarry. Glue and Hive catalogs other than the lake's are not supported.
+    fn create_data_catalog(&self, input: &Value) -> Result<Value, ApiError> {
+        let name = required(input, "Name")?;
+        let parameter = |key: &str| {
+            input
+                .get("Parameters")
+                .and_then(|p| p.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let source = match required(input, "Type")? {
+            "LAMBDA" => {
+                let function = parameter("function")
+                    .or_else(|| match (parameter("metadata-function"), parameter("record-function")) {
+                        (Some(m), Some(r)) if m == r => Some(m),
+                        (Some(_), Some(_)) => None,
+                        (m, r) => m.or(r),
+                    })
+                    .ok_or_else(|| {
+                        ApiError::invalid(
+                            "a LAMBDA data catalog needs Parameters function=<function name or ARN> \
+                             (separate metadata and record functions are not supported)",
+                        )
+                    })?;
+                federated::Source::Lambda { function }
+            }
+            "FEDERATED" => federated::Source::Connector {
+                connector: parameter("connector").ok_or_else(|| {
+                    ApiError::invalid("a FEDERATED data catalog needs Parameters connector=postgres|dynamodb|redis")
+                })?,
+                uri: parameter("uri").unwrap_or_default(),
+            },
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "data catalogs of type {other} are not supported: use LAMBDA (a connector function) or FEDERATED"
+                )));
+            }
+        };
+        let catalog = federated::DataCatalog {
+            name: name.to_owned(),
+            source,
+            description: field(input, "Description").map(str::to_owned),
+        };
+        if federated::get(self.service.store(), name)
+            .map_err(query_error)?
+            .is_some()
+        {
+            return Err(ApiError::invalid(format!(
+                "data catalog '{name}' already exists"
+            )));
+        }
+        federated::add(self.service.store(), &catalog).map_err(query_error)?;
+        Ok(json!({}))
+    }
+
     fn workgroup(&self, name: &str) -> Result<Value, ApiError> {
         let body = self
             .service
@@ -229,20 +335,17 @@ impl Api {
             }
             "GetQueryResults" => self.results(&input),
             "GetQueryRuntimeStatistics" => self.runtime_statistics(&input),
-            "ListDataCatalogs" => Ok(json!({
-                "DataCatalogsSummary": [{ "CatalogName": DATA_CATALOG, "Type": "GLUE" }]
-            })),
-            "GetDataCatalog" => {
+            "ListDataCatalogs" => self.list_data_catalogs(),
+            "GetDataCatalog" => self.get_data_catalog(required(&input, "Name")?),
+            "CreateDataCatalog" => self.create_data_catalog(&input),
+            "DeleteDataCatalog" => {
                 let name = required(&input, "Name")?;
-                if !name.eq_ignore_ascii_case(DATA_CATALOG) {
+                if !federated::remove(self.service.store(), name).map_err(query_error)? {
                     return Err(ApiError::invalid(format!(
                         "data catalog '{name}' does not exist"
                     )));
                 }
-                Ok(json!({ "DataCatalog": {
-                    "Name": DATA_CATALOG, "Type": "GLUE",
-                    "Description": "The Quarry catalog", "Parameters": {}
-                }}))
+                Ok(json!({}))
             }
             "ListDatabases" => self.list_databases(&input).await,
             "GetDatabase" => {

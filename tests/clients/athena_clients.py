@@ -191,6 +191,25 @@ def boto():
     check(error_code(lambda: c.get_table_metadata(CatalogName="AwsDataCatalog", DatabaseName="demo", TableName="x"))
           == "MetadataException", "a missing table: MetadataException")
 
+    # Data catalogs: the lake's, and federated ones (a connector Lambda; a linked-in connector
+    # whose URI password never comes back).
+    c.create_data_catalog(Name="ddbfn", Type="LAMBDA", Parameters={"function": "athena-dynamodb-connector"})
+    c.create_data_catalog(Name="pgcat", Type="FEDERATED", Description="shop database",
+                          Parameters={"connector": "postgres", "uri": "postgresql://app:s3cr3t@db:5432/shop"})
+    names = {d["CatalogName"]: d["Type"] for d in c.list_data_catalogs()["DataCatalogsSummary"]}
+    check(names == {"AwsDataCatalog": "GLUE", "ddbfn": "LAMBDA", "pgcat": "FEDERATED"}, f"ListDataCatalogs: {names}")
+    ddb = c.get_data_catalog(Name="ddbfn")["DataCatalog"]
+    check(ddb["Parameters"] == {"function": "athena-dynamodb-connector"}, f"GetDataCatalog: {ddb}")
+    pg = c.get_data_catalog(Name="pgcat")["DataCatalog"]
+    check(pg["Description"] == "shop database" and "s3cr3t" not in str(pg), f"GetDataCatalog hides the password: {pg}")
+    check(error_code(lambda: c.create_data_catalog(Name="pgcat", Type="LAMBDA", Parameters={"function": "f"}))
+          == "InvalidRequestException", "a catalog that exists is refused")
+    check(error_code(lambda: c.create_data_catalog(Name="hive1", Type="HIVE", Parameters={"metadata-function": "f"}))
+          == "InvalidRequestException", "HIVE catalogs are refused")
+    c.delete_data_catalog(Name="ddbfn")
+    c.delete_data_catalog(Name="pgcat")
+    check([d["CatalogName"] for d in c.list_data_catalogs()["DataCatalogsSummary"]] == ["AwsDataCatalog"], "DeleteDataCatalog")
+
     # Signatures.
     bad_key = client(aws_access_key_id="AKIDUNKNOWN", aws_secret_access_key=SECRET)
     check(error_code(lambda: bad_key.list_work_groups()) == "UnrecognizedClientException", "an unknown key is refused")
