@@ -17,17 +17,22 @@ fn trials() -> u64 {
         .unwrap_or(4)
 }
 
+/// The CSV of partition `p`: 20 rows.
+fn partition_csv(p: usize) -> String {
+    let mut body = String::from("id,amount,kind\n");
+    for r in 0..20 {
+        body.push_str(&format!("{},{}.5,k{}\n", p * 20 + r, r, r % 3));
+    }
+    body
+}
+
 /// A lake of `n` partitions of one small CSV each.
 fn lake(n: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     for p in 0..n {
         let folder = dir.path().join(format!("events/part={p:04}"));
         std::fs::create_dir_all(&folder).expect("folder");
-        let mut body = String::from("id,amount,kind\n");
-        for r in 0..20 {
-            body.push_str(&format!("{},{}.5,k{}\n", p * 20 + r, r, r % 3));
-        }
-        std::fs::write(folder.join("data.csv"), body).expect("file");
+        std::fs::write(folder.join("data.csv"), partition_csv(p)).expect("file");
     }
     dir
 }
@@ -108,30 +113,7 @@ fn killed_crawls_leave_the_old_or_the_new_catalog() {
     let _timed = timed();
     let data = lake(300);
     let url = data.path().join("events").to_string_lossy().into_owned();
-    let reference = Quarry::new();
-    let start = Instant::now();
-    stdout(&reference.run(Backend::Local, &["crawl", &url, "-d", "demo"]));
-    let took = start.elapsed();
-    let want = shape(&reference);
-    assert_eq!(want.len(), 1);
-    let mut killed = 0;
-    for seed in 0..trials() {
-        let q = Quarry::new();
-        let after = took.mul_f64(fraction(seed));
-        killed += u64::from(run_and_kill(&q, &["crawl", &url, "-d", "demo"], after));
-        let got = shape(&q);
-        assert!(
-            got.is_empty() || got == want,
-            "seed {seed}: half a crawl is visible: {got:?}"
-        );
-        stdout(&q.run(Backend::Local, &["crawl", &url, "-d", "demo"]));
-        assert_eq!(
-            shape(&q),
-            want,
-            "seed {seed}: the re-crawl did not converge"
-        );
-    }
-    eprintln!("{} crawl trials, {killed} killed part-way", trials());
+    crawl_trials(Backend::Local, &url);
 }
 
 /// The same trials on a lake in S3 (moto): the crawl's reads and listings go over HTTP when it
@@ -143,19 +125,24 @@ fn killed_crawls_of_an_s3_lake_leave_the_old_or_the_new_catalog() {
     let lake = runtime.block_on(async {
         let lake = quarry_tests::Lake::empty(Backend::S3).await;
         for p in 0..120 {
-            let mut body = String::from("id,amount,kind\n");
-            for r in 0..20 {
-                body.push_str(&format!("{},{}.5,k{}\n", p * 20 + r, r, r % 3));
-            }
-            lake.put(&format!("events/part={p:04}/data.csv"), body.into_bytes())
-                .await;
+            lake.put(
+                &format!("events/part={p:04}/data.csv"),
+                partition_csv(p).into_bytes(),
+            )
+            .await;
         }
         lake
     });
-    let url = format!("{}events/", lake.location.root_url());
+    crawl_trials(Backend::S3, &format!("{}events/", lake.location.root_url()));
+}
+
+/// Crawls of `url` killed at seeded points: the catalog holds the old state or the whole new
+/// one, and a re-crawl converges on what an uninterrupted crawl writes.
+fn crawl_trials(backend: Backend, url: &str) {
+    let crawl = ["crawl", url, "-d", "demo"];
     let reference = Quarry::new();
     let start = Instant::now();
-    stdout(&reference.run(Backend::S3, &["crawl", &url, "-d", "demo"]));
+    stdout(&reference.run(backend, &crawl));
     let took = start.elapsed();
     let want = shape(&reference);
     assert_eq!(want.len(), 1);
@@ -163,25 +150,23 @@ fn killed_crawls_of_an_s3_lake_leave_the_old_or_the_new_catalog() {
     for seed in 0..trials() {
         let q = Quarry::new();
         let after = took.mul_f64(fraction(seed));
-        killed += u64::from(run_and_kill_on(
-            &q,
-            Backend::S3,
-            &["crawl", &url, "-d", "demo"],
-            after,
-        ));
+        killed += u64::from(run_and_kill_on(&q, backend, &crawl, after));
         let got = shape(&q);
         assert!(
             got.is_empty() || got == want,
             "seed {seed}: half a crawl is visible: {got:?}"
         );
-        stdout(&q.run(Backend::S3, &["crawl", &url, "-d", "demo"]));
+        stdout(&q.run(backend, &crawl));
         assert_eq!(
             shape(&q),
             want,
             "seed {seed}: the re-crawl did not converge"
         );
     }
-    eprintln!("{} S3 crawl trials, {killed} killed part-way", trials());
+    eprintln!(
+        "{} {backend:?} crawl trials, {killed} killed part-way",
+        trials()
+    );
 }
 
 #[test]

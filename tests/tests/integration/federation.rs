@@ -207,17 +207,8 @@ async fn the_postgres_connector_answers_the_protocol() {
         .splits("q2", &weird, &Constraints::default())
         .await
         .expect("splits");
-    let records = client
-        .read(
-            "q2",
-            &weird.name,
-            &weird.schema,
-            &splits[0],
-            &Constraints::default(),
-        )
-        .await
-        .expect("read");
-    assert_eq!(records.batches[0].num_rows(), 1);
+    let read = read_splits(&client, "q2", &weird, &splits, &Constraints::default()).await;
+    assert_eq!(row_count(&read), 1);
     let hostile = format!("x'); DROP TABLE {schema}.customers; --");
     let mut constraints = Constraints::default();
     let domain = Domain {
@@ -285,18 +276,9 @@ async fn the_postgres_connector_answers_the_protocol() {
         .splits("q4", &customers, &Constraints::default())
         .await
         .expect("splits");
-    let records = client
-        .read(
-            "q4",
-            &customers.name,
-            &customers.schema,
-            &splits[0],
-            &Constraints::default(),
-        )
-        .await
-        .expect("read");
-    let batch = datafusion::arrow::compute::concat_batches(&customers.schema, &records.batches)
-        .expect("concat");
+    let read = read_splits(&client, "q4", &customers, &splits, &Constraints::default()).await;
+    let batch =
+        datafusion::arrow::compute::concat_batches(&customers.schema, &read).expect("concat");
     let text = datafusion::arrow::util::pretty::pretty_format_batches(std::slice::from_ref(&batch))
         .expect("pretty")
         .to_string();
