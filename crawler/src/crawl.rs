@@ -18,7 +18,9 @@ use quarry_catalog::{
 
 use crate::group::{Candidate, group_around};
 use crate::inspect::{InspectError, Inspected, inspect};
-use crate::report::{CrawlReport, SkipReason, Skipped, TableAction, TableReport, WidenedColumn};
+use crate::report::{
+    CrawlReport, SkipReason, Skipped, TableAction, TableReport, Warning, WidenedColumn,
+};
 use crate::schema::merge_fields;
 use crate::{Error, Result};
 use quarry_lake::format::{LAZY_SIMPLE_SERDE, OPEN_CSV_SERDE};
@@ -377,12 +379,20 @@ impl Crawler {
         let mut files = Vec::new();
         for (meta, url, dirs, r) in results {
             match r {
-                Ok(inspected) => files.push(NewFile {
-                    meta,
-                    url,
-                    dirs,
-                    inspected,
-                }),
+                Ok(inspected) => {
+                    if let Some(invalid) = inspected.invalid_utf8 {
+                        report.warnings.push(Warning {
+                            url: url.clone(),
+                            detail: invalid.to_string(),
+                        });
+                    }
+                    files.push(NewFile {
+                        meta,
+                        url,
+                        dirs,
+                        inspected,
+                    })
+                }
                 Err(InspectError::Empty) => report.skipped.push(Skipped {
                     url,
                     reason: SkipReason::Empty,

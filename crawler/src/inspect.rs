@@ -37,6 +37,65 @@ pub struct Inspected {
     /// A Parquet footer of at most [`KEPT_FOOTER_BYTES`], kept in the crawl's bookmark so queries
     /// do not read it again.
     pub footer: Option<Bytes>,
+    /// Text that is not valid UTF-8 in the part read: inferred (and queried) with each invalid
+    /// sequence read as U+FFFD, as Athena reads it.
+    pub invalid_utf8: Option<InvalidUtf8>,
+}
+
+/// Where a text sample is not UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidUtf8 {
+    /// Invalid sequences in the part read (each becomes one U+FFFD).
+    pub sequences: u64,
+    /// 1-based line of the first one.
+    pub first_line: u64,
+}
+
+impl std::fmt::Display for InvalidUtf8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}: not UTF-8 ({} invalid sequence(s) in the part inspected); queries read \
+             each as U+FFFD (the replacement character), as Athena does",
+            self.first_line, self.sequences
+        )
+    }
+}
+
+/// `text` with each invalid UTF-8 sequence replaced by U+FFFD, and where they were; `None` for
+/// valid UTF-8. A sequence cut by the end of an incomplete sample is dropped, not counted.
+fn repair_utf8(text: &[u8], complete: bool) -> Option<(Vec<u8>, InvalidUtf8)> {
+    if std::str::from_utf8(text).is_ok() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() + 16);
+    let mut found = InvalidUtf8 {
+        sequences: 0,
+        first_line: 0,
+    };
+    let mut lines = 1u64;
+    let mut chunks = text.utf8_chunks().peekable();
+    while let Some(chunk) = chunks.next() {
+        let valid = chunk.valid();
+        out.extend_from_slice(valid.as_bytes());
+        lines += valid.bytes().filter(|b| *b == b'\n').count() as u64;
+        let invalid = chunk.invalid();
+        if invalid.is_empty() {
+            continue;
+        }
+        let last = chunks.peek().is_none();
+        if last && !complete && std::str::from_utf8(invalid).is_err_and(|e| e.error_len().is_none())
+        {
+            break;
+        }
+        if found.sequences == 0 {
+            found.first_line = lines;
+        }
+        found.sequences += 1;
+        out.extend_from_slice("\u{FFFD}".as_bytes());
+    }
+    // Only a character cut by the end of the sample: the text itself is fine.
+    (found.sequences > 0).then_some((out, found))
 }
 
 /// Why an object could not be inspected.
@@ -139,6 +198,7 @@ async fn inspect_parquet(
         rows: Some(file.num_rows().max(0) as u64),
         quoted: false,
         footer: (footer.raw.len() <= KEPT_FOOTER_BYTES).then(|| footer.raw.clone()),
+        invalid_utf8: None,
     })
 }
 
@@ -168,14 +228,21 @@ pub fn inspect_text(text: &[u8], complete: bool) -> Result<Inspected, InspectErr
                 .into(),
         ));
     }
-    match text.iter().find(|b| !b.is_ascii_whitespace()) {
-        None => Err(InspectError::Empty),
-        Some(b'{') => Ok(infer_json(text, complete)?),
-        Some(b'[') => Err(InspectError::Unreadable(
+    let repaired = repair_utf8(text, complete);
+    let (text, invalid_utf8) = match &repaired {
+        Some((fixed, found)) => (&fixed[..], Some(*found)),
+        None => (text, None),
+    };
+    let mut inspected = match text.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(InspectError::Empty),
+        Some(b'{') => infer_json(text, complete)?,
+        Some(b'[') => return Err(InspectError::Unreadable(
             "a JSON array document; Quarry reads JSON lines (one object per line): convert it with `jq -c '.[]'`".into(),
         )),
-        Some(_) => Ok(infer_csv(text, complete)?),
-    }
+        Some(_) => infer_csv(text, complete)?,
+    };
+    inspected.invalid_utf8 = invalid_utf8;
+    Ok(inspected)
 }
 
 fn infer_json(text: &[u8], complete: bool) -> Result<Inspected, String> {
@@ -216,6 +283,7 @@ fn infer_json(text: &[u8], complete: bool) -> Result<Inspected, String> {
         rows: complete.then_some(rows),
         quoted: false,
         footer: None,
+        invalid_utf8: None,
     })
 }
 
@@ -452,6 +520,7 @@ fn infer_csv(text: &[u8], complete: bool) -> Result<Inspected, String> {
         rows: complete.then_some(rows),
         quoted: text.contains(&b'"'),
         footer: None,
+        invalid_utf8: None,
     })
 }
 
@@ -615,5 +684,29 @@ mod tests {
             matches!(inspect_text(b"[{\"a\":1}]", true), Err(InspectError::Unreadable(m)) if m.contains("jq"))
         );
         assert_eq!(inspect_text(b"  \n ", true), Err(InspectError::Empty));
+    }
+
+    #[test]
+    fn invalid_utf8_is_read_as_replacement_characters_and_reported() {
+        let i = inspect_text(b"id,name\n1,ok\n2,caf\xE9\n3,\xFF\xFEx\n", true).unwrap();
+        assert_eq!(i.rows, Some(3));
+        assert_eq!(
+            i.invalid_utf8,
+            Some(InvalidUtf8 {
+                sequences: 3,
+                first_line: 3
+            })
+        );
+        let j = inspect_text(b"{\"id\":1,\"s\":\"a\xC3\"}\n{\"id\":2}\n", true).unwrap();
+        assert_eq!(j.invalid_utf8.map(|i| i.first_line), Some(1));
+        // A character cut by the end of a sample is not an error.
+        let k = inspect_text(b"id,name\n1,ok\n2,caf\xC3", false).unwrap();
+        assert_eq!(k.invalid_utf8, None);
+        assert!(
+            inspect_text(b"id,name\n1,ok\n", true)
+                .unwrap()
+                .invalid_utf8
+                .is_none()
+        );
     }
 }

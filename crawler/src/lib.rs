@@ -28,4 +28,6 @@ pub mod schema;
 pub use crawl::{CrawlConfig, Crawler, Progress, SchemaPolicy, table_name};
 pub use error::{Error, Result};
 pub use inspect::Inspected;
-pub use report::{CrawlReport, SkipReason, Skipped, TableAction, TableReport, WidenedColumn};
+pub use report::{
+    CrawlReport, SkipReason, Skipped, TableAction, TableReport, Warning, WidenedColumn,
+};

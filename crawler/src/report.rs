@@ -39,6 +39,14 @@ pub struct Skipped {
     pub detail: String,
 }
 
+/// An object that was catalogued, with something its readers should know (text that is not
+/// UTF-8, read as U+FFFD).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    pub url: String,
+    pub detail: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TableAction {
@@ -82,6 +90,9 @@ pub struct CrawlReport {
     pub objects_unchanged: usize,
     pub tables: Vec<TableReport>,
     pub skipped: Vec<Skipped>,
+    /// Objects catalogued with a warning.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
     /// Objects catalogued by an earlier crawl that are gone now.
     pub removed: Vec<String>,
     /// Whether the catalog was written (false for a crawl that found nothing new).
@@ -169,6 +180,12 @@ impl fmt::Display for CrawlReport {
                 } else {
                     writeln!(f, "  {:<12} {}: {}", s.reason, s.url, s.detail)?;
                 }
+            }
+        }
+        if !self.warnings.is_empty() {
+            writeln!(f, "Warnings for {} object(s):", self.warnings.len())?;
+            for w in &self.warnings {
+                writeln!(f, "  {}: {}", w.url, w.detail)?;
             }
         }
         if !self.catalog_written {

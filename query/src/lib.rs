@@ -35,6 +35,7 @@ pub mod prepared;
 pub mod projection;
 pub mod provider;
 pub mod prune;
+mod reader;
 pub mod results;
 pub mod rules;
 pub mod statement;

@@ -973,7 +973,8 @@ impl TableProvider for QuarryTable {
                 });
             }
             let config = builder.build();
-            plans.push(format.create_physical_plan(state, config).await?);
+            let plan = format.create_physical_plan(state, config).await?;
+            plans.push(crate::reader::read_as_athena(plan, &store_key, !parquet));
         }
         match plans.len() {
             0 => {

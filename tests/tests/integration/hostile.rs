@@ -10,6 +10,9 @@ use quarry_crawler::{CrawlConfig, Crawler};
 use quarry_query::{Engine, EngineConfig, ObjectStores, OutputFormat, QueryRequest, render};
 use quarry_tests::{Backend, Lake};
 
+/// The length of the long line's value.
+const LONG_LINE: usize = 200 << 20;
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     e.write_all(bytes).expect("gzip");
@@ -123,6 +126,22 @@ async fn corpus() -> Corpus {
     // A name that lies about the content: CSV called .parquet.
     lake.put("liar/part-0.parquet", b"id,name\n1,a\n".to_vec())
         .await;
+    // Text that is not UTF-8: Latin-1 in a CSV, a cut sequence inside a gzipped JSON string.
+    lake.put(
+        "latin1_csv/part-0.csv",
+        b"id,name\n1,caf\xE9\n2,ok\n3,\xFF\xFE\n".to_vec(),
+    )
+    .await;
+    lake.put(
+        "cut_utf8_json/part-0.json.gz",
+        gzip(b"{\"id\":1,\"name\":\"a\xC3(\"}\n{\"id\":2,\"name\":\"b\"}\n"),
+    )
+    .await;
+    // A 200 MB line (one field) between two short ones.
+    let mut long = b"id,blob\n0,x\n1,".to_vec();
+    long.resize(long.len() + LONG_LINE, b'a');
+    long.extend_from_slice(b"\n2,b\n");
+    lake.put("long_line/part-0.csv", long).await;
     // A CSV with a header and no columns (empty lines only).
     lake.put("empty_header/part-0.csv", b"\n\n\n".to_vec())
         .await;
@@ -208,16 +227,54 @@ async fn every_hostile_file_is_read_right_or_refused_with_a_reason() {
         .skipped("cut_parquet")
         .unwrap_or_else(|| panic!("cut parquet was catalogued"));
     assert!(why.to_lowercase().contains("parquet"), "{why}");
-    // A damaged page: catalogued from its footer; the query fails with Parquet's decoding error
-    // rather than returning wrong rows. (The error does not name the object yet: DataFusion's
-    // Parquet stream reports decoding errors without the file; see issue 16's notes.)
+    // A damaged page: catalogued from its footer; the query fails with Parquet's decoding error,
+    // naming the object, rather than returning wrong rows.
     if c.skipped("page_parquet").is_none() {
         let err = c
             .csv("SELECT * FROM page_parquet")
             .await
             .expect_err("damaged pages");
         assert!(err.contains("Parquet"), "{err}");
+        assert!(err.contains("page_parquet/part-0.parquet"), "{err}");
     }
+
+    // Not UTF-8: catalogued with a warning naming the line; queries read U+FFFD, as Athena.
+    let warning = |table: &str| {
+        c.report
+            .warnings
+            .iter()
+            .find(|w| w.url.contains(&format!("/{table}/")))
+            .map(|w| w.detail.clone())
+            .unwrap_or_else(|| panic!("no warning for {table}: {:?}", c.report.warnings))
+    };
+    let why = warning("latin1_csv");
+    assert!(why.contains("line 2") && why.contains("U+FFFD"), "{why}");
+    assert!(
+        c.report
+            .to_string()
+            .contains("latin1_csv/part-0.csv: line 2")
+    );
+    assert_eq!(
+        c.csv("SELECT id, name FROM latin1_csv ORDER BY id")
+            .await
+            .as_deref(),
+        Ok("id,name\n1,caf\u{FFFD}\n2,ok\n3,\u{FFFD}\u{FFFD}\n")
+    );
+    assert!(warning("cut_utf8_json").contains("line 1"));
+    assert_eq!(
+        c.csv("SELECT name FROM cut_utf8_json ORDER BY id")
+            .await
+            .as_deref(),
+        Ok("name\na\u{FFFD}(\nb\n")
+    );
+
+    // The long line: read whole, between its neighbours.
+    assert_eq!(
+        c.csv("SELECT id, length(blob) AS n FROM long_line ORDER BY id")
+            .await
+            .as_deref(),
+        Ok(format!("id,n\n0,1\n1,{LONG_LINE}\n2,1\n").as_str())
+    );
 
     // Content decides, not the name.
     assert_eq!(
