@@ -17,6 +17,7 @@ pub mod format;
 pub mod hive;
 mod local;
 mod location;
+mod resume;
 pub mod stats;
 mod stores;
 pub mod writer;
@@ -31,6 +32,7 @@ pub use format::{
 pub use hive::HIVE_DEFAULT_PARTITION;
 pub use local::LocalStore;
 pub use location::{Location, folder_url, location_url, within_roots};
+pub use resume::ResumingList;
 pub use stores::{ObjectStores, split_location, store_key};
 pub use writer::{StagedFiles, TableWriter, WriteCompression, WriteOptions, WrittenFile};
 

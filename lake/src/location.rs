@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
+
+use crate::ResumingList;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 
@@ -64,6 +66,8 @@ impl Location {
                 source,
             })?;
             let prefix = Path::parse(key).map_err(|e| bad(e.to_string()))?;
+            // Listings resume after a response cut part-way (object_store does not retry those).
+            let store = ResumingList::new(Arc::new(store), s3_retry());
             return Ok(Self::new(
                 Arc::new(store),
                 format!("s3://{bucket}/"),

@@ -866,6 +866,158 @@ pub mod faults {
             self.inner.rename_opts(from, to, o).await
         }
     }
+
+    /// An HTTP proxy in front of the S3 endpoint that fails a seeded share of requests on the
+    /// wire, below object_store's client, so its retries meet them as they meet S3's: 500
+    /// InternalError, 503 SlowDown, a connection closed before any answer, and an answer whose
+    /// body stops half-way through its Content-Length. Each request gets its own connection
+    /// (`Connection: close` both ways), so every request can fail.
+    pub struct FlakyHttp {
+        /// `http://127.0.0.1:PORT`, to use as the S3 endpoint.
+        pub endpoint: String,
+        faults: Arc<AtomicU64>,
+        requests: Arc<AtomicU64>,
+    }
+
+    impl FlakyHttp {
+        /// Proxy to `upstream` (`http://host:port`), failing `rate` of requests, seeded.
+        pub fn start(upstream: &str, rate: f64, seed: u64) -> Self {
+            let upstream = upstream.trim_start_matches("http://").to_string();
+            let listener =
+                std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port for the proxy");
+            let endpoint = format!("http://{}", listener.local_addr().expect("proxy address"));
+            let faults = Arc::new(AtomicU64::new(0));
+            let requests = Arc::new(AtomicU64::new(0));
+            let dice = Arc::new(Mutex::new(Dice(seed)));
+            let (f, r) = (Arc::clone(&faults), Arc::clone(&requests));
+            std::thread::spawn(move || {
+                for client in listener.incoming().flatten() {
+                    let roll = dice.lock().expect("dice").next();
+                    let fault = ((roll >> 11) as f64 / (1u64 << 53) as f64) < rate;
+                    let kind = [
+                        Fault::Internal,
+                        Fault::SlowDown,
+                        Fault::Reset,
+                        Fault::Truncated,
+                    ][(roll % 4) as usize];
+                    let (f, r, upstream) = (Arc::clone(&f), Arc::clone(&r), upstream.clone());
+                    std::thread::spawn(move || {
+                        r.fetch_add(1, Ordering::SeqCst);
+                        let injected = relay(client, &upstream, fault.then_some(kind));
+                        if injected {
+                            f.fetch_add(1, Ordering::SeqCst);
+                        }
+                    });
+                }
+            });
+            Self {
+                endpoint,
+                faults,
+                requests,
+            }
+        }
+
+        /// Requests seen and faults injected so far.
+        pub fn figures(&self) -> (u64, u64) {
+            (
+                self.requests.load(Ordering::SeqCst),
+                self.faults.load(Ordering::SeqCst),
+            )
+        }
+    }
+
+    /// Read an HTTP head (through the blank line) from `from`; `None` at end of stream.
+    fn read_head(from: &mut impl std::io::Read) -> Option<Vec<u8>> {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match from.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => return None,
+            }
+        }
+        Some(head)
+    }
+
+    /// `head` with any Connection header replaced by `Connection: close`, and its
+    /// Content-Length (if any).
+    fn closing(head: &[u8]) -> (Vec<u8>, Option<usize>) {
+        let text = String::from_utf8_lossy(head);
+        let mut lines: Vec<&str> = text.trim_end().split("\r\n").collect();
+        let length = lines.iter().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        });
+        lines.retain(|l| {
+            !l.split_once(':')
+                .is_some_and(|(k, _)| k.eq_ignore_ascii_case("connection"))
+        });
+        let mut out = lines.join("\r\n");
+        out.push_str("\r\nConnection: close\r\n\r\n");
+        (out.into_bytes(), length)
+    }
+
+    /// Serve one request of `client` through `upstream`, injecting `fault`; whether a fault
+    /// reached the client.
+    fn relay(mut client: std::net::TcpStream, upstream: &str, fault: Option<Fault>) -> bool {
+        use std::io::{Read, Write};
+        let Some(head) = read_head(&mut client) else {
+            return false;
+        };
+        let (head, length) = closing(&head);
+        let mut body = vec![0u8; length.unwrap_or(0)];
+        if client.read_exact(&mut body).is_err() {
+            return false;
+        }
+        let answer = |status: &str, code: &str| {
+            let body =
+                format!("<Error><Code>{code}</Code><Message>injected fault</Message></Error>");
+            format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        match fault {
+            Some(Fault::Internal) => {
+                let _ = client
+                    .write_all(answer("500 Internal Server Error", "InternalError").as_bytes());
+                return true;
+            }
+            Some(Fault::SlowDown) => {
+                let _ = client.write_all(answer("503 Slow Down", "SlowDown").as_bytes());
+                return true;
+            }
+            Some(Fault::Reset) => {
+                let _ = client.shutdown(std::net::Shutdown::Both);
+                return true;
+            }
+            _ => {}
+        }
+        let Ok(mut server) = std::net::TcpStream::connect(upstream) else {
+            return false;
+        };
+        if server.write_all(&head).is_err() || server.write_all(&body).is_err() {
+            return false;
+        }
+        let Some(answer_head) = read_head(&mut server) else {
+            return false;
+        };
+        let (answer_head, answer_length) = closing(&answer_head);
+        let _ = client.write_all(&answer_head);
+        let mut rest = Vec::new();
+        let _ = server.read_to_end(&mut rest);
+        // A body cut short: only bodies worth cutting (a GET's data), half of them.
+        let cut = fault == Some(Fault::Truncated) && answer_length.is_some_and(|n| n > 1);
+        let send = if cut {
+            &rest[..rest.len() / 2]
+        } else {
+            &rest[..]
+        };
+        let _ = client.write_all(send);
+        let _ = client.shutdown(std::net::Shutdown::Both);
+        cut
+    }
 }
 
 /// A throw-away PostgreSQL cluster (`initdb` + `pg_ctl` on a free loopback port) for the
