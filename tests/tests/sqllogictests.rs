@@ -8,6 +8,9 @@
 //! and `${OUT}` an empty folder beside it, in the same store, for tables and UNLOADs to write
 //! to; the engine's warehouse is `${OUT}warehouse/`.
 
+// A test harness with its own `main`: its report is its output.
+#![allow(clippy::print_stdout)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
