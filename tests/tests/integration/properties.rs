@@ -245,3 +245,153 @@ proptest! {
         prop_assert_eq!(quarry_federation::decimal::parse(&n.to_string(), 0), Some(i128::from(n)));
     }
 }
+
+/// Requests of the Athena API (`quarry serve`): every operation, with JSON of any shape under
+/// the member names the operations read.
+const OPERATIONS: [&str; 18] = [
+    "StartQueryExecution",
+    "GetQueryExecution",
+    "BatchGetQueryExecution",
+    "ListQueryExecutions",
+    "StopQueryExecution",
+    "GetQueryResults",
+    "GetQueryRuntimeStatistics",
+    "ListDataCatalogs",
+    "GetDataCatalog",
+    "CreateDataCatalog",
+    "DeleteDataCatalog",
+    "ListDatabases",
+    "GetDatabase",
+    "ListTableMetadata",
+    "GetTableMetadata",
+    "CreateWorkGroup",
+    "GetWorkGroup",
+    "ListWorkGroups",
+];
+
+const MEMBERS: [&str; 22] = [
+    "QueryString",
+    "QueryExecutionId",
+    "QueryExecutionIds",
+    "QueryExecutionContext",
+    "Database",
+    "Catalog",
+    "CatalogName",
+    "DatabaseName",
+    "TableName",
+    "ResultConfiguration",
+    "OutputLocation",
+    "ExecutionParameters",
+    "WorkGroup",
+    "Name",
+    "Type",
+    "Parameters",
+    "Configuration",
+    "BytesScannedCutoffPerQuery",
+    "NextToken",
+    "MaxResults",
+    "StatementName",
+    "ClientRequestToken",
+];
+
+/// JSON of any shape, its object keys mostly the API's member names.
+fn api_json() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| Value::from(n)),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        "\\PC{0,40}".prop_map(Value::String),
+        prop_oneof![
+            Just("SELECT 1"),
+            Just("s3://bucket/out/"),
+            Just("primary"),
+            Just("awsdatacatalog"),
+            Just("lambda:f"),
+            Just("00000000-0000-0000-0000-000000000000"),
+            Just("../../etc"),
+        ]
+        .prop_map(|s| Value::String(s.into())),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        let key = prop_oneof![
+            proptest::sample::select(MEMBERS.to_vec()).prop_map(str::to_string),
+            "\\PC{0,8}",
+        ];
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+            proptest::collection::btree_map(key, inner, 0..6)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// An Athena API over an empty embedded catalog, results in a temporary folder.
+fn api() -> (quarry_server::Api, tempfile::TempDir) {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let catalog =
+        Arc::new(quarry_catalog::SqliteCatalog::open(dir.path().join("c.db")).expect("catalog"));
+    let stores = Arc::new(quarry_query::ObjectStores::new());
+    let engine = quarry_query::Engine::new(
+        catalog.clone(),
+        Arc::clone(&stores),
+        quarry_query::EngineConfig::default(),
+    )
+    .with_history(catalog.clone());
+    let service =
+        quarry_server::Service::new(engine, stores, catalog, dir.path().join("results"), 2)
+            .expect("service");
+    let api = quarry_server::Api::new(service, quarry_server::ApiConfig::default()).expect("api");
+    (api, dir)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Any operation with any JSON body answers (a result or an Athena error), never a panic.
+    #[test]
+    fn api_requests_never_panic(
+        operation in proptest::sample::select(OPERATIONS.to_vec()),
+        input in api_json(),
+    ) {
+        thread_local! {
+            static API: (tokio::runtime::Runtime, quarry_server::Api, tempfile::TempDir) = {
+                let runtime = tokio::runtime::Runtime::new().expect("runtime");
+                let (api, dir) = runtime.block_on(async { api() });
+                (runtime, api, dir)
+            };
+        }
+        let input = match input {
+            serde_json::Value::Object(m) => serde_json::Value::Object(m),
+            other => serde_json::json!({ "QueryString": other }),
+        };
+        API.with(|(runtime, api, _)| {
+            let _ = runtime.block_on(api.call(operation, input));
+        });
+    }
+
+    /// Signature headers and credentials files of any text: verified or refused, never a panic.
+    #[test]
+    fn sigv4_never_panics(
+        authorization in "(AWS4-HMAC-SHA256 Credential=[a-zA-Z0-9/_-]{0,60}, SignedHeaders=[a-z;-]{0,30}, Signature=[0-9a-f]{0,64}|\\PC{0,120})",
+        date in "(20[0-9]{6}T[0-9]{6}Z|\\PC{0,20})",
+        path in "\\PC{0,30}",
+        query in "\\PC{0,30}",
+        file in "\\PC{0,200}",
+    ) {
+        let _ = quarry_server::Credentials::parse(&file);
+        let credentials = quarry_server::Credentials::parse(
+            "[default]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = secret\n",
+        )
+        .expect("credentials");
+        let headers = vec![
+            ("authorization".to_string(), authorization),
+            ("x-amz-date".to_string(), date),
+            ("host".to_string(), "localhost".to_string()),
+        ];
+        let _ = credentials.verify("POST", &path, &query, &headers, b"{}", chrono::Utc::now());
+    }
+}
