@@ -173,6 +173,12 @@ pub trait Catalog: Send + Sync + Debug {
     fn commits_job_state(&self) -> bool {
         false
     }
+    /// URLs of objects that writes have published but not committed (their write intents are
+    /// still open, or their process died before the commit): queries must not read them. Backends
+    /// without write intents (Glue) return none.
+    async fn uncommitted_objects(&self) -> Result<std::collections::HashSet<String>> {
+        Ok(std::collections::HashSet::new())
+    }
     /// Objects a previous crawl of `target` inspected.
     async fn seen_objects(&self, target: &str) -> Result<Vec<SeenObject>>;
     /// The crawl bookmarks of these object URLs, whatever crawl recorded them, for a caller that

@@ -829,6 +829,14 @@ impl Catalog for SqliteCatalog {
         self.bookmarks(urls, false)
     }
 
+    async fn uncommitted_objects(&self) -> Result<std::collections::HashSet<String>> {
+        Ok(self
+            .all_write_intents()?
+            .into_iter()
+            .flat_map(|i| i.published)
+            .collect())
+    }
+
     async fn objects_with_footers(&self, urls: &[String]) -> Result<Vec<SeenObject>> {
         self.bookmarks(urls, true)
     }

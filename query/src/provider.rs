@@ -870,6 +870,25 @@ impl TableProvider for QuarryTable {
                     .collect()
             }
         };
+        // Files a write published but has not committed (its intent is open, or its process died
+        // before the commit) are not part of the table yet. The intents are read after the
+        // listing: a listed file's intent was recorded before the file was published, so it is
+        // still open here unless the write has committed since (then the file is the table's).
+        let uncommitted = self.catalog.uncommitted_objects().await.map_err(external)?;
+        let listed: Vec<(Partition, Vec<ObjectMeta>)> = if uncommitted.is_empty() {
+            listed
+        } else {
+            listed
+                .into_iter()
+                .map(|(p, files)| {
+                    let files = files
+                        .into_iter()
+                        .filter(|m| !uncommitted.contains(&format!("{store_key}/{}", m.location)))
+                        .collect();
+                    (p, files)
+                })
+                .collect()
+        };
         let parquet = matches!(table_file_format(t), Some(CrawledFormat::Parquet));
         let mut info = ScanInfo {
             table: t.qualified_name(),

@@ -346,6 +346,70 @@ fn ctas_trials(rerun: bool) {
     eprintln!("{} CTAS trials, {killed} killed part-way", trials());
 }
 
+/// `INSERT INTO` killed at seeded points (the embedded catalog, local files): the table holds
+/// the rows before the INSERT or all of them after it, never part; when the kill came first,
+/// running the INSERT again adds every row once.
+#[test]
+fn killed_inserts_add_all_rows_or_none() {
+    let _timed = timed();
+    let data = lake(120);
+    let url = data.path().join("events").to_string_lossy().into_owned();
+    let warehouse = tempfile::tempdir().expect("warehouse");
+    let wh = warehouse.path().to_string_lossy().into_owned();
+    let ctas = "CREATE TABLE copy WITH (format = 'PARQUET', partitioned_by = ARRAY['part']) \
+                AS SELECT id, amount, kind, part FROM events WHERE part < '0010'";
+    let insert = "INSERT INTO copy SELECT id, amount, kind, part FROM events";
+    let count = |q: &Quarry| -> String {
+        stdout(&q.run(
+            Backend::Local,
+            &[
+                "sql",
+                "-d",
+                "demo",
+                "--format",
+                "csv",
+                "-c",
+                "SELECT count(*) AS n FROM copy",
+            ],
+        ))
+    };
+    let prepare = |q: &Quarry, seed: &str| {
+        stdout(&q.run(Backend::Local, &["crawl", &url, "-d", "demo"]));
+        let target = format!("{wh}/{seed}");
+        stdout(&q.run(
+            Backend::Local,
+            &["sql", "-d", "demo", "--warehouse", &target, "-c", ctas],
+        ));
+    };
+    let reference = Quarry::new();
+    prepare(&reference, "reference");
+    let before = count(&reference);
+    let start = Instant::now();
+    stdout(&reference.run(Backend::Local, &["sql", "-d", "demo", "-c", insert]));
+    let took = start.elapsed();
+    let after = count(&reference);
+    assert_ne!(before, after);
+    let (mut killed, mut landed) = (0, 0);
+    for seed in 0..trials() {
+        let q = Quarry::new();
+        prepare(&q, &format!("trial-{seed}"));
+        let args = ["sql", "-d", "demo", "-c", insert];
+        killed += u64::from(run_and_kill(&q, &args, took.mul_f64(fraction(seed + 3000))));
+        let got = count(&q);
+        if got == after {
+            landed += 1;
+            continue;
+        }
+        assert_eq!(got, before, "seed {seed}: part of the INSERT is visible");
+        stdout(&q.run(Backend::Local, &args));
+        assert_eq!(count(&q), after, "seed {seed}: the INSERT run again");
+    }
+    eprintln!(
+        "{} INSERT trials, {killed} killed part-way, {landed} had committed",
+        trials()
+    );
+}
+
 /// A crawl racing an INSERT on the same table (issue 16): both finish, or the one that lost says
 /// so and a retry succeeds; afterwards no row is lost or counted twice, also after a re-crawl.
 #[test]
