@@ -37,6 +37,22 @@ fn lake(n: usize) -> tempfile::TempDir {
     dir
 }
 
+/// The same lake in a fresh S3 bucket (moto).
+fn s3_lake(n: usize) -> quarry_tests::Lake {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let lake = quarry_tests::Lake::empty(Backend::S3).await;
+        for p in 0..n {
+            lake.put(
+                &format!("events/part={p:04}/data.csv"),
+                partition_csv(p).into_bytes(),
+            )
+            .await;
+        }
+        lake
+    })
+}
+
 /// Seeded fractions in [0, 1).
 fn fraction(seed: u64) -> f64 {
     let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -121,18 +137,7 @@ fn killed_crawls_leave_the_old_or_the_new_catalog() {
 #[test]
 fn killed_crawls_of_an_s3_lake_leave_the_old_or_the_new_catalog() {
     let _timed = timed();
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let lake = runtime.block_on(async {
-        let lake = quarry_tests::Lake::empty(Backend::S3).await;
-        for p in 0..120 {
-            lake.put(
-                &format!("events/part={p:04}/data.csv"),
-                partition_csv(p).into_bytes(),
-            )
-            .await;
-        }
-        lake
-    });
+    let lake = s3_lake(120);
     crawl_trials(Backend::S3, &format!("{}events/", lake.location.root_url()));
 }
 
@@ -144,18 +149,7 @@ fn killed_crawls_of_an_s3_lake_leave_the_old_or_the_new_catalog() {
 #[test]
 fn killed_crawls_into_glue_converge_when_run_again() {
     let _timed = timed();
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let lake = runtime.block_on(async {
-        let lake = quarry_tests::Lake::empty(Backend::S3).await;
-        for p in 0..150 {
-            lake.put(
-                &format!("events/part={p:04}/data.csv"),
-                partition_csv(p).into_bytes(),
-            )
-            .await;
-        }
-        lake
-    });
+    let lake = s3_lake(150);
     let url = format!("{}events/", lake.location.root_url());
     let q = Quarry::new();
     // Each trial: its own database and bookmark location.
