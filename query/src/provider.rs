@@ -34,6 +34,7 @@ use datafusion::parquet::file::metadata::ParquetMetaDataReader;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
+use datafusion_datasource::compute_all_files_statistics;
 use futures::{StreamExt, TryStreamExt, stream};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
@@ -466,9 +467,12 @@ impl QuarryTable {
                 meta.last_modified,
             );
             // Statistics that cannot be derived are simply left out: the scan reads the file.
-            file.statistics = self.file_stats.get_or_compute(key, || {
+            // Partition columns get theirs from the file's partition values.
+            if let Some(stats) = self.file_stats.get_or_compute(key, || {
                 DFParquetMetadata::statistics_from_parquet_metadata(&md, &self.file_schema).ok()
-            });
+            }) {
+                *file = file.clone().with_statistics(stats);
+            }
         }
     }
 
@@ -978,18 +982,37 @@ impl TableProvider for QuarryTable {
             let table_schema = TableSchema::builder(Arc::clone(&self.file_schema))
                 .with_table_partition_cols(self.partition_fields.clone())
                 .build();
-            let groups = balanced_groups(files, target);
-            let mut builder =
-                FileScanConfigBuilder::new(url.clone(), format.file_source(table_schema))
-                    .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
-                    .with_projection_indices(projection.cloned())?
-                    .with_limit(limit);
-            if let Some(rows) = exact_rows {
-                builder = builder.with_statistics(Statistics {
+            let full_schema = Arc::clone(table_schema.table_schema());
+            let groups: Vec<FileGroup> = balanced_groups(files, target)
+                .into_iter()
+                .map(FileGroup::new)
+                .collect();
+            // The planner's statistics, as DataFusion's listing table gives them: merged from
+            // every file's footer statistics (rows, sizes, min / max / null counts per column,
+            // partition columns from their values). A filtered scan reports them inexact. When
+            // a file has none (its footer is not at hand), the crawl's exact row count, if any.
+            let with_footers = groups
+                .iter()
+                .all(|g| g.iter().all(|f| f.statistics.is_some()));
+            let (groups, statistics) = if parquet && with_footers && !from_statistics {
+                let (groups, stats) =
+                    compute_all_files_statistics(groups, Arc::clone(&full_schema), true, false)?;
+                (groups, Some(stats))
+            } else {
+                let exact = exact_rows.map(|rows| Statistics {
                     num_rows: Precision::Exact(rows as usize),
                     total_byte_size: Precision::Absent,
-                    column_statistics: Statistics::unknown_column(&self.schema),
+                    column_statistics: Statistics::unknown_column(&full_schema),
                 });
+                (groups, exact)
+            };
+            let mut builder =
+                FileScanConfigBuilder::new(url.clone(), format.file_source(table_schema))
+                    .with_file_groups(groups)
+                    .with_projection_indices(projection.cloned())?
+                    .with_limit(limit);
+            if let Some(statistics) = statistics {
+                builder = builder.with_statistics(statistics);
             }
             let config = builder.build();
             let plan = format.create_physical_plan(state, config).await?;

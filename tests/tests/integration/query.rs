@@ -1064,3 +1064,59 @@ async fn views_prune_and_bill_like_the_query_they_stand_for() {
         );
     }
 }
+
+/// The planner gets the statistics DataFusion's own listing table gives it (issue 11), from
+/// the footers the crawl kept: exact rows, sizes and per-column min / max / null counts, the
+/// partition columns' from their values. A filtered scan keeps them as estimates, so joins are
+/// planned on estimated sizes rather than on none.
+#[tokio::test]
+async fn parquet_scans_give_the_planner_footer_statistics() {
+    use datafusion::common::stats::Precision;
+    let s = setup(Backend::Local).await;
+    let meter = s.engine.meter_for(&QueryRequest::new(""));
+    let scans: quarry_query::provider::ScanLog = Default::default();
+    let ctx = s
+        .engine
+        .context(Some("demo"), &meter, &scans)
+        .await
+        .expect("context");
+    let statistics = |sql: &'static str| {
+        let ctx = ctx.clone();
+        async move {
+            let plan = ctx
+                .sql(sql)
+                .await
+                .expect("plan")
+                .create_physical_plan()
+                .await
+                .expect("physical plan");
+            use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
+            StatisticsContext::new()
+                .compute(plan.as_ref(), &StatisticsArgs::new())
+                .expect("statistics")
+        }
+    };
+    let rows: usize = s
+        .csv("SELECT count(*) AS n FROM metrics")
+        .await
+        .lines()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("a count");
+    let whole = statistics("SELECT id, value, month FROM metrics").await;
+    assert_eq!(whole.num_rows, Precision::Exact(rows), "{whole:?}");
+    let id = &whole.column_statistics[0];
+    assert!(
+        matches!(id.min_value, Precision::Exact(_)) && matches!(id.max_value, Precision::Exact(_)),
+        "{id:?}"
+    );
+    // The partition column: its values, from the folders.
+    let month = &whole.column_statistics[2];
+    assert!(matches!(month.min_value, Precision::Exact(_)), "{month:?}");
+    // Filtered: estimates, not nothing.
+    let filtered = statistics("SELECT id FROM metrics WHERE value > 0").await;
+    assert!(
+        matches!(filtered.num_rows, Precision::Inexact(n) if n <= rows),
+        "{filtered:?}"
+    );
+}
