@@ -197,7 +197,13 @@ async fn inspect_parquet(
         fields,
         rows: Some(file.num_rows().max(0) as u64),
         quoted: false,
-        footer: (footer.raw.len() <= KEPT_FOOTER_BYTES).then(|| footer.raw.clone()),
+        // A footer too large to keep leaves its statistics, so the planner still knows the
+        // file's size and value ranges.
+        footer: if footer.raw.len() <= KEPT_FOOTER_BYTES {
+            Some(footer.raw.clone())
+        } else {
+            quarry_lake::footer::statistics_blob(md, &schema)
+        },
         invalid_utf8: None,
     })
 }

@@ -75,3 +75,68 @@ pub async fn read_parquet_footer(
         ParquetMetaDataReader::decode_metadata(&raw).map_err(|e| invalid(e.to_string()))?;
     Ok(ParquetFooter { metadata, raw })
 }
+
+/// What a bookmark keeps in place of a footer too large to keep: its statistics, per row group
+/// (rows, and each column's min, max and null count), as one Arrow IPC batch after this magic.
+/// Enough for the planner to estimate a table whatever the size of its footers; the scan still
+/// reads the footer itself to read the file.
+pub const STATISTICS_MAGIC: &[u8; 8] = b"QSTATS1\n";
+
+/// The statistics stand-in ([`STATISTICS_MAGIC`]) of a footer: `None` when nothing can be
+/// taken from it. `schema` is the file's Arrow schema.
+pub fn statistics_blob(md: &ParquetMetaData, schema: &arrow::datatypes::Schema) -> Option<Bytes> {
+    use arrow::array::{ArrayRef, UInt64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+
+    let groups = md.row_groups();
+    let parquet_schema = md.file_metadata().schema_descr();
+    let rows: UInt64Array = groups.iter().map(|g| g.num_rows().max(0) as u64).collect();
+    let mut fields = vec![Field::new("rows", DataType::UInt64, false)];
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(rows)];
+    for field in schema.fields() {
+        let Ok(converter) = StatisticsConverter::try_new(field.name(), schema, parquet_schema)
+        else {
+            continue;
+        };
+        let (Ok(min), Ok(max), Ok(nulls)) = (
+            converter.row_group_mins(groups.iter()),
+            converter.row_group_maxes(groups.iter()),
+            converter.row_group_null_counts(groups.iter()),
+        ) else {
+            continue;
+        };
+        let name = field.name();
+        fields.push(Field::new(
+            format!("min:{name}"),
+            min.data_type().clone(),
+            true,
+        ));
+        columns.push(min);
+        fields.push(Field::new(
+            format!("max:{name}"),
+            max.data_type().clone(),
+            true,
+        ));
+        columns.push(max);
+        fields.push(Field::new(format!("nulls:{name}"), DataType::UInt64, true));
+        columns.push(Arc::new(nulls));
+    }
+    let batch =
+        arrow::record_batch::RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).ok()?;
+    let mut out = STATISTICS_MAGIC.to_vec();
+    let mut writer = arrow::ipc::writer::StreamWriter::try_new(&mut out, &batch.schema()).ok()?;
+    writer.write(&batch).ok()?;
+    writer.finish().ok()?;
+    drop(writer);
+    Some(Bytes::from(out))
+}
+
+/// The per-row-group statistics of a [`statistics_blob`]; `None` for anything else (a real
+/// footer, damaged bytes).
+pub fn read_statistics_blob(bytes: &[u8]) -> Option<arrow::record_batch::RecordBatch> {
+    let body = bytes.strip_prefix(STATISTICS_MAGIC.as_slice())?;
+    let mut reader =
+        arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(body), None).ok()?;
+    reader.next()?.ok()
+}

@@ -10,10 +10,13 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
 use datafusion::common::config::TableParquetOptions;
 use datafusion::common::stats::Precision;
-use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue, Statistics, plan_err};
+use datafusion::common::{
+    ColumnStatistics, DFSchema, DataFusionError, Result, ScalarValue, Statistics, plan_err,
+};
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
@@ -451,11 +454,20 @@ impl QuarryTable {
         &self,
         state: &dyn Session,
         groups: &mut [(FileCompressionType, Vec<PartitionedFile>)],
+        blobs: &HashMap<Path, RecordBatch>,
     ) {
         let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
         for file in groups.iter_mut().flat_map(|(_, files)| files.iter_mut()) {
             let meta = &file.object_meta;
             let Some(md) = cached_footer(cache.as_ref(), meta) else {
+                // No footer at hand: the statistics a large footer left in its bookmark
+                // (estimates only: the file is not read to plan).
+                if let Some(stats) = blobs
+                    .get(&meta.location)
+                    .and_then(|groups| statistics_from_groups(groups, &self.file_schema))
+                {
+                    *file = file.clone().with_statistics(Arc::new(stats));
+                }
                 continue;
             };
             let key = (
@@ -485,7 +497,7 @@ impl QuarryTable {
         state: &dyn Session,
         store_key: &str,
         files: &[ObjectMeta],
-    ) -> Result<()> {
+    ) -> Result<HashMap<Path, RecordBatch>> {
         let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
         let missing: Vec<&ObjectMeta> = files
             .iter()
@@ -496,10 +508,16 @@ impl QuarryTable {
         // scan would read those footers anyway): stop at half the cache.
         let budget = cache.cache_limit() / 2;
         let mut seeded = 0;
+        let mut blobs = HashMap::new();
         for meta in missing {
             let Some(raw) = known.get(&meta.location).and_then(|o| o.footer.as_ref()) else {
                 continue;
             };
+            // A footer too large to keep left its statistics instead.
+            if let Some(groups) = quarry_lake::footer::read_statistics_blob(raw) {
+                blobs.insert(meta.location.clone(), groups);
+                continue;
+            }
             // A footer that no longer decodes is simply read from the file instead.
             let Ok(md) = ParquetMetaDataReader::decode_metadata(raw) else {
                 continue;
@@ -516,7 +534,7 @@ impl QuarryTable {
                 ),
             );
         }
-        Ok(())
+        Ok(blobs)
     }
 
     fn format(
@@ -678,6 +696,66 @@ async fn list_under_root(
 /// while the others idled. Compressed files and CSV with line breaks in values cannot be split
 /// into byte ranges, so a file is the smallest piece of work. Where files are not shared
 /// (work stealing turned off), equal byte shares still balance the groups.
+/// A file's statistics from the per-row-group statistics a large footer left in its bookmark
+/// (see `quarry_lake::footer::statistics_blob`): exact rows and null counts, min / max as
+/// estimates (value ranges are for planning; pruning reads the footer). Columns are matched to
+/// `file_schema` by name and cast to its types; one without statistics is unknown.
+fn statistics_from_groups(groups: &RecordBatch, file_schema: &Schema) -> Option<Statistics> {
+    use datafusion::arrow::array::{Array, UInt64Array};
+    let counts = |name: &str| -> Option<Vec<u64>> {
+        let a = groups.column_by_name(name)?;
+        let a = a.as_any().downcast_ref::<UInt64Array>()?;
+        (a.null_count() == 0).then(|| a.values().to_vec())
+    };
+    let rows: u64 = counts("rows")?.iter().sum();
+    let bound = |name: String, keep: std::cmp::Ordering| -> Precision<ScalarValue> {
+        let Some(a) = groups.column_by_name(&name) else {
+            return Precision::Absent;
+        };
+        let mut best: Option<ScalarValue> = None;
+        for i in 0..a.len() {
+            // A row group without a bound leaves the file without one.
+            if a.is_null(i) {
+                return Precision::Absent;
+            }
+            let Ok(v) = ScalarValue::try_from_array(a, i) else {
+                return Precision::Absent;
+            };
+            best = match best {
+                Some(b) if v.partial_cmp(&b) != Some(keep) => Some(b),
+                _ => Some(v),
+            };
+        }
+        best.map_or(Precision::Absent, Precision::Inexact)
+    };
+    let column_statistics = file_schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let name = f.name();
+            let cast = |p: Precision<ScalarValue>| match p {
+                Precision::Inexact(v) => v
+                    .cast_to(f.data_type())
+                    .map_or(Precision::Absent, Precision::Inexact),
+                _ => Precision::Absent,
+            };
+            ColumnStatistics {
+                null_count: counts(&format!("nulls:{name}")).map_or(Precision::Absent, |n| {
+                    Precision::Exact(n.iter().sum::<u64>() as usize)
+                }),
+                min_value: cast(bound(format!("min:{name}"), std::cmp::Ordering::Less)),
+                max_value: cast(bound(format!("max:{name}"), std::cmp::Ordering::Greater)),
+                ..ColumnStatistics::new_unknown()
+            }
+        })
+        .collect();
+    Some(Statistics {
+        num_rows: Precision::Exact(rows as usize),
+        total_byte_size: Precision::Absent,
+        column_statistics,
+    })
+}
+
 fn balanced_groups(mut files: Vec<PartitionedFile>, n: usize) -> Vec<Vec<PartitionedFile>> {
     files.sort_by(|a, b| {
         b.object_meta
@@ -942,8 +1020,8 @@ impl TableProvider for QuarryTable {
         // statistics (COUNT(*)) and opens no file: its footers are not needed.
         let from_statistics = exact_rows.is_some() && projection.is_some_and(|p| p.is_empty());
         if parquet && !from_statistics {
-            self.seed_footers(state, &store_key, &all_files).await?;
-            self.attach_file_statistics(state, &mut by_compression);
+            let blobs = self.seed_footers(state, &store_key, &all_files).await?;
+            self.attach_file_statistics(state, &mut by_compression, &blobs);
         }
 
         let predicate = match conjunction(filters.to_vec()) {

@@ -637,7 +637,19 @@ async fn written_bookmarks(staged: &StagedFiles, table: &str) -> Result<Vec<Seen
             fingerprint: fingerprint(&meta),
             table: Some(table.to_string()),
             rows: Some(f.rows),
-            footer: (footer.raw.len() <= KEPT_FOOTER_BYTES).then(|| footer.raw.to_vec()),
+            footer: if footer.raw.len() <= KEPT_FOOTER_BYTES {
+                Some(footer.raw.to_vec())
+            } else {
+                // Too large to keep: its statistics, for the planner.
+                let file = footer.metadata.file_metadata();
+                parquet::arrow::parquet_to_arrow_schema(
+                    file.schema_descr(),
+                    file.key_value_metadata(),
+                )
+                .ok()
+                .and_then(|schema| quarry_lake::footer::statistics_blob(&footer.metadata, &schema))
+                .map(|b| b.to_vec())
+            },
         });
     }
     Ok(seen)

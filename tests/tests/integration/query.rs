@@ -1120,3 +1120,95 @@ async fn parquet_scans_give_the_planner_footer_statistics() {
         "{filtered:?}"
     );
 }
+
+/// A footer too large to keep in the bookmark (here ~0.5 MB: 300 columns in 20 row groups)
+/// still gives the planner the file's rows and value ranges on the first statement of a
+/// process: the crawl keeps its per-row-group statistics instead (issue 11).
+#[tokio::test]
+async fn large_footers_leave_statistics_for_the_planner() {
+    use datafusion::arrow::array::{ArrayRef, Int64Array};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::common::stats::Precision;
+    use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
+
+    let columns = 300;
+    let schema = Arc::new(Schema::new(
+        (0..columns)
+            .map(|c| Field::new(format!("c{c}"), DataType::Int64, true))
+            .collect::<Vec<_>>(),
+    ));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        (0..columns)
+            .map(|c| {
+                Arc::new(Int64Array::from_iter_values((0..200).map(|r| r * 10 + c))) as ArrayRef
+            })
+            .collect(),
+    )
+    .expect("batch");
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(10))
+        .build();
+    let mut bytes = Vec::new();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, Some(props)).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    let footer_len = {
+        let n = bytes.len();
+        u32::from_le_bytes([bytes[n - 8], bytes[n - 7], bytes[n - 6], bytes[n - 5]]) as usize
+    };
+    assert!(footer_len > quarry_lake::KEPT_FOOTER_BYTES, "{footer_len}");
+
+    let lake = Lake::empty(Backend::Local).await;
+    lake.put("wide/part-0.parquet", bytes).await;
+    let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
+    let wide = quarry_lake::Location::parse(&format!("{}/wide/", lake.url)).expect("location");
+    Crawler::new(catalog.clone(), CrawlConfig::new("demo"))
+        .crawl(&wide)
+        .await
+        .expect("crawl");
+    let stores = Arc::new(ObjectStores::new());
+    stores.register(&lake.location.base, lake.location.store.clone());
+    // A fresh engine: no footer in its cache, as in a new process.
+    let engine = Engine::new(catalog.clone(), stores, EngineConfig::default());
+    let meter = engine.meter_for(&QueryRequest::new(""));
+    let scans: quarry_query::provider::ScanLog = Default::default();
+    let ctx = engine
+        .context(Some("demo"), &meter, &scans)
+        .await
+        .expect("context");
+    let plan = ctx
+        .sql("SELECT c0, c7 FROM wide WHERE c7 > 1000")
+        .await
+        .expect("plan")
+        .create_physical_plan()
+        .await
+        .expect("physical plan");
+    let stats = StatisticsContext::new()
+        .compute(plan.as_ref(), &StatisticsArgs::new())
+        .expect("statistics");
+    assert!(
+        matches!(stats.num_rows, Precision::Inexact(n) if n > 0 && n < 200),
+        "the filter's selectivity is estimated from the value range: {stats:?}"
+    );
+    let c7 = &stats.column_statistics[1];
+    assert_eq!(
+        c7.max_value,
+        Precision::Inexact(datafusion::common::ScalarValue::Int64(Some(1997))),
+        "{c7:?}"
+    );
+    // And the answer is right.
+    let out = engine
+        .run(
+            QueryRequest::new("SELECT count(*) AS n, sum(c0) AS s FROM wide WHERE c7 > 1000")
+                .with_database(Some("demo".into())),
+        )
+        .await;
+    assert!(out.succeeded(), "{:?}", out.record.error);
+    assert_eq!(
+        render(&out.schema, &out.batches, OutputFormat::Csv).expect("csv"),
+        "n,s\n100,149500\n"
+    );
+}
