@@ -190,6 +190,11 @@ quarry sql --warehouse ./warehouse -c \"CREATE TABLE demo.eu WITH (format = 'PAR
         /// Cancel a statement once it has read more than this (e.g. 500MB, 2GB)
         #[arg(long, env = "QUARRY_MAX_BYTES_SCANNED", value_name = "SIZE", value_parser = sql::parse_bytes)]
         max_bytes_scanned: Option<u64>,
+        /// Memory the statements may hold (e.g. 4GB): past it, joins, sorts and aggregations
+        /// spill to temporary files, and a statement that still does not fit fails saying so.
+        /// Default: no limit
+        #[arg(long, env = "QUARRY_MEMORY_LIMIT", value_name = "SIZE", value_parser = sql::parse_bytes)]
+        memory_limit: Option<u64>,
         /// Plan only: report the most bytes each statement would scan after partition pruning,
         /// and its price, without reading data
         #[arg(long)]
@@ -433,6 +438,7 @@ async fn run(cli: Cli) -> Result<()> {
             format,
             output,
             max_bytes_scanned,
+            memory_limit,
             dry_run,
             stats,
             price_per_tb,
@@ -441,6 +447,7 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             let stores = Arc::new(ObjectStores::new());
             let mut config = EngineConfig::default();
+            config.memory_limit = memory_limit.map(|m| m as usize);
             config.billing.usd_per_tib = price_per_tb;
             config.target_file_size = target_file_size;
             config.warehouse = warehouse

@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// Refuse a statement once it scanned more than this (e.g. 10GB); workgroups can set less
     #[arg(long, env = "QUARRY_MAX_BYTES_SCANNED", value_name = "SIZE", value_parser = crate::sql::parse_bytes)]
     max_bytes_scanned: Option<u64>,
+    /// Memory all running statements may hold together (e.g. 8GB): past it, joins, sorts and
+    /// aggregations spill to temporary files; a statement that still does not fit fails
+    #[arg(long, env = "QUARRY_MEMORY_LIMIT", value_name = "SIZE", value_parser = crate::sql::parse_bytes)]
+    memory_limit: Option<u64>,
 }
 
 fn retention(s: &str) -> std::result::Result<std::time::Duration, String> {
@@ -90,6 +94,7 @@ pub async fn serve(
     };
     let mut config = EngineConfig {
         max_bytes_scanned: args.max_bytes_scanned,
+        memory_limit: args.memory_limit.map(|m| m as usize),
         ..EngineConfig::default()
     };
     config.warehouse = args

@@ -12,6 +12,7 @@ use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::common::DataFusionError;
 use datafusion::execution::cache::cache_manager::{CacheManagerConfig, FileMetadataCache};
 use datafusion::execution::cache::default_cache::DefaultCache;
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
@@ -62,6 +63,10 @@ pub struct EngineConfig {
     /// error naming the catalog and connector (default `QUARRY_CONNECTOR_TIMEOUT` seconds, else
     /// 900, a Lambda's limit).
     pub connector_timeout: std::time::Duration,
+    /// Memory that running statements may hold together (hash tables, sorts, aggregations);
+    /// past it, operators that can spill write to temporary files, and the others fail with an
+    /// error naming what ran out. `None`: unbounded, as DataFusion's default.
+    pub memory_limit: Option<usize>,
 }
 
 impl Default for EngineConfig {
@@ -77,6 +82,7 @@ impl Default for EngineConfig {
             write_roots: None,
             lambda_endpoint: None,
             connector_timeout: crate::federated::timeout_from_env(),
+            memory_limit: None,
         }
     }
 }
@@ -192,6 +198,8 @@ impl QueryOutput {
 pub struct Engine {
     catalog: Arc<dyn Catalog>,
     history: Option<Arc<SqliteCatalog>>,
+    /// The memory every statement draws from, under `EngineConfig::memory_limit`.
+    memory_pool: Option<Arc<dyn MemoryPool>>,
     stores: Arc<ObjectStores>,
     /// Connectors of federated catalogs, kept across statements.
     federation: Arc<crate::federated::Federation>,
@@ -451,9 +459,18 @@ impl Engine {
             eprintln!("warning: ignoring DATAFUSION_* environment settings: {e}");
             SessionConfig::new()
         });
+        // One pool for every statement of the engine, shared fairly among the operators that
+        // can spill; the five largest consumers are named when it runs out.
+        let memory_pool = config.memory_limit.map(|limit| {
+            Arc::new(TrackConsumersPool::new(
+                FairSpillPool::new(limit),
+                std::num::NonZeroUsize::new(5).expect("five"),
+            )) as Arc<dyn MemoryPool>
+        });
         Self {
             catalog,
             history: None,
+            memory_pool,
             federation: Arc::new(crate::federated::Federation::new(
                 config.lambda_endpoint.clone(),
                 config.connector_timeout,
@@ -682,10 +699,13 @@ impl Engine {
             .with_file_metadata_cache(Some(Arc::clone(&self.metadata_cache)))
             .with_metadata_cache_limit(self.config.metadata_cache_bytes)
             .with_list_files_cache(None);
-        let runtime = RuntimeEnvBuilder::new()
+        let mut runtime = RuntimeEnvBuilder::new()
             .with_object_store_registry(Arc::clone(&registry) as _)
-            .with_cache_manager(caches)
-            .build_arc()?;
+            .with_cache_manager(caches);
+        if let Some(pool) = &self.memory_pool {
+            runtime = runtime.with_memory_pool(Arc::clone(pool));
+        }
+        let runtime = runtime.build_arc()?;
         let mut config = self
             .base_config
             .clone()

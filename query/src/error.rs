@@ -114,6 +114,12 @@ fn datafusion_category(e: &DataFusionError) -> ErrorCategory {
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = source {
+        // Out of memory under `--memory-limit`: the statement needs more than the user allowed
+        // (Athena's "exhausted resources" is the user's to fix, too).
+        if let Some(DataFusionError::ResourcesExhausted(_)) = err.downcast_ref::<DataFusionError>()
+        {
+            return ErrorCategory::User;
+        }
         if let Some(c) = err.downcast_ref::<quarry_catalog::Error>() {
             return catalog_category(c);
         }
@@ -132,9 +138,7 @@ fn datafusion_category(e: &DataFusionError) -> ErrorCategory {
         return ErrorCategory::LimitExceeded;
     }
     match e {
-        DataFusionError::Internal(_) | DataFusionError::ResourcesExhausted(_) => {
-            ErrorCategory::Internal
-        }
+        DataFusionError::Internal(_) => ErrorCategory::Internal,
         _ => ErrorCategory::User,
     }
 }
@@ -163,6 +167,12 @@ mod tests {
             found: Some(2),
         };
         assert_eq!(Error::from(conflict).category(), ErrorCategory::Retryable);
+        // Out of memory under --memory-limit, however DataFusion wraps it: the user's to fix.
+        let memory = DataFusionError::Context(
+            "sorting".into(),
+            Box::new(DataFusionError::ResourcesExhausted("pool".into())),
+        );
+        assert_eq!(Error::from(memory).category(), ErrorCategory::User);
         let plan = DataFusionError::Plan("table x not found".into());
         assert_eq!(Error::from(plan).category(), ErrorCategory::User);
         assert_eq!(Error::user("bad").category(), ErrorCategory::User);

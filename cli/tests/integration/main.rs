@@ -758,3 +758,42 @@ async fn two_crawl_processes_race_without_losing_an_update() {
         assert_eq!(crash::shape(&q), want, "round {round}");
     }
 }
+
+/// `--memory-limit` (issue 11): a sort larger than the limit spills to temporary files and
+/// answers right; a hash join that cannot spill fails with an error saying memory ran out.
+#[test]
+fn memory_limit_spills_or_fails_saying_so() {
+    let q = Quarry::new();
+    let window = "SELECT max(r) AS r, min(v) AS v FROM (SELECT v, row_number() OVER (ORDER BY v DESC) AS r \
+                  FROM generate_series(1, 5000000) AS t(v))";
+    let sql = |limit: &str, sql: &str| {
+        q.run(
+            Backend::Local,
+            &["sql", "--memory-limit", limit, "--format", "csv", "-c", sql],
+        )
+    };
+    // 5,000,000 bigints to sort (40 MB) under 32 MB.
+    assert_eq!(stdout(&sql("32MB", window)), "r,v\n5000000,1\n");
+    let plan = stdout(&sql("32MB", &format!("EXPLAIN ANALYZE {window}")));
+    let spills: u64 = plan
+        .split("spill_count=")
+        .skip(1)
+        .filter_map(|s| {
+            s.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert!(spills > 0, "the sort did not spill: {plan}");
+    let out = sql(
+        "256KB",
+        "SELECT count(*) AS n FROM generate_series(1, 300000) a(x) JOIN generate_series(1, 300000) b(y) ON x = y",
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Resources exhausted") && err.contains("256.0 KB"),
+        "{err}"
+    );
+}
