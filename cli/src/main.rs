@@ -446,8 +446,10 @@ async fn run(cli: Cli) -> Result<()> {
             target_file_size,
         } => {
             let stores = Arc::new(ObjectStores::new());
-            let mut config = EngineConfig::default();
-            config.memory_limit = memory_limit.map(|m| m as usize);
+            let mut config = EngineConfig {
+                memory_limit: memory_limit.map(|m| m as usize),
+                ..EngineConfig::default()
+            };
             config.billing.usd_per_tib = price_per_tb;
             config.target_file_size = target_file_size;
             config.warehouse = warehouse
