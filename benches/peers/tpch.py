@@ -6,6 +6,7 @@ every answer checked against DuckDB's.
     QUARRY=target/release/quarry python benches/peers/tpch.py DATA_DIR [RUNS]
 
 Environment: SF (default 1) is the scale factor generated when a table is missing;
+MEMORY_LIMIT=4GB runs every engine under that memory limit (spilling where it can);
 ENGINES=duckdb,datafusion,quarry selects the timed engines (DuckDB always answers, as the
 reference); QUERIES=q01,q05 selects queries; TPCHGEN is the tpchgen-cli binary (default: on PATH
 or beside this Python).
@@ -37,6 +38,11 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# MEMORY_LIMIT=4GB: every engine runs under it (DuckDB's memory_limit, DataFusion's fair spill
+# pool, Quarry's --memory-limit); bytes, or a size with KB / MB / GB.
+MEMORY_LIMIT = (lambda v: int(float(v[:-2]) * {"KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}[v[-2:].upper()])
+                if v[-2:].upper() in ("KB", "MB", "GB") else int(v))(os.environ["MEMORY_LIMIT"]) \
+    if os.environ.get("MEMORY_LIMIT") else None
 TABLES = ("region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem")
 ENGINE_NAMES = {"duckdb": "DuckDB", "datafusion": "DataFusion", "quarry": "Quarry"}
 
@@ -190,6 +196,8 @@ def arrow_answer(table):
 def duckdb_engine():
     import duckdb
     con = duckdb.connect()
+    if MEMORY_LIMIT:
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}B'")
     for t in TABLES:
         con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{table_file(t)}')")
 
@@ -201,8 +209,12 @@ def duckdb_engine():
 
 def datafusion_engine():
     import pyarrow
-    from datafusion import SessionContext
-    ctx = SessionContext()
+    from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
+    if MEMORY_LIMIT:
+        runtime = RuntimeEnvBuilder().with_disk_manager_os().with_fair_spill_pool(MEMORY_LIMIT)
+        ctx = SessionContext(SessionConfig(), runtime)
+    else:
+        ctx = SessionContext()
     for t in TABLES:
         ctx.register_parquet(t, os.path.join(data, t))
 
@@ -216,6 +228,8 @@ def quarry_engine():
     binary = os.environ.get("QUARRY", "target/release/quarry")
     work = tempfile.mkdtemp(prefix="quarry-tpch-")
     env = dict(os.environ, QUARRY_CATALOG=os.path.join(work, "catalog.db"))
+    if MEMORY_LIMIT:
+        env["QUARRY_MEMORY_LIMIT"] = str(MEMORY_LIMIT)
 
     def quarry(*args):
         p = subprocess.run([binary, *args], env=env, capture_output=True, text=True)
