@@ -53,6 +53,14 @@ fn s3_lake(n: usize) -> quarry_tests::Lake {
     })
 }
 
+/// The CSV answer of `sql` in database `demo` (local files); the statement must succeed.
+fn csv_answer(q: &Quarry, sql: &str) -> String {
+    stdout(&q.run(
+        Backend::Local,
+        &["sql", "-d", "demo", "--format", "csv", "-c", sql],
+    ))
+}
+
 /// Seeded fractions in [0, 1).
 fn fraction(seed: u64) -> f64 {
     let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -353,20 +361,7 @@ fn killed_inserts_add_all_rows_or_none() {
     let ctas = "CREATE TABLE copy WITH (format = 'PARQUET', partitioned_by = ARRAY['part']) \
                 AS SELECT id, amount, kind, part FROM events WHERE part < '0010'";
     let insert = "INSERT INTO copy SELECT id, amount, kind, part FROM events";
-    let count = |q: &Quarry| -> String {
-        stdout(&q.run(
-            Backend::Local,
-            &[
-                "sql",
-                "-d",
-                "demo",
-                "--format",
-                "csv",
-                "-c",
-                "SELECT count(*) AS n FROM copy",
-            ],
-        ))
-    };
+    let count = |q: &Quarry| csv_answer(q, "SELECT count(*) AS n FROM copy");
     let prepare = |q: &Quarry, seed: &str| {
         stdout(&q.run(Backend::Local, &["crawl", &url, "-d", "demo"]));
         let target = format!("{wh}/{seed}");
@@ -411,20 +406,7 @@ fn a_crawl_racing_an_insert_loses_no_update() {
     let _timed = timed();
     let data = lake(150);
     let url = data.path().join("events").to_string_lossy().into_owned();
-    let total = |q: &Quarry| -> String {
-        stdout(&q.run(
-            Backend::Local,
-            &[
-                "sql",
-                "-d",
-                "demo",
-                "--format",
-                "csv",
-                "-c",
-                "SELECT count(*) AS n FROM events",
-            ],
-        ))
-    };
+    let total = |q: &Quarry| csv_answer(q, "SELECT count(*) AS n FROM events");
     // New rows in new partitions and in an existing one.
     let insert = "INSERT INTO events SELECT id + 100000, amount, kind, \
                   CASE WHEN id % 2 = 0 THEN part + 1000 ELSE part END FROM events WHERE part < 10";
