@@ -73,13 +73,17 @@ impl Transport for InProcess {
     }
 }
 
-/// An error and its sources, one line.
+/// An error and its sources, one line (`outer: inner: innermost`), leaving out a source whose
+/// text the line already holds (many errors repeat their source in their own message).
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
         source = s.source();
     }
     text

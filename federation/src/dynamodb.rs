@@ -105,7 +105,7 @@ impl DynamoDb {
     fn error(&self, what: &str, e: impl std::error::Error + 'static) -> Error {
         Error::Source {
             source_name: "dynamodb".into(),
-            message: format!("{what}: {}", aws_error_text(&e)),
+            message: format!("{what}: {}", crate::client::error_chain(&e)),
         }
     }
 
@@ -227,21 +227,6 @@ impl DynamoDb {
     }
 }
 
-/// An SDK error with its service message, never its raw request.
-fn aws_error_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let next = s.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = s.source();
-    }
-    text
-}
-
 /// The Arrow type of one attribute value (`None` for NULL).
 fn infer(value: &AttributeValue) -> Option<DataType> {
     let list = |item: DataType| DataType::List(Arc::new(Field::new("item", item, true)));
@@ -318,26 +303,10 @@ fn attribute_of(column: &DataType, value: &Value) -> Option<AttributeValue> {
         (DataType::Utf8, Value::Text(s)) => AttributeValue::S(s.clone()),
         (DataType::Boolean, Value::Bool(b)) => AttributeValue::Bool(*b),
         (DataType::Binary, Value::Binary(b)) => AttributeValue::B(Blob::new(b.clone())),
-        (
-            DataType::Decimal128(..)
-            | DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::Float64
-            | DataType::Float32,
-            Value::Int(i),
-        ) => AttributeValue::N(i.to_string()),
-        (
-            DataType::Decimal128(..)
-            | DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::Float64
-            | DataType::Float32,
-            Value::Decimal(v, s),
-        ) => AttributeValue::N(crate::decimal::text(*v, *s)),
+        (c, Value::Int(i)) if number_column(c) => AttributeValue::N(i.to_string()),
+        (c, Value::Decimal(v, s)) if number_column(c) => {
+            AttributeValue::N(crate::decimal::text(*v, *s))
+        }
         (DataType::Decimal128(..) | DataType::Float64 | DataType::Float32, Value::Float(f))
             if f.is_finite() =>
         {
@@ -350,6 +319,20 @@ fn attribute_of(column: &DataType, value: &Value) -> Option<AttributeValue> {
         }
         _ => return None,
     })
+}
+
+/// Column types whose constraint values DynamoDB compares as numbers (`N`).
+fn number_column(column: &DataType) -> bool {
+    matches!(
+        column,
+        DataType::Decimal128(..)
+            | DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::Float64
+            | DataType::Float32
+    )
 }
 
 /// Builds DynamoDB expressions with placeholder names (`#n0`) and values (`:v0`).

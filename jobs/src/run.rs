@@ -107,22 +107,6 @@ fn dead_local_owner(owner: &str) -> bool {
         && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// An error with its causes, one line: a run's error must say what failed underneath (the
-/// storage fault behind "listing .. failed").
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let next = s.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = s.source();
-    }
-    text
-}
-
 /// One attempt's failure.
 struct AttemptError {
     message: String,
@@ -382,7 +366,9 @@ impl JobRuntime {
         reason: watch::Receiver<StopReason>,
     ) -> std::result::Result<(), AttemptError> {
         let fail = |e: Error| AttemptError {
-            message: chain(&e),
+            // With its causes: a run's error must say what failed underneath (the storage
+            // fault behind "listing .. failed").
+            message: quarry_query::error_chain(&e),
             stop: StopReason::None,
         };
         self.recover(job.name()).await.map_err(fail)?;

@@ -153,19 +153,7 @@ impl From<FunctionError> for Diagnostic {
 }
 
 /// An error with its causes, `outer: inner: innermost`.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
+pub use quarry_federation::client::error_chain as chain;
 
 /// Settings read from the environment at cold start.
 #[derive(Debug, Clone, Default)]

@@ -251,17 +251,7 @@ fn error_message(e: &Error) -> String {
     if let Error::DataFusion(e) = e {
         return root_message(e);
     }
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
+    crate::error_chain(e)
 }
 
 /// The databases `statement` names, or `None` when it reads `information_schema` (directly,

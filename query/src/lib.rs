@@ -53,6 +53,8 @@ pub use format::{OutputFormat, render};
 pub use job::JobScope;
 pub use meter::{Meter, MeteredStore};
 pub use provider::{DEFAULT_CATALOG, ScanInfo};
+/// An error and its causes, one line.
+pub use quarry_federation::client::error_chain;
 pub use statement::split_statements;
 pub use stores::ObjectStores;
 pub use write::{WriteSummary, table_write_options};

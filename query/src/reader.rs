@@ -233,35 +233,54 @@ impl FileSource for ObjectSource {
     }
 }
 
-/// `base/location`, as messages name an object.
-fn object_name(base: &str, file: &PartitionedFile) -> Arc<str> {
-    Arc::from(format!("{base}/{}", file.object_meta.location))
+/// The object one file's reads come from, to name it in their errors.
+#[derive(Debug, Clone)]
+struct Names {
+    /// `base/location`, as messages name an object.
+    object: Arc<str>,
+    /// The location inside its store, as errors that already name it spell it.
+    path: Arc<str>,
 }
 
-/// `e`, saying which object it came from, unless it already does, or is a limit or a
-/// cancellation (those are about the statement, not the file).
-fn naming(object: &str, path: &str, e: DataFusionError) -> DataFusionError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-    while let Some(err) = source {
-        if err.downcast_ref::<crate::meter::LimitExceeded>().is_some()
-            || err.downcast_ref::<crate::engine::Cancelled>().is_some()
-        {
+impl Names {
+    fn of(base: &str, file: &PartitionedFile) -> Self {
+        Self {
+            object: Arc::from(format!("{base}/{}", file.object_meta.location)),
+            path: Arc::from(file.object_meta.location.as_ref()),
+        }
+    }
+
+    /// `e`, saying which object it came from, unless it already does, or is a limit or a
+    /// cancellation (those are about the statement, not the file).
+    fn name(&self, e: DataFusionError) -> DataFusionError {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = source {
+            if err.downcast_ref::<crate::meter::LimitExceeded>().is_some()
+                || err.downcast_ref::<crate::engine::Cancelled>().is_some()
+            {
+                return e;
+            }
+            source = err.source();
+        }
+        if e.to_string().contains(self.path.as_ref()) {
             return e;
         }
-        source = err.source();
+        DataFusionError::Context(format!("reading {}", self.object), Box::new(e))
     }
-    if e.to_string().contains(path) {
-        return e;
-    }
-    DataFusionError::Context(format!("reading {object}"), Box::new(e))
-}
 
-fn named_stream(
-    stream: BoxStream<'static, Result<datafusion::arrow::record_batch::RecordBatch>>,
-    object: Arc<str>,
-    path: Arc<str>,
-) -> BoxStream<'static, Result<datafusion::arrow::record_batch::RecordBatch>> {
-    stream.map_err(move |e| naming(&object, &path, e)).boxed()
+    fn stream(
+        self,
+        stream: BoxStream<'static, Result<datafusion::arrow::record_batch::RecordBatch>>,
+    ) -> BoxStream<'static, Result<datafusion::arrow::record_batch::RecordBatch>> {
+        stream.map_err(move |e| self.name(e)).boxed()
+    }
+
+    fn planner(&self, inner: Box<dyn MorselPlanner>) -> Box<dyn MorselPlanner> {
+        Box::new(NamedPlanner {
+            inner,
+            names: self.clone(),
+        })
+    }
 }
 
 struct NamedOpener {
@@ -271,16 +290,12 @@ struct NamedOpener {
 
 impl FileOpener for NamedOpener {
     fn open(&self, file: PartitionedFile) -> Result<FileOpenFuture> {
-        let object = object_name(&self.base, &file);
-        let path: Arc<str> = Arc::from(file.object_meta.location.as_ref());
-        let opening = self
-            .inner
-            .open(file)
-            .map_err(|e| naming(&object, &path, e))?;
+        let names = Names::of(&self.base, &file);
+        let opening = self.inner.open(file).map_err(|e| names.name(e))?;
         Ok(async move {
             match opening.await {
-                Ok(stream) => Ok(named_stream(stream, object, path)),
-                Err(e) => Err(naming(&object, &path, e)),
+                Ok(stream) => Ok(names.stream(stream)),
+                Err(e) => Err(names.name(e)),
             }
         }
         .boxed())
@@ -295,47 +310,23 @@ struct NamedMorselizer {
 
 impl Morselizer for NamedMorselizer {
     fn plan_file(&self, file: PartitionedFile) -> Result<Box<dyn MorselPlanner>> {
-        let object = object_name(&self.base, &file);
-        let path: Arc<str> = Arc::from(file.object_meta.location.as_ref());
-        let inner = self
-            .inner
-            .plan_file(file)
-            .map_err(|e| naming(&object, &path, e))?;
-        Ok(Box::new(NamedPlanner {
-            inner,
-            object,
-            path,
-        }))
+        let names = Names::of(&self.base, &file);
+        let inner = self.inner.plan_file(file).map_err(|e| names.name(e))?;
+        Ok(names.planner(inner))
     }
 }
 
 #[derive(Debug)]
 struct NamedPlanner {
     inner: Box<dyn MorselPlanner>,
-    object: Arc<str>,
-    path: Arc<str>,
-}
-
-impl NamedPlanner {
-    fn wrap(&self, inner: Box<dyn MorselPlanner>) -> Box<dyn MorselPlanner> {
-        Box::new(Self {
-            inner,
-            object: Arc::clone(&self.object),
-            path: Arc::clone(&self.path),
-        })
-    }
+    names: Names,
 }
 
 impl MorselPlanner for NamedPlanner {
     fn plan(self: Box<Self>) -> Result<Option<MorselPlan>> {
-        let (object, path) = (Arc::clone(&self.object), Arc::clone(&self.path));
-        let Some(mut plan) = self.inner.plan().map_err(|e| naming(&object, &path, e))? else {
+        let names = self.names;
+        let Some(mut plan) = self.inner.plan().map_err(|e| names.name(e))? else {
             return Ok(None);
-        };
-        let this = NamedPlanner {
-            inner: Box::new(Done),
-            object: Arc::clone(&object),
-            path: Arc::clone(&path),
         };
         let morsels = plan
             .take_morsels()
@@ -343,15 +334,14 @@ impl MorselPlanner for NamedPlanner {
             .map(|inner| {
                 Box::new(NamedMorsel {
                     inner,
-                    object: Arc::clone(&object),
-                    path: Arc::clone(&path),
+                    names: names.clone(),
                 }) as Box<dyn Morsel>
             })
             .collect();
         let planners = plan
             .take_ready_planners()
             .into_iter()
-            .map(|p| this.wrap(p))
+            .map(|p| names.planner(p))
             .collect();
         let mut named = MorselPlan::new()
             .with_morsels(morsels)
@@ -359,8 +349,8 @@ impl MorselPlanner for NamedPlanner {
         if let Some(pending) = plan.take_pending_planner() {
             named.set_pending_planner(async move {
                 match pending.await {
-                    Ok(p) => Ok(this.wrap(p)),
-                    Err(e) => Err(naming(&this.object, &this.path, e)),
+                    Ok(p) => Ok(names.planner(p)),
+                    Err(e) => Err(names.name(e)),
                 }
             });
         }
@@ -368,28 +358,17 @@ impl MorselPlanner for NamedPlanner {
     }
 }
 
-/// A planner with nothing left to plan (the template `NamedPlanner::wrap` copies names from).
-#[derive(Debug)]
-struct Done;
-
-impl MorselPlanner for Done {
-    fn plan(self: Box<Self>) -> Result<Option<MorselPlan>> {
-        Ok(None)
-    }
-}
-
 #[derive(Debug)]
 struct NamedMorsel {
     inner: Box<dyn Morsel>,
-    object: Arc<str>,
-    path: Arc<str>,
+    names: Names,
 }
 
 impl Morsel for NamedMorsel {
     fn into_stream(
         self: Box<Self>,
     ) -> BoxStream<'static, Result<datafusion::arrow::record_batch::RecordBatch>> {
-        named_stream(self.inner.into_stream(), self.object, self.path)
+        self.names.stream(self.inner.into_stream())
     }
 }
 
@@ -625,17 +604,17 @@ mod tests {
 
     #[test]
     fn errors_name_the_object_once() {
-        let e = naming(
-            "s3://b/t/f.csv",
-            "t/f.csv",
-            DataFusionError::Execution("bad row".into()),
-        );
+        let names = Names {
+            object: "s3://b/t/f.csv".into(),
+            path: "t/f.csv".into(),
+        };
+        let e = names.name(DataFusionError::Execution("bad row".into()));
         assert_eq!(
             e.to_string(),
             "reading s3://b/t/f.csv\ncaused by\nExecution error: bad row"
         );
         let already = DataFusionError::Execution("t/f.csv changed while the query read it".into());
-        let e = naming("s3://b/t/f.csv", "t/f.csv", already);
+        let e = names.name(already);
         assert!(!e.to_string().starts_with("reading"));
     }
 }

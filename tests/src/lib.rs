@@ -38,6 +38,20 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// A shell that runs `start`, then waits for this test process to exit and runs `stop`: servers
+/// a test process starts go when it goes, however it ends.
+fn watchdog(start: &str, stop: &str) -> std::process::Child {
+    let script = format!(
+        "{start}; while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop}",
+        pid = std::process::id()
+    );
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("sh for a server's watchdog")
+}
+
 fn wait_for(addr: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(addr).is_err() {
@@ -60,16 +74,10 @@ pub fn s3() -> &'static S3Server {
             };
         }
         let port = free_port();
-        let script = format!(
-            "moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
-             while kill -0 {pid} 2>/dev/null; do sleep 1; done; kill $m",
-            pid = std::process::id()
+        let watchdog = watchdog(
+            &format!("moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & s=$!"),
+            "kill $s",
         );
-        let watchdog = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("sh to start moto_server");
         let addr = format!("127.0.0.1:{port}");
         wait_for(&addr);
         S3Server {
@@ -1155,15 +1163,7 @@ pub fn postgres() -> &'static PgServer {
             data = data.display(),
             dir = dir.display(),
         );
-        let script = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop}",
-            pid = std::process::id()
-        );
-        let watchdog = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("sh for the PostgreSQL watchdog");
+        let watchdog = watchdog(":", &stop);
         PgServer {
             uri: format!("postgresql://quarry@127.0.0.1:{port}/postgres"),
             log,
@@ -1328,16 +1328,12 @@ pub fn redis() -> &'static RedisServer {
             };
         }
         let port = free_port();
-        let script = format!(
-            "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no >/dev/null 2>&1 & r=$!; \
-             while kill -0 {pid} 2>/dev/null; do sleep 1; done; kill $r",
-            pid = std::process::id()
+        let watchdog = watchdog(
+            &format!(
+                "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no >/dev/null 2>&1 & s=$!"
+            ),
+            "kill $s",
         );
-        let watchdog = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("sh to start redis-server");
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(

@@ -161,26 +161,18 @@ fn killed_crawls_into_glue_converge_when_run_again() {
     let url = format!("{}events/", lake.location.root_url());
     let q = Quarry::new();
     // Each trial: its own database and bookmark location.
-    let glue = |db: &str, state: &str, args: &[&str]| -> Vec<String> {
+    fn glue<'a>(db: &'a str, state: &'a str, args: &[&'a str]) -> Vec<&'a str> {
         let mut all = vec!["--catalog", "glue", "--state-location", state];
         all.extend_from_slice(args);
         all.extend_from_slice(&["-d", db]);
-        all.into_iter().map(str::to_string).collect()
-    };
+        all
+    }
     let count = |db: &str, state: &str| -> Option<String> {
-        let args = glue(
-            db,
-            state,
-            &[
-                "sql",
-                "--format",
-                "csv",
-                "-c",
-                "SELECT count(*) AS n, count(DISTINCT part) AS p FROM events",
-            ],
+        let sql = "SELECT count(*) AS n, count(DISTINCT part) AS p FROM events";
+        let out = q.run(
+            Backend::S3,
+            &glue(db, state, &["sql", "--format", "csv", "-c", sql]),
         );
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = q.run(Backend::S3, &args);
         if out.status.success() {
             return Some(String::from_utf8_lossy(&out.stdout).into_owned());
         }
@@ -191,21 +183,17 @@ fn killed_crawls_into_glue_converge_when_run_again() {
         );
         None
     };
-    let crawl = |db: &str, state: &str| glue(db, state, &["crawl", &url]);
     let reference = quarry_tests::unique_name("glue_ref");
     let ref_state = format!("s3://{}/state/", quarry_tests::s3().bucket("state"));
-    let args = crawl(&reference, &ref_state);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let start = Instant::now();
-    stdout(&q.run(Backend::S3, &args));
+    stdout(&q.run(Backend::S3, &glue(&reference, &ref_state, &["crawl", &url])));
     let took = start.elapsed();
     let want = count(&reference, &ref_state).expect("the reference table");
     let (mut killed, mut partial) = (0, 0);
     for seed in 0..trials() {
         let db = quarry_tests::unique_name("glue_kill");
         let state = format!("s3://{}/state/", quarry_tests::s3().bucket("state"));
-        let args = crawl(&db, &state);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let args = glue(&db, &state, &["crawl", &url]);
         killed += u64::from(run_and_kill_on(
             &q,
             Backend::S3,

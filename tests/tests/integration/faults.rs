@@ -63,24 +63,30 @@ async fn answer(engine: &Engine, sql: &str) -> Result<String, String> {
     }
 }
 
+/// `lake` crawled into a fresh catalog, and the answers to [`QUERIES`] without faults.
+async fn fault_free(lake: &Lake) -> (Arc<SqliteCatalog>, Vec<String>) {
+    let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
+    Crawler::new(catalog.clone(), CrawlConfig::new("demo"))
+        .crawl(&lake.location)
+        .await
+        .expect("crawl");
+    let clean = engine(
+        catalog.clone(),
+        lake,
+        Arc::new(FaultyStore::new(lake.location.store.clone(), 0.0, 0)),
+    );
+    let mut expected = Vec::new();
+    for q in QUERIES {
+        expected.push(answer(&clean, q).await.expect("fault-free answer"));
+    }
+    (catalog, expected)
+}
+
 #[tokio::test]
 async fn queries_under_storage_faults_answer_right_or_name_the_fault() {
     for backend in BACKENDS {
         let lake = Lake::sample(backend).await;
-        let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
-        Crawler::new(catalog.clone(), CrawlConfig::new("demo"))
-            .crawl(&lake.location)
-            .await
-            .expect("crawl");
-        let clean = engine(
-            catalog.clone(),
-            &lake,
-            Arc::new(FaultyStore::new(lake.location.store.clone(), 0.0, 0)),
-        );
-        let mut expected = Vec::new();
-        for q in QUERIES {
-            expected.push(answer(&clean, q).await.expect("fault-free answer"));
-        }
+        let (catalog, expected) = fault_free(&lake).await;
         let mut tally = Tally::default();
         let (mut operations, mut faults) = (0, 0);
         for seed in 0..seeds() {
@@ -371,20 +377,7 @@ async fn jobs_under_storage_faults_insert_each_object_once() {
 #[tokio::test]
 async fn s3_retries_ride_out_faults_on_the_wire() {
     let lake = Lake::sample(quarry_tests::Backend::S3).await;
-    let clean_catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
-    Crawler::new(clean_catalog.clone(), CrawlConfig::new("demo"))
-        .crawl(&lake.location)
-        .await
-        .expect("crawl");
-    let clean = engine(
-        clean_catalog,
-        &lake,
-        Arc::new(FaultyStore::new(lake.location.store.clone(), 0.0, 0)),
-    );
-    let mut expected = Vec::new();
-    for q in QUERIES {
-        expected.push(answer(&clean, q).await.expect("fault-free answer"));
-    }
+    let (_, expected) = fault_free(&lake).await;
     let (mut requests, mut faults, mut statements) = (0, 0, 0);
     let rounds = seeds().div_ceil(4);
     for seed in 0..rounds {
