@@ -649,6 +649,8 @@ pub mod faults {
         inner: Arc<dyn ObjectStore>,
         /// Faults per million calls.
         rate: u64,
+        /// Fault exactly this call (1-based) instead, whatever the rate.
+        nth: Option<u64>,
         dice: Mutex<Dice>,
         operations: AtomicU64,
         faults: AtomicU64,
@@ -663,11 +665,20 @@ pub mod faults {
             Self {
                 inner,
                 rate: (rate.clamp(0.0, 1.0) * 1_000_000.0) as u64,
+                nth: None,
                 dice: Mutex::new(Dice(seed)),
                 operations: AtomicU64::new(0),
                 faults: AtomicU64::new(0),
                 unpinned: AtomicU64::new(0),
                 writes: false,
+            }
+        }
+
+        /// Faults on the `n`-th call only (1-based); `seed` picks the kind of fault.
+        pub fn on_call(inner: Arc<dyn ObjectStore>, n: u64, seed: u64) -> Self {
+            Self {
+                nth: Some(n),
+                ..Self::new(inner, 0.0, seed)
             }
         }
 
@@ -681,9 +692,13 @@ pub mod faults {
 
         /// Whether this call fails, and how (one of `kinds`).
         fn roll(&self, kinds: &[Fault]) -> Option<Fault> {
-            self.operations.fetch_add(1, Ordering::SeqCst);
+            let call = self.operations.fetch_add(1, Ordering::SeqCst) + 1;
             let mut dice = self.dice.lock().expect("dice");
-            if dice.next() % 1_000_000 >= self.rate {
+            let hit = match self.nth {
+                Some(n) => call == n,
+                None => dice.next() % 1_000_000 < self.rate,
+            };
+            if !hit {
                 return None;
             }
             self.faults.fetch_add(1, Ordering::SeqCst);

@@ -124,6 +124,41 @@ async fn queries_under_storage_faults_answer_right_or_name_the_fault() {
     }
 }
 
+/// A fault at each store call of each query in turn (the N-th call, N = 1, 2, .. up to the
+/// calls a fault-free run makes): every run answers right or names the fault.
+#[tokio::test]
+async fn a_fault_at_each_call_of_a_query_is_answered_right_or_named() {
+    for backend in BACKENDS {
+        let lake = Lake::sample(backend).await;
+        let (catalog, expected) = fault_free(&lake).await;
+        let (mut runs, mut named) = (0, 0);
+        for (q, want) in QUERIES.iter().zip(&expected) {
+            let counting = Arc::new(FaultyStore::new(lake.location.store.clone(), 0.0, 0));
+            answer(&engine(catalog.clone(), &lake, counting.clone()), q)
+                .await
+                .expect("fault-free answer");
+            let calls = counting.figures().operations;
+            assert!(calls > 0, "{q}: no store call to fault");
+            for n in 1..=calls {
+                let store = Arc::new(FaultyStore::on_call(lake.location.store.clone(), n, n));
+                runs += 1;
+                match answer(&engine(catalog.clone(), &lake, store.clone()), q).await {
+                    Ok(got) => assert_eq!(&got, want, "{backend:?} call {n}: {q}"),
+                    Err(e) => {
+                        assert!(names_the_fault(&e), "{backend:?} call {n}: {q}: {e}");
+                        named += 1;
+                    }
+                }
+                assert_eq!(store.figures().faults, 1, "{backend:?} call {n}: {q}");
+            }
+        }
+        eprintln!(
+            "{backend:?}: {runs} runs with one fault each, {named} named errors, the rest right"
+        );
+        assert!(named > 0);
+    }
+}
+
 #[tokio::test]
 async fn crawls_under_storage_faults_commit_all_or_nothing() {
     for backend in BACKENDS {
