@@ -380,10 +380,14 @@ impl Crawler {
         for (meta, url, dirs, r) in results {
             match r {
                 Ok(inspected) => {
-                    if let Some(invalid) = inspected.invalid_utf8 {
+                    let warnings = [
+                        inspected.invalid_utf8.map(|i| i.to_string()),
+                        inspected.expansion.map(|e| e.to_string()),
+                    ];
+                    for detail in warnings.into_iter().flatten() {
                         report.warnings.push(Warning {
                             url: url.clone(),
-                            detail: invalid.to_string(),
+                            detail,
                         });
                     }
                     files.push(NewFile {

@@ -40,6 +40,34 @@ pub struct Inspected {
     /// Text that is not valid UTF-8 in the part read: inferred (and queried) with each invalid
     /// sequence read as U+FFFD, as Athena reads it.
     pub invalid_utf8: Option<InvalidUtf8>,
+    /// A compressed object that expands at least [`BOMB_RATIO`] times (a gzip bomb, or just
+    /// very repetitive data): inferred from its first [`SAMPLE_BYTES`], read by queries as a
+    /// stream.
+    pub expansion: Option<Expansion>,
+}
+
+/// Expansion from which a compressed object is reported.
+pub const BOMB_RATIO: u64 = 100;
+
+/// How much a compressed object expands (gzip's trailer records the size it decompresses to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expansion {
+    pub compressed: u64,
+    pub decompressed: u64,
+}
+
+impl std::fmt::Display for Expansion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "decompresses {}:1 ({} bytes to {}); the schema was inferred from its first {} \
+             bytes, and queries read it as a stream",
+            self.decompressed / self.compressed.max(1),
+            self.compressed,
+            self.decompressed,
+            SAMPLE_BYTES
+        )
+    }
 }
 
 /// Where a text sample is not UTF-8.
@@ -136,7 +164,33 @@ pub async fn inspect(
     }
     let mut inspected = inspect_text(&text, complete)?;
     inspected.compression = compression.as_str().to_string();
+    if compression == Compression::Gzip && !complete {
+        inspected.expansion = gzip_expansion(store, meta, &head, whole).await;
+    }
     Ok(inspected)
+}
+
+/// A gzip object's expansion, from the size its trailer records (the last member's size, modulo
+/// 2^32: a lower bound for multi-member or larger objects), when it reaches [`BOMB_RATIO`].
+async fn gzip_expansion(
+    store: &Arc<dyn ObjectStore>,
+    meta: &ObjectMeta,
+    head: &[u8],
+    whole: bool,
+) -> Option<Expansion> {
+    let trailer = if whole {
+        head.get(head.len().checked_sub(4)?..)?.to_vec()
+    } else {
+        quarry_lake::read_range(store, meta, meta.size.checked_sub(4)?..meta.size)
+            .await
+            .ok()?
+            .to_vec()
+    };
+    let decompressed = u64::from(u32::from_le_bytes(trailer.try_into().ok()?));
+    (decompressed >= meta.size.saturating_mul(BOMB_RATIO)).then_some(Expansion {
+        compressed: meta.size,
+        decompressed,
+    })
 }
 
 /// Decompress at most [`SAMPLE_BYTES`] of `raw`. Returns the text and whether it is the whole
@@ -205,6 +259,7 @@ async fn inspect_parquet(
             quarry_lake::footer::statistics_blob(md, &schema)
         },
         invalid_utf8: None,
+        expansion: None,
     })
 }
 
@@ -290,6 +345,7 @@ fn infer_json(text: &[u8], complete: bool) -> Result<Inspected, String> {
         quoted: false,
         footer: None,
         invalid_utf8: None,
+        expansion: None,
     })
 }
 
@@ -527,6 +583,7 @@ fn infer_csv(text: &[u8], complete: bool) -> Result<Inspected, String> {
         quoted: text.contains(&b'"'),
         footer: None,
         invalid_utf8: None,
+        expansion: None,
     })
 }
 

@@ -31,6 +31,8 @@ struct Corpus {
     report: quarry_crawler::CrawlReport,
     catalog: Arc<SqliteCatalog>,
     bomb_rows: usize,
+    /// The size it decompresses to.
+    bomb_bytes: usize,
 }
 
 impl Corpus {
@@ -96,6 +98,7 @@ async fn corpus() -> Corpus {
         big.extend_from_slice(line);
     }
     let rows = (big.len() - 8) / line.len();
+    let bomb_bytes = big.len();
     lake.put("bomb_csv/part-0.csv.gz", gzip(&big)).await;
     drop(big);
     // Deeply nested JSON.
@@ -162,6 +165,7 @@ async fn corpus() -> Corpus {
         report,
         catalog,
         bomb_rows: rows,
+        bomb_bytes,
     }
 }
 
@@ -261,6 +265,12 @@ async fn every_hostile_file_is_read_right_or_refused_with_a_reason() {
         Ok("id,name\n1,caf\u{FFFD}\n2,ok\n3,\u{FFFD}\u{FFFD}\n")
     );
     assert!(warning("cut_utf8_json").contains("line 1"));
+    // The gzip bomb is reported with its expansion (from gzip's size trailer).
+    let bomb = warning("bomb_csv");
+    assert!(
+        bomb.contains("decompresses") && bomb.contains(&c.bomb_bytes.to_string()),
+        "{bomb}"
+    );
     assert_eq!(
         c.csv("SELECT name FROM cut_utf8_json ORDER BY id")
             .await
