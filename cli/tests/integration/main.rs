@@ -635,7 +635,8 @@ async fn prepared_statements_persist_between_runs() {
 }
 
 /// No credential leaks (issue 16): recognisable secrets in the standard AWS variables never
-/// appear in any output, error, history row, `--stats json`, or the catalog file.
+/// appear in any output, error, history row, `--stats json`, results metadata (`--output`) or
+/// the catalog file.
 #[tokio::test]
 async fn credentials_never_appear_in_output_history_or_catalog() {
     const SECRET: &str = "QuarrySecretKey0123456789abcdefXYZ";
@@ -653,6 +654,7 @@ async fn credentials_never_appear_in_output_history_or_catalog() {
         cmd.output().expect("run quarry")
     };
     let bad_bucket = "s3://no-such-bucket-for-quarry-secrets/x/";
+    let results = q.catalog.path().join("results-out");
     let outputs = [
         run(&["crawl", &lake.url, "-d", "demo", "--json"]),
         run(&["crawl", bad_bucket, "-d", "demo"]),
@@ -684,6 +686,15 @@ async fn credentials_never_appear_in_output_history_or_catalog() {
             &format!("CREATE EXTERNAL TABLE t (a string) LOCATION '{bad_bucket}'"),
         ]),
         run(&["sql", "-d", "demo", "-c", "SELECT * FROM t"]),
+        run(&[
+            "sql",
+            "-d",
+            "demo",
+            "--output",
+            &results.to_string_lossy(),
+            "-c",
+            "SELECT region FROM sales",
+        ]),
         run(&["history", "--format", "json"]),
         run(&["tables", "demo", "--format", "json"]),
     ];
@@ -700,24 +711,31 @@ async fn credentials_never_appear_in_output_history_or_catalog() {
         seen_failure,
         "the failing commands must fail, so their errors are checked too"
     );
-    // The catalog and everything beside it (SQLite's WAL, results).
+    // The catalog and everything beside it (SQLite's WAL, results and their metadata).
     let mut files = 0;
-    for entry in std::fs::read_dir(q.catalog.path()).expect("catalog folder") {
-        let path = entry.expect("entry").path();
-        if !path.is_file() {
-            continue;
-        }
-        files += 1;
-        let bytes = std::fs::read(&path).expect("catalog file");
-        for secret in [SECRET, TOKEN] {
-            assert!(
-                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                "{secret} stored in {}",
-                path.display()
-            );
+    let mut metadata = 0;
+    let mut folders = vec![q.catalog.path().to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            files += 1;
+            metadata += usize::from(path.to_string_lossy().ends_with(".metadata.json"));
+            let bytes = std::fs::read(&path).expect("file");
+            for secret in [SECRET, TOKEN] {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{secret} stored in {}",
+                    path.display()
+                );
+            }
         }
     }
     assert!(files > 0);
+    assert!(metadata > 0, "no results metadata was written to check");
 }
 
 /// Two `quarry crawl` processes on one catalog and one target (issue 16): both finish, or the
