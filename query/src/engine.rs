@@ -14,7 +14,7 @@ use datafusion::execution::cache::cache_manager::{CacheManagerConfig, FileMetada
 use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::execution::session_state::SessionState;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::collect;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -711,9 +711,14 @@ impl Engine {
             config.options_mut().execution.parquet.metadata_size_hint =
                 self.config.parquet_metadata_size_hint;
         }
-        let ctx = crate::functions::with_trino_extract(SessionContext::new_with_config_rt(
-            config, runtime,
-        ));
+        let mut state = crate::rules::with_physical_rules(
+            SessionStateBuilder::new()
+                .with_config(config)
+                .with_runtime_env(runtime)
+                .with_default_features(),
+        );
+        crate::functions::add_trino_extract(&mut state);
+        let ctx = SessionContext::new_with_state(state.build());
         crate::functions::register(&ctx);
         ctx.register_udf(crate::unnest::udf());
         ctx.add_optimizer_rule(Arc::new(RescaleDecimalLiterals));

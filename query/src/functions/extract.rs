@@ -9,7 +9,6 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult};
 use datafusion::logical_expr::{Expr, ScalarUDF};
-use datafusion::prelude::SessionContext;
 
 #[derive(Debug)]
 struct TrinoExtract {
@@ -54,19 +53,12 @@ impl ExprPlanner for TrinoExtract {
     }
 }
 
-/// `ctx` with Trino's EXTRACT planned before DataFusion's.
-pub fn with_trino_extract(ctx: SessionContext) -> SessionContext {
-    let state = ctx.state();
-    let mut planners = state.expr_planners().to_vec();
-    planners.insert(
+/// Plan Trino's EXTRACT before DataFusion's (`builder` has DataFusion's default features).
+pub fn add_trino_extract(builder: &mut SessionStateBuilder) {
+    builder.expr_planners().get_or_insert_default().insert(
         0,
         Arc::new(TrinoExtract {
             fields: super::datetime::functions(),
         }),
     );
-    SessionContext::new_with_state(
-        SessionStateBuilder::new_from_existing(state)
-            .with_expr_planners(planners)
-            .build(),
-    )
 }

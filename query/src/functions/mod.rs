@@ -81,7 +81,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-pub use extract::with_trino_extract;
+pub use extract::add_trino_extract;
 
 /// Registers every function of this module in `ctx`, replacing DataFusion's functions of the
 /// same name.
