@@ -39,9 +39,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::partition_spec;
 use crate::{
-    Catalog, CatalogWrite, Column, Database, DatabaseDrop, Error, KeyPredicate, Partition,
-    PartitionDrop, PartitionFilter, PartitionWrite, Result, SeenObject, SerDeInfo,
-    StorageDescriptor, Table, TableDrop, TableWrite, ValueOrder, ViewText,
+    Catalog, CatalogWrite, Column, ColumnStatistics, Database, DatabaseDrop, DecimalValue, Error,
+    KeyPredicate, Partition, PartitionDrop, PartitionFilter, PartitionWrite, Result, SeenObject,
+    SerDeInfo, StatisticsData, StorageDescriptor, Table, TableDrop, TableWrite, ValueOrder,
+    ViewText,
 };
 
 /// Hive's name for the partition holding NULL keys; Glue stores NULL partition values this way.
@@ -762,6 +763,85 @@ impl Catalog for GlueCatalog {
             .collect())
     }
 
+    async fn column_statistics(
+        &self,
+        database: &str,
+        table: &str,
+        columns: &[String],
+    ) -> Result<Vec<ColumnStatistics>> {
+        let mut out = Vec::new();
+        // Glue takes at most 100 names per call.
+        for names in columns.chunks(100) {
+            let response = self
+                .client
+                .get_column_statistics_for_table()
+                .set_catalog_id(self.catalog_id.clone())
+                .database_name(database)
+                .table_name(table)
+                .set_column_names(Some(names.to_vec()))
+                .send()
+                .await
+                .map_err(|e| {
+                    remote(
+                        &format!("reading column statistics of {database}.{table}"),
+                        &e,
+                    )
+                })?;
+            out.extend(
+                response
+                    .column_statistics_list()
+                    .iter()
+                    .filter_map(statistics_from_glue),
+            );
+        }
+        Ok(out)
+    }
+
+    async fn update_column_statistics(
+        &self,
+        database: &str,
+        table: &str,
+        statistics: &[ColumnStatistics],
+    ) -> Result<()> {
+        let action = format!("storing column statistics of {database}.{table}");
+        // Glue takes at most 25 columns per call.
+        for batch in statistics.chunks(25) {
+            let list = batch
+                .iter()
+                .map(statistics_to_glue)
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| Error::Remote {
+                    action: action.clone(),
+                    message: e.to_string(),
+                })?;
+            let response = self
+                .client
+                .update_column_statistics_for_table()
+                .set_catalog_id(self.catalog_id.clone())
+                .database_name(database)
+                .table_name(table)
+                .set_column_statistics_list(Some(list))
+                .send()
+                .await
+                .map_err(|e| remote(&action, &e))?;
+            if let Some(failed) = response.errors().first() {
+                let column = failed
+                    .column_statistics()
+                    .map(|c| c.column_name())
+                    .unwrap_or_default();
+                let message = failed
+                    .error()
+                    .and_then(|e| e.error_message())
+                    .unwrap_or("refused");
+                return Err(Error::Remote {
+                    action: format!("{action}, column {column}"),
+                    message: message.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     async fn commit(&self, write: CatalogWrite) -> Result<()> {
         if write.is_empty() {
             return Ok(());
@@ -1125,6 +1205,236 @@ fn time(t: Option<&aws_sdk_glue::primitives::DateTime>) -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
+/// Glue's shape of `s`.
+fn statistics_to_glue(
+    s: &ColumnStatistics,
+) -> std::result::Result<glue::ColumnStatistics, aws_sdk_glue::error::BuildError> {
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let day = |d: &chrono::NaiveDate| {
+        aws_sdk_glue::primitives::DateTime::from_secs(
+            d.and_hms_opt(0, 0, 0)
+                .unwrap_or_default()
+                .and_utc()
+                .timestamp(),
+        )
+    };
+    let decimal = |d: &DecimalValue| {
+        glue::DecimalNumber::builder()
+            .unscaled_value(aws_sdk_glue::primitives::Blob::new(
+                d.unscaled.to_be_bytes().to_vec(),
+            ))
+            .scale(d.scale)
+            .build()
+    };
+    let data = glue::ColumnStatisticsData::builder();
+    let data = match &s.data {
+        StatisticsData::Boolean {
+            nulls,
+            trues,
+            falses,
+        } => data
+            .r#type(glue::ColumnStatisticsType::Boolean)
+            .boolean_column_statistics_data(
+                glue::BooleanColumnStatisticsData::builder()
+                    .number_of_nulls(count(*nulls))
+                    .number_of_trues(count(*trues))
+                    .number_of_falses(count(*falses))
+                    .build(),
+            ),
+        StatisticsData::Date {
+            nulls,
+            distinct,
+            min,
+            max,
+        } => data
+            .r#type(glue::ColumnStatisticsType::Date)
+            .date_column_statistics_data(
+                glue::DateColumnStatisticsData::builder()
+                    .number_of_nulls(count(*nulls))
+                    .number_of_distinct_values(count(*distinct))
+                    .set_minimum_value(min.as_ref().map(day))
+                    .set_maximum_value(max.as_ref().map(day))
+                    .build(),
+            ),
+        StatisticsData::Decimal {
+            nulls,
+            distinct,
+            min,
+            max,
+        } => data
+            .r#type(glue::ColumnStatisticsType::Decimal)
+            .decimal_column_statistics_data(
+                glue::DecimalColumnStatisticsData::builder()
+                    .number_of_nulls(count(*nulls))
+                    .number_of_distinct_values(count(*distinct))
+                    .set_minimum_value(min.as_ref().map(decimal).transpose()?)
+                    .set_maximum_value(max.as_ref().map(decimal).transpose()?)
+                    .build(),
+            ),
+        StatisticsData::Double {
+            nulls,
+            distinct,
+            min,
+            max,
+        } => data
+            .r#type(glue::ColumnStatisticsType::Double)
+            .double_column_statistics_data(
+                glue::DoubleColumnStatisticsData::builder()
+                    .number_of_nulls(count(*nulls))
+                    .number_of_distinct_values(count(*distinct))
+                    .set_minimum_value(*min)
+                    .set_maximum_value(*max)
+                    .build(),
+            ),
+        StatisticsData::Long {
+            nulls,
+            distinct,
+            min,
+            max,
+        } => data
+            .r#type(glue::ColumnStatisticsType::Long)
+            .long_column_statistics_data(
+                glue::LongColumnStatisticsData::builder()
+                    .number_of_nulls(count(*nulls))
+                    .number_of_distinct_values(count(*distinct))
+                    .set_minimum_value(*min)
+                    .set_maximum_value(*max)
+                    .build(),
+            ),
+        StatisticsData::String {
+            nulls,
+            distinct,
+            max_length,
+            average_length,
+        } => data
+            .r#type(glue::ColumnStatisticsType::String)
+            .string_column_statistics_data(
+                glue::StringColumnStatisticsData::builder()
+                    .number_of_nulls(count(*nulls))
+                    .number_of_distinct_values(count(*distinct))
+                    .maximum_length(count(*max_length))
+                    .average_length(*average_length)
+                    .build(),
+            ),
+        StatisticsData::Binary {
+            nulls,
+            max_length,
+            average_length,
+        } => data
+            .r#type(glue::ColumnStatisticsType::Binary)
+            .binary_column_statistics_data(
+                glue::BinaryColumnStatisticsData::builder()
+                    .number_of_nulls(count(*nulls))
+                    .maximum_length(count(*max_length))
+                    .average_length(*average_length)
+                    .build(),
+            ),
+    };
+    glue::ColumnStatistics::builder()
+        .column_name(&s.column)
+        .column_type(&s.data_type)
+        .analyzed_time(aws_sdk_glue::primitives::DateTime::from_millis(
+            s.analyzed_time.timestamp_millis(),
+        ))
+        .statistics_data(data.build()?)
+        .build()
+}
+
+/// Quarry's shape of Glue's column statistics; `None` for a type it does not know.
+fn statistics_from_glue(s: &glue::ColumnStatistics) -> Option<ColumnStatistics> {
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    let day = |t: Option<&aws_sdk_glue::primitives::DateTime>| {
+        t.and_then(|t| DateTime::from_timestamp(t.secs(), 0))
+            .map(|t| t.date_naive())
+    };
+    let decimal = |d: Option<&glue::DecimalNumber>| {
+        let d = d?;
+        let bytes = d.unscaled_value().as_ref();
+        if bytes.is_empty() || bytes.len() > 16 {
+            return None;
+        }
+        // Big-endian two's complement, sign-extended to 16 bytes.
+        let fill = if bytes[0] & 0x80 != 0 { 0xff } else { 0 };
+        let mut wide = [fill; 16];
+        wide[16 - bytes.len()..].copy_from_slice(bytes);
+        Some(DecimalValue {
+            unscaled: i128::from_be_bytes(wide),
+            scale: d.scale(),
+        })
+    };
+    let d = s.statistics_data()?;
+    let data = match d.r#type() {
+        glue::ColumnStatisticsType::Boolean => {
+            let b = d.boolean_column_statistics_data()?;
+            StatisticsData::Boolean {
+                nulls: count(b.number_of_nulls()),
+                trues: count(b.number_of_trues()),
+                falses: count(b.number_of_falses()),
+            }
+        }
+        glue::ColumnStatisticsType::Date => {
+            let v = d.date_column_statistics_data()?;
+            StatisticsData::Date {
+                nulls: count(v.number_of_nulls()),
+                distinct: count(v.number_of_distinct_values()),
+                min: day(v.minimum_value()),
+                max: day(v.maximum_value()),
+            }
+        }
+        glue::ColumnStatisticsType::Decimal => {
+            let v = d.decimal_column_statistics_data()?;
+            StatisticsData::Decimal {
+                nulls: count(v.number_of_nulls()),
+                distinct: count(v.number_of_distinct_values()),
+                min: decimal(v.minimum_value()),
+                max: decimal(v.maximum_value()),
+            }
+        }
+        glue::ColumnStatisticsType::Double => {
+            let v = d.double_column_statistics_data()?;
+            StatisticsData::Double {
+                nulls: count(v.number_of_nulls()),
+                distinct: count(v.number_of_distinct_values()),
+                min: Some(v.minimum_value()),
+                max: Some(v.maximum_value()),
+            }
+        }
+        glue::ColumnStatisticsType::Long => {
+            let v = d.long_column_statistics_data()?;
+            StatisticsData::Long {
+                nulls: count(v.number_of_nulls()),
+                distinct: count(v.number_of_distinct_values()),
+                min: Some(v.minimum_value()),
+                max: Some(v.maximum_value()),
+            }
+        }
+        glue::ColumnStatisticsType::String => {
+            let v = d.string_column_statistics_data()?;
+            StatisticsData::String {
+                nulls: count(v.number_of_nulls()),
+                distinct: count(v.number_of_distinct_values()),
+                max_length: count(v.maximum_length()),
+                average_length: v.average_length(),
+            }
+        }
+        glue::ColumnStatisticsType::Binary => {
+            let v = d.binary_column_statistics_data()?;
+            StatisticsData::Binary {
+                nulls: count(v.number_of_nulls()),
+                max_length: count(v.maximum_length()),
+                average_length: v.average_length(),
+            }
+        }
+        _ => return None,
+    };
+    Some(ColumnStatistics {
+        column: s.column_name().to_string(),
+        data_type: s.column_type().to_string(),
+        analyzed_time: time(Some(s.analyzed_time())),
+        data,
+    })
+}
+
 fn version(v: Option<&str>) -> u64 {
     v.and_then(|v| v.parse().ok()).unwrap_or(0)
 }
@@ -1366,6 +1676,72 @@ pub fn expression(t: &Table, filter: &PartitionFilter) -> Result<Option<String>>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every statistics type goes to Glue's shape and back unchanged (decimals as big-endian
+    /// two's complement, dates as midnight UTC).
+    #[test]
+    fn column_statistics_survive_glues_shape() {
+        let at = DateTime::from_timestamp_millis(1_764_500_000_123).unwrap();
+        let day = |d| chrono::NaiveDate::from_ymd_opt(2024, 2, d);
+        let all = [
+            StatisticsData::Boolean {
+                nulls: 1,
+                trues: 2,
+                falses: 3,
+            },
+            StatisticsData::Date {
+                nulls: 0,
+                distinct: 29,
+                min: day(1),
+                max: day(29),
+            },
+            StatisticsData::Decimal {
+                nulls: 4,
+                distinct: 9,
+                min: Some(DecimalValue {
+                    unscaled: -12_345,
+                    scale: 2,
+                }),
+                max: Some(DecimalValue {
+                    unscaled: i128::MAX,
+                    scale: 2,
+                }),
+            },
+            StatisticsData::Double {
+                nulls: 0,
+                distinct: 3,
+                min: Some(-0.5),
+                max: Some(1e300),
+            },
+            StatisticsData::Long {
+                nulls: 7,
+                distinct: 100,
+                min: Some(i64::MIN),
+                max: Some(42),
+            },
+            StatisticsData::String {
+                nulls: 2,
+                distinct: 5,
+                max_length: 44,
+                average_length: 12.5,
+            },
+            StatisticsData::Binary {
+                nulls: 0,
+                max_length: 8,
+                average_length: 8.0,
+            },
+        ];
+        for data in all {
+            let stats = ColumnStatistics {
+                column: "c".into(),
+                data_type: "t".into(),
+                analyzed_time: at,
+                data,
+            };
+            let glue = statistics_to_glue(&stats).unwrap();
+            assert_eq!(statistics_from_glue(&glue), Some(stats));
+        }
+    }
 
     fn table() -> Table {
         Table {

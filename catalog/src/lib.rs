@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod model;
 pub mod records;
 mod sqlite;
+pub mod statistics;
 pub mod types;
 
 use std::fmt::Debug;
@@ -40,6 +41,7 @@ pub use model::{
     StorageDescriptor, Table, VIRTUAL_VIEW, ViewText, keys,
 };
 pub use sqlite::SqliteCatalog;
+pub use statistics::{ColumnStatistics, DecimalValue, StatisticsData};
 
 /// A table to create or replace. `expected_version` is the version the writer read
 /// (`None`: the table must not exist yet); a mismatch fails the whole write with
@@ -194,4 +196,20 @@ pub trait Catalog: Send + Sync + Debug {
     }
     /// Apply `write` atomically.
     async fn commit(&self, write: CatalogWrite) -> Result<()>;
+    /// The column statistics kept for these columns of a table (Glue's
+    /// `GetColumnStatisticsForTable`); columns without any are left out.
+    async fn column_statistics(
+        &self,
+        database: &str,
+        table: &str,
+        columns: &[String],
+    ) -> Result<Vec<ColumnStatistics>>;
+    /// Keep `statistics` for their columns of a table, replacing what was kept for those
+    /// columns (Glue's `UpdateColumnStatisticsForTable`). The table must exist.
+    async fn update_column_statistics(
+        &self,
+        database: &str,
+        table: &str,
+        statistics: &[ColumnStatistics],
+    ) -> Result<()>;
 }

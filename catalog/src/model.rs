@@ -20,6 +20,9 @@ pub mod keys {
     pub const DELIMITER: &str = "delimiter";
     pub const SKIP_HEADER: &str = "skip.header.line.count";
     pub const CRAWLER_UPDATED: &str = "quarry.crawlerUpdatedAt";
+    /// When `ANALYZE` last stored column statistics for the table (RFC 3339): readers look
+    /// statistics up only for tables that have it.
+    pub const ANALYZED: &str = "quarry.analyzedAt";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{StoreContext, partition_spec};
 use crate::{
-    Catalog, CatalogWrite, Database, DatabaseDrop, Error, KeyPredicate, Partition, PartitionDrop,
-    PartitionFilter, Result, SeenObject, Table, TableDrop, ValueOrder,
+    Catalog, CatalogWrite, ColumnStatistics, Database, DatabaseDrop, Error, KeyPredicate,
+    Partition, PartitionDrop, PartitionFilter, Result, SeenObject, Table, TableDrop, ValueOrder,
 };
 
 /// How many of a non-empty database's tables an error names.
@@ -63,6 +63,13 @@ CREATE TABLE IF NOT EXISTS crawl_objects (
 CREATE INDEX IF NOT EXISTS crawl_objects_by_path ON crawl_objects (path);
 -- Dropping a table forgets its bookmarks without scanning every crawled object.
 CREATE INDEX IF NOT EXISTS crawl_objects_by_table ON crawl_objects (tbl);
+-- Column statistics (ANALYZE), Glue's model as JSON; they go with their table.
+CREATE TABLE IF NOT EXISTS column_statistics (
+    table_id INTEGER NOT NULL REFERENCES tables(id) ON DELETE CASCADE,
+    name     TEXT NOT NULL,
+    body     TEXT NOT NULL,
+    PRIMARY KEY (table_id, name)
+);
 "#;
 
 /// The embedded catalog store. Safe to share between tasks and between processes: SQLite's
@@ -846,6 +853,69 @@ impl Catalog for SqliteCatalog {
             return Ok(());
         }
         self.with_conn(|conn| apply(conn, write))
+    }
+
+    async fn column_statistics(
+        &self,
+        database: &str,
+        table: &str,
+        columns: &[String],
+    ) -> Result<Vec<ColumnStatistics>> {
+        self.with_conn(|conn| {
+            let Some((id, _)) = table_row(conn, database, table)? else {
+                return Err(Error::TableNotFound {
+                    database: database.into(),
+                    table: table.into(),
+                });
+            };
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT body FROM column_statistics WHERE table_id = ?1 AND name = ?2",
+                )
+                .ctx("reading column statistics")?;
+            let mut out = Vec::new();
+            for column in columns {
+                let body: Option<String> = statement
+                    .query_row(params![id, column], |r| r.get(0))
+                    .optional()
+                    .ctx("reading column statistics")?;
+                if let Some(body) = body {
+                    out.push(from_json(
+                        &format!("statistics of {database}.{table}.{column}"),
+                        &body,
+                    )?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    async fn update_column_statistics(
+        &self,
+        database: &str,
+        table: &str,
+        statistics: &[ColumnStatistics],
+    ) -> Result<()> {
+        self.with_conn(|conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx("starting a catalog transaction")?;
+            let Some((id, _)) = table_row(&tx, database, table)? else {
+                return Err(Error::TableNotFound {
+                    database: database.into(),
+                    table: table.into(),
+                });
+            };
+            for s in statistics {
+                tx.execute(
+                    "INSERT INTO column_statistics (table_id, name, body) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (table_id, name) DO UPDATE SET body = excluded.body",
+                    params![id, s.column, to_json("column statistics", s)?],
+                )
+                .ctx("storing column statistics")?;
+            }
+            tx.commit().ctx("committing column statistics")
+        })
     }
 }
 

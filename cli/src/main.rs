@@ -82,6 +82,16 @@ enum ResultFormat {
     Json,
 }
 
+impl From<ResultFormat> for OutputFormat {
+    fn from(f: ResultFormat) -> Self {
+        match f {
+            ResultFormat::Table => OutputFormat::Table,
+            ResultFormat::Csv => OutputFormat::Csv,
+            ResultFormat::Json => OutputFormat::Json,
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum StatsFormat {
     Json,
@@ -162,6 +172,9 @@ AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ALLOW_HTTP=true quarry crawl s3://tes
     /// prepared statements (PREPARE q FROM .. WHERE a = ?, EXECUTE q USING 'x', DESCRIBE INPUT q,
     /// DESCRIBE OUTPUT q, DEALLOCATE PREPARE q) are kept in the catalog store, so a later run
     /// uses them; `?` values are bound as values, never pasted into the SQL.
+    ///
+    /// ANALYZE db.t [FOR COLUMNS a, b] computes column statistics the planner uses (see
+    /// `quarry analyze`).
     #[command(
         after_help = "Examples:\n  quarry sql -d demo -c \"SELECT count(*) FROM sales WHERE region = 'eu west'\"\n  \
 quarry sql -d demo -f report.sql --format csv --stats json\n  \
@@ -295,6 +308,26 @@ quarry compact raw.events --convert --grace 0s")]
         table: String,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+    },
+    /// Compute a table's column statistics for the query planner (`ANALYZE db.t` in SQL).
+    ///
+    /// One scan of the table (metered and billed like a query) counts rows and, per column,
+    /// NULLs, distinct values (approximate, HyperLogLog), min / max of numbers and dates, and
+    /// string lengths. They are kept the way Glue keeps them (its column-statistics API on the
+    /// Glue catalog), and queries then plan with them: CSV and JSON tables get row counts and
+    /// value ranges their files do not carry, and every table distinct counts for join order.
+    /// Run it again after large changes; stale statistics only make plans worse, never answers.
+    #[command(after_help = "Examples:\n  quarry analyze demo.sales\n  \
+quarry analyze demo.sales --columns region,amount --format json")]
+    Analyze {
+        /// DATABASE.TABLE
+        table: String,
+        /// Only these columns (comma-separated); default: every column Glue keeps statistics
+        /// for (boolean, numbers, decimal, date, string, binary)
+        #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+        columns: Vec<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ResultFormat,
     },
 }
 
@@ -460,11 +493,7 @@ async fn run(cli: Cli) -> Result<()> {
             let engine = Engine::new(catalog, stores.clone(), config).with_history(sqlite);
             let options = sql::SqlOptions {
                 database,
-                format: match format {
-                    ResultFormat::Table => OutputFormat::Table,
-                    ResultFormat::Csv => OutputFormat::Csv,
-                    ResultFormat::Json => OutputFormat::Json,
-                },
+                format: format.into(),
                 output,
                 max_bytes_scanned,
                 dry_run,
@@ -474,6 +503,34 @@ async fn run(cli: Cli) -> Result<()> {
             let ran = sql::run(engine, stores, options, command, file, history).await;
             quarry_lake::writer::finish_cleanups().await;
             if !ran? {
+                return Err(anyhow::Error::new(Reported));
+            }
+        }
+        Command::Analyze {
+            table,
+            columns,
+            format,
+        } => {
+            let t = get_table(catalog.as_ref(), &table).await?;
+            let quote = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
+            let mut statement = format!("ANALYZE {}.{}", quote(&t.database), quote(&t.name));
+            if !columns.is_empty() {
+                let names: Vec<String> = columns.iter().map(|c| quote(c.trim())).collect();
+                statement.push_str(&format!(" FOR COLUMNS {}", names.join(", ")));
+            }
+            let stores = Arc::new(ObjectStores::new());
+            let engine =
+                Engine::new(catalog, stores.clone(), EngineConfig::default()).with_history(sqlite);
+            let options = sql::SqlOptions {
+                database: None,
+                format: format.into(),
+                output: None,
+                max_bytes_scanned: None,
+                dry_run: false,
+                stats_json: false,
+            };
+            let history = default_data_dir().join("sql_history");
+            if !sql::run(engine, stores, options, Some(statement), None, history).await? {
                 return Err(anyhow::Error::new(Reported));
             }
         }

@@ -837,6 +837,14 @@ impl Engine {
             }
         };
         record.statement_type = Some(statement_type(&statement).to_string());
+        // ANALYZE runs as the one aggregate query that computes its statistics, then keeps them.
+        let mut analysis = None;
+        if let Statement::Analyze { table, columns } = statement {
+            let (sql, planned) =
+                crate::analyze::plan(&self.catalog, &table, columns, database).await?;
+            analysis = Some(planned);
+            statement = crate::statement::parse(&sql, &dialect)?;
+        }
         // Views read as the subqueries they stand for (so their base tables prune and bill).
         let mut known = crate::view::Known::new();
         crate::view::inline_views(
@@ -955,6 +963,17 @@ impl Engine {
             {
                 batches.push(scan_explain_batch(&schema, &log, analyze)?);
             }
+        }
+        if let Some(analysis) = analysis {
+            let bytes = scans
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|s| s.bytes)
+                .sum();
+            let (schema, batches) =
+                crate::analyze::store(&self.catalog, analysis, &batches, bytes).await?;
+            return Ok(Outcome::new(kind, schema, batches));
         }
         Ok(Outcome::new(kind, schema, batches))
     }

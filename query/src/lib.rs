@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+mod analyze;
 pub mod billing;
 mod ddl;
 pub mod dryrun;

@@ -1053,9 +1053,34 @@ impl TableProvider for QuarryTable {
         }));
         self.scans.lock().unwrap_or_else(|p| p.into_inner())[scan_id] = info;
 
+        // What ANALYZE kept, for what the files do not tell (CSV / JSON rows and value ranges,
+        // distinct counts): estimates. Looked up only for analyzed tables; statistics that
+        // cannot be read only make the plan less informed.
+        let analyzed = match t.parameters.contains_key(keys::ANALYZED) {
+            true => {
+                let names: Vec<String> = self
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect();
+                self.catalog
+                    .column_statistics(&t.database, &t.name, &names)
+                    .await
+                    .ok()
+                    .map(|kept| crate::analyze::planner_columns(t, &self.schema, &kept))
+            }
+            false => None,
+        };
+        let row_size = t
+            .parameters
+            .get(keys::AVERAGE_RECORD_SIZE)
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|s| *s > 0);
         let target = state.config_options().execution.target_partitions.max(1);
         let mut plans: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         for (compression, files) in by_compression {
+            let bytes: u64 = files.iter().map(|f| f.object_meta.size).sum();
             let format = self.format(state, compression)?;
             let table_schema = TableSchema::builder(Arc::clone(&self.file_schema))
                 .with_table_partition_cols(self.partition_fields.clone())
@@ -1083,6 +1108,23 @@ impl TableProvider for QuarryTable {
                     column_statistics: Statistics::unknown_column(&full_schema),
                 });
                 (groups, exact)
+            };
+            let statistics = match &analyzed {
+                None => statistics,
+                Some(kept) => {
+                    let mut s = statistics.unwrap_or_else(|| Statistics::new_unknown(&full_schema));
+                    if s.num_rows == Precision::Absent
+                        && let Some(size) = row_size
+                    {
+                        s.num_rows = Precision::Inexact((bytes / size) as usize);
+                    }
+                    for (column, kept) in s.column_statistics.iter_mut().zip(kept) {
+                        if let Some(kept) = kept {
+                            crate::analyze::fill(column, kept);
+                        }
+                    }
+                    Some(s)
+                }
             };
             let mut builder =
                 FileScanConfigBuilder::new(url.clone(), format.file_source(table_schema))

@@ -166,6 +166,12 @@ pub enum Statement {
         /// The table.
         table: TableName,
     },
+    /// `ANALYZE [TABLE] t [COMPUTE STATISTICS] [FOR COLUMNS a, b | FOR ALL COLUMNS]`: compute
+    /// column statistics and keep them in the catalog. `columns`: `None` for all.
+    Analyze {
+        table: TableName,
+        columns: Option<Vec<String>>,
+    },
     /// `CREATE TABLE t [WITH (..)] AS query [WITH [NO] DATA]`
     CreateTableAs(Box<CreateTableAs>),
     /// `INSERT INTO t [(a, b)] query`
@@ -679,6 +685,25 @@ impl<'a> StatementParser<'a> {
         } else if kw(self, 0, "INSERT") && kw(self, 1, "INTO") {
             self.advance(2);
             return self.insert();
+        } else if kw(self, 0, "ANALYZE") && !kw(self, 1, "FORMAT") {
+            self.advance(1);
+            let _ = self.eat_kw("TABLE");
+            let table = self.table_name()?;
+            if self.eat_kw("COMPUTE") {
+                self.expect_kw("STATISTICS")?;
+            }
+            let columns = if self.eat_kws(&["FOR", "ALL", "COLUMNS"]) {
+                None
+            } else if self.eat_kws(&["FOR", "COLUMNS"]) {
+                let mut names = vec![self.identifier("a column name")?];
+                while self.eat(&Token::Comma) {
+                    names.push(self.identifier("a column name")?);
+                }
+                Some(names)
+            } else {
+                None
+            };
+            return Ok(Statement::Analyze { table, columns });
         } else if kw(self, 0, "UNLOAD") {
             self.advance(1);
             return self.unload();
@@ -2141,6 +2166,32 @@ mod tests {
         );
         let e = err("ALTER TABLE t RENAME TO u");
         assert!(e.contains("found: RENAME at Line: 1, Column: 15"), "{e}");
+    }
+
+    #[test]
+    fn analyze_forms() {
+        let analyze = |table, columns: Option<&[&str]>| Statement::Analyze {
+            table,
+            columns: columns.map(|c| c.iter().map(|s| s.to_string()).collect()),
+        };
+        assert_eq!(ok("ANALYZE t"), analyze(tn(None, "t"), None));
+        assert_eq!(
+            ok("ANALYZE TABLE db.t COMPUTE STATISTICS FOR ALL COLUMNS;"),
+            analyze(tn(Some("db"), "t"), None)
+        );
+        assert_eq!(
+            ok(r#"analyze table t compute statistics for columns A, "B c""#),
+            analyze(tn(None, "t"), Some(&["a", "B c"]))
+        );
+        let e = err("ANALYZE t FOR COLUMNS");
+        assert!(
+            e.contains("Expected: a column name, found: end of input"),
+            "{e}"
+        );
+        let e = err("ANALYZE t COMPUTE");
+        assert!(e.contains("Expected: STATISTICS"), "{e}");
+        let e = err("ANALYZE t WITH (x = 1)");
+        assert!(e.contains("Expected: end of statement, found: WITH"), "{e}");
     }
 
     #[test]

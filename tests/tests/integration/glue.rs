@@ -512,6 +512,50 @@ async fn queries_over_glue_prune_and_read_like_the_embedded_catalog() {
 
 /// Tables as AWS Glue's own crawler writes them: no `quarry.*` parameters, OpenCSVSerde for
 /// quoted CSV, the OpenX JSON SerDe, and Parquet identified by its SerDe alone.
+/// `ANALYZE` on the Glue catalog goes through Glue's column-statistics API. moto does not
+/// implement it (it answers 500), so there the statement must fail naming the table and what it
+/// was doing, leave the table unmarked (queries do not look statistics up), and queries still
+/// answer; against an endpoint that has it, the statistics must read back.
+#[tokio::test]
+async fn analyze_on_glue_stores_statistics_through_glues_api_or_says_why_not() {
+    let lake = Lake::sample(Backend::S3).await;
+    let db = unique_name("glue_analyze");
+    let glue: Arc<dyn Catalog> = Arc::new(glue().await);
+    crawl(glue.clone(), &lake, &db).await;
+    let stores = Arc::new(ObjectStores::new());
+    stores.register(&lake.location.base, lake.location.store.clone());
+    let engine = Engine::new(glue.clone(), stores, EngineConfig::default());
+    let out = engine
+        .run(QueryRequest::new("ANALYZE sales FOR COLUMNS amount").with_database(Some(db.clone())))
+        .await;
+    let table = glue.get_table(&db, "sales").await.unwrap().unwrap();
+    match &out.record.error {
+        None => {
+            let kept = glue
+                .column_statistics(&db, "sales", &["amount".into()])
+                .await
+                .expect("statistics");
+            assert_eq!(kept.len(), 1, "{kept:?}");
+            assert!(table.parameters.contains_key("quarry.analyzedAt"));
+        }
+        Some(e) => {
+            let e = e.to_string();
+            assert!(
+                e.contains(&format!("storing column statistics of {db}.sales")),
+                "{e}"
+            );
+            assert!(!table.parameters.contains_key("quarry.analyzedAt"));
+        }
+    }
+    engine_csv(
+        glue,
+        &lake,
+        &db,
+        "SELECT count(*) FROM sales WHERE amount > 1",
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn tables_written_by_glues_crawler_are_readable() {
     let lake = Lake::empty(Backend::S3).await;

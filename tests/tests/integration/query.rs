@@ -867,6 +867,24 @@ impl Catalog for CountingCatalog {
     async fn commit(&self, write: quarry_catalog::CatalogWrite) -> quarry_catalog::Result<()> {
         self.inner.commit(write).await
     }
+    async fn column_statistics(
+        &self,
+        database: &str,
+        table: &str,
+        columns: &[String],
+    ) -> quarry_catalog::Result<Vec<quarry_catalog::ColumnStatistics>> {
+        self.inner.column_statistics(database, table, columns).await
+    }
+    async fn update_column_statistics(
+        &self,
+        database: &str,
+        table: &str,
+        statistics: &[quarry_catalog::ColumnStatistics],
+    ) -> quarry_catalog::Result<()> {
+        self.inner
+            .update_column_statistics(database, table, statistics)
+            .await
+    }
 }
 
 #[tokio::test]
@@ -1073,29 +1091,7 @@ async fn views_prune_and_bill_like_the_query_they_stand_for() {
 async fn parquet_scans_give_the_planner_footer_statistics() {
     use datafusion::common::stats::Precision;
     let s = setup(Backend::Local).await;
-    let meter = s.engine.meter_for(&QueryRequest::new(""));
-    let scans: quarry_query::provider::ScanLog = Default::default();
-    let ctx = s
-        .engine
-        .context(Some("demo"), &meter, &scans)
-        .await
-        .expect("context");
-    let statistics = |sql: &'static str| {
-        let ctx = ctx.clone();
-        async move {
-            let plan = ctx
-                .sql(sql)
-                .await
-                .expect("plan")
-                .create_physical_plan()
-                .await
-                .expect("physical plan");
-            use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
-            StatisticsContext::new()
-                .compute(plan.as_ref(), &StatisticsArgs::new())
-                .expect("statistics")
-        }
-    };
+    let statistics = |sql| planned_statistics(&s, sql);
     let rows: usize = s
         .csv("SELECT count(*) AS n FROM metrics")
         .await
@@ -1119,6 +1115,108 @@ async fn parquet_scans_give_the_planner_footer_statistics() {
         matches!(filtered.num_rows, Precision::Inexact(n) if n <= rows),
         "{filtered:?}"
     );
+}
+
+/// The statistics the planner has for `sql`'s physical plan, in a session like a statement's.
+async fn planned_statistics(s: &Setup, sql: &str) -> Arc<datafusion::common::Statistics> {
+    use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
+    let meter = s.engine.meter_for(&QueryRequest::new(""));
+    let scans: quarry_query::provider::ScanLog = Default::default();
+    let ctx = s
+        .engine
+        .context(Some("demo"), &meter, &scans)
+        .await
+        .expect("context");
+    let plan = ctx
+        .sql(sql)
+        .await
+        .expect("plan")
+        .create_physical_plan()
+        .await
+        .expect("physical plan");
+    StatisticsContext::new()
+        .compute(plan.as_ref(), &StatisticsArgs::new())
+        .expect("statistics")
+}
+
+/// `ANALYZE` (issue 11) keeps Glue-shaped column statistics in the catalog, and scans of a CSV
+/// table then give the planner the rows, value ranges, null and distinct counts its files do
+/// not carry. On local files and S3.
+#[tokio::test]
+async fn analyze_keeps_column_statistics_that_scans_plan_with() {
+    use datafusion::common::ScalarValue;
+    use datafusion::common::stats::Precision;
+    use quarry_catalog::StatisticsData;
+    for backend in BACKENDS {
+        let s = setup(backend).await;
+        let sql = "SELECT order_id, amount FROM sales";
+        let before = planned_statistics(&s, sql).await;
+        assert_eq!(before.num_rows, Precision::Absent, "{before:?}");
+
+        let out = s.run("ANALYZE sales").await;
+        assert!(out.succeeded(), "{:?}", out.record.error);
+        assert!(out.record.bytes_scanned > 0, "billed like a query");
+        let text = render(&out.schema, &out.batches, OutputFormat::Csv).expect("csv");
+        for row in [
+            "order_id,bigint,5,0,5,1,5,,",
+            "note,string,5,1,4,,,21,11.0",
+            "amount,double,5,0,5,1,100.25,,",
+            "sold_on,date,5,0,5,2024-01-03,2024-01-07,,",
+            "region,string,5,1,2,,,7,7.0",
+        ] {
+            assert!(text.contains(row), "{row} in\n{text}");
+        }
+        let names = ["amount".to_string(), "note".into(), "nope".into()];
+        let kept = s
+            .catalog
+            .column_statistics("demo", "sales", &names)
+            .await
+            .expect("statistics");
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert_eq!(
+            kept[0].data,
+            StatisticsData::Double {
+                nulls: 0,
+                distinct: 5,
+                min: Some(1.0),
+                max: Some(100.25)
+            }
+        );
+        let table = s.catalog.get_table("demo", "sales").await.unwrap().unwrap();
+        assert_eq!(
+            table.parameters.get("recordCount").map(String::as_str),
+            Some("5")
+        );
+        assert!(table.parameters.contains_key("quarry.analyzedAt"));
+
+        // The planner now knows the rows (estimated from the files' bytes) and each column.
+        let after = planned_statistics(&s, sql).await;
+        assert!(
+            matches!(after.num_rows, Precision::Inexact(n) if (1..=5).contains(&n)),
+            "{after:?}"
+        );
+        let amount = &after.column_statistics[1];
+        assert_eq!(amount.distinct_count, Precision::Inexact(5), "{amount:?}");
+        assert_eq!(
+            amount.max_value,
+            Precision::Inexact(ScalarValue::Float64(Some(100.25))),
+            "{amount:?}"
+        );
+
+        // Named columns only; a missing column or a view is refused, naming it.
+        let out = s
+            .csv("ANALYZE TABLE sales COMPUTE STATISTICS FOR COLUMNS customer")
+            .await;
+        assert_eq!(out.lines().count(), 2, "{out}");
+        let out = s.run("ANALYZE sales FOR COLUMNS nope").await;
+        let error = out.record.error.expect("an error").to_string();
+        assert!(error.contains("no column nope"), "{error}");
+        s.csv("CREATE VIEW big_sales AS SELECT * FROM sales WHERE amount > 10")
+            .await;
+        let out = s.run("ANALYZE big_sales").await;
+        let error = out.record.error.expect("an error").to_string();
+        assert!(error.contains("is a view"), "{error}");
+    }
 }
 
 /// A footer too large to keep in the bookmark (here ~0.5 MB: 300 columns in 20 row groups)
