@@ -174,7 +174,8 @@ AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ALLOW_HTTP=true quarry crawl s3://tes
     /// uses them; `?` values are bound as values, never pasted into the SQL.
     ///
     /// ANALYZE db.t [FOR COLUMNS a, b] computes column statistics the planner uses (see
-    /// `quarry analyze`).
+    /// `quarry analyze`). SET datafusion.execution.batch_size = 16384 changes a DataFusion
+    /// setting for the statements after it; RESET name restores it.
     #[command(
         after_help = "Examples:\n  quarry sql -d demo -c \"SELECT count(*) FROM sales WHERE region = 'eu west'\"\n  \
 quarry sql -d demo -f report.sql --format csv --stats json\n  \

@@ -95,6 +95,8 @@ pub async fn serve(
     let mut config = EngineConfig {
         max_bytes_scanned: args.max_bytes_scanned,
         memory_limit: args.memory_limit.map(|m| m as usize),
+        // One engine serves every client: a SET from one would change the others' plans.
+        session_settings: false,
         ..EngineConfig::default()
     };
     config.warehouse = args

@@ -243,6 +243,8 @@ impl JobFunction {
         }
         let engine = EngineConfig {
             max_bytes_scanned: res.settings.max_bytes_scanned,
+            // A warm function serves many runs.
+            session_settings: false,
             ..Default::default()
         };
         let mut runtime = JobRuntime::new(

@@ -219,6 +219,8 @@ impl Resources {
     pub fn new(catalog: Arc<dyn Catalog>, stores: Arc<ObjectStores>, settings: Settings) -> Self {
         let config = EngineConfig {
             max_bytes_scanned: settings.max_bytes_scanned,
+            // A warm function serves many callers.
+            session_settings: false,
             ..Default::default()
         };
         let engine = Engine::new(Arc::clone(&catalog), Arc::clone(&stores), config);

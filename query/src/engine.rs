@@ -15,7 +15,7 @@ use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
 use datafusion::physical_plan::collect;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
@@ -67,6 +67,11 @@ pub struct EngineConfig {
     /// past it, operators that can spill write to temporary files, and the others fail with an
     /// error naming what ran out. `None`: unbounded, as DataFusion's default.
     pub memory_limit: Option<usize>,
+    /// Whether `SET datafusion.name = value` / `RESET datafusion.name` change DataFusion
+    /// settings for this engine's later statements (one user's process, as the CLI). An engine
+    /// that serves several clients (`quarry serve`, Lambda) refuses them: one client would
+    /// change every other's plans. Either way `DATAFUSION_*` environment variables apply.
+    pub session_settings: bool,
 }
 
 impl Default for EngineConfig {
@@ -83,6 +88,7 @@ impl Default for EngineConfig {
             lambda_endpoint: None,
             connector_timeout: crate::federated::timeout_from_env(),
             memory_limit: None,
+            session_settings: true,
         }
     }
 }
@@ -209,6 +215,9 @@ pub struct Engine {
     file_stats: Arc<FileStatsCache>,
     /// DataFusion settings, including any `DATAFUSION_*` environment variables.
     base_config: SessionConfig,
+    /// Settings changed by `SET name = value` since ([`EngineConfig::session_settings`]),
+    /// applied to every later statement.
+    settings: Arc<std::sync::Mutex<Vec<(String, String)>>>,
     /// The job run these statements belong to (bookmarked scans, write intents).
     job: Option<Arc<JobScope>>,
 }
@@ -470,6 +479,7 @@ impl Engine {
             metadata_cache,
             file_stats: Arc::default(),
             base_config,
+            settings: Default::default(),
             job: None,
         }
     }
@@ -711,6 +721,15 @@ impl Engine {
             config.options_mut().execution.parquet.metadata_size_hint =
                 self.config.parquet_metadata_size_hint;
         }
+        // `SET` statements last: they override everything above (each was checked when set).
+        for (name, value) in self
+            .settings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            config.options_mut().set(name, value)?;
+        }
         let mut state = crate::rules::with_physical_rules(
             SessionStateBuilder::new()
                 .with_config(config)
@@ -905,6 +924,20 @@ impl Engine {
             .await?;
         let state = ctx.state();
         let plan = state.statement_to_plan(statement).await?;
+        if let LogicalPlan::Statement(
+            change @ (PlanStatement::SetVariable(_) | PlanStatement::ResetVariable(_)),
+        ) = &plan
+        {
+            if request.dry_run {
+                return Err(Error::user(
+                    "--dry-run estimates the bytes a query reads; SET reads none",
+                ));
+            }
+            self.change_setting(change)?;
+            record.planning_ms = planning.elapsed().as_millis() as u64;
+            let (schema, batches) = string_rows(&[]);
+            return Ok(Outcome::new(StatementKind::Metadata, schema, batches));
+        }
         let explain = match &plan {
             LogicalPlan::Explain(_) => Some(false),
             LogicalPlan::Analyze(_) => Some(true),
@@ -976,6 +1009,51 @@ impl Engine {
             return Ok(Outcome::new(kind, schema, batches));
         }
         Ok(Outcome::new(kind, schema, batches))
+    }
+
+    /// `SET name = value` / `RESET name`: checked against DataFusion's settings now, applied to
+    /// every later statement of this engine.
+    fn change_setting(&self, change: &PlanStatement) -> Result<(), Error> {
+        if !self.config.session_settings {
+            return Err(Error::user(
+                "SET and RESET are not available here: this engine serves several clients, and \
+                 a setting would change every client's statements; start it with DATAFUSION_* \
+                 environment variables (e.g. DATAFUSION_EXECUTION_BATCH_SIZE=16384) instead",
+            ));
+        }
+        let (name, value) = match change {
+            PlanStatement::SetVariable(s) => (s.variable.to_ascii_lowercase(), Some(&s.value)),
+            PlanStatement::ResetVariable(r) => (r.variable.to_ascii_lowercase(), None),
+            _ => return Ok(()),
+        };
+        if name.starts_with("datafusion.runtime.") {
+            return Err(Error::user(format!(
+                "{name} cannot be changed by SET in Quarry: the runtime (memory pool, spill \
+                 files, caches) is the process's; use --memory-limit or QUARRY_MEMORY_LIMIT"
+            )));
+        }
+        let known = self
+            .base_config
+            .options()
+            .entries()
+            .iter()
+            .any(|e| e.key == name);
+        if !known {
+            return Err(Error::user(format!(
+                "unknown setting {name}; SELECT name FROM information_schema.df_settings lists \
+                 them"
+            )));
+        }
+        // RESET goes back to what the process started with (DataFusion's default or a
+        // DATAFUSION_* variable).
+        let mut settings = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+        settings.retain(|(n, _)| *n != name);
+        if let Some(value) = value {
+            let mut check = self.base_config.clone();
+            check.options_mut().set(&name, value)?;
+            settings.push((name, value.clone()));
+        }
+        Ok(())
     }
 
     /// CTAS, INSERT INTO, UNLOAD: the query runs in a metered session like any other, its

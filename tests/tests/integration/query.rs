@@ -1219,6 +1219,58 @@ async fn analyze_keeps_column_statistics_that_scans_plan_with() {
     }
 }
 
+/// `SET datafusion.x = y` changes DataFusion's settings for the engine's later statements (the
+/// datafusion-cli / DuckDB habit for tuning a session), `RESET` restores the starting value, and
+/// bad names or values are refused naming them; an engine serving several clients refuses SET.
+#[tokio::test]
+async fn set_and_reset_change_later_statements_settings() {
+    let s = setup(Backend::Local).await;
+    let batch_size = "SELECT value FROM information_schema.df_settings \
+                      WHERE name = 'datafusion.execution.batch_size'";
+    let started = s.csv(batch_size).await;
+    s.csv("SET datafusion.execution.batch_size = 1234").await;
+    assert_eq!(s.csv(batch_size).await, "value\n1234\n");
+    // The plan follows the setting too.
+    s.csv("SET datafusion.optimizer.prefer_hash_join = false")
+        .await;
+    let plan = s
+        .csv("EXPLAIN SELECT count(*) FROM orders a JOIN orders b ON a.id = b.id")
+        .await;
+    assert!(plan.contains("SortMergeJoin"), "{plan}");
+    s.csv("RESET datafusion.execution.batch_size").await;
+    assert_eq!(s.csv(batch_size).await, started);
+    for (sql, says) in [
+        (
+            "SET datafusion.execution.no_such = 1",
+            "unknown setting datafusion.execution.no_such",
+        ),
+        ("SET datafusion.execution.batch_size = 'many'", "many"),
+        (
+            "SET datafusion.runtime.memory_limit = '1G'",
+            "--memory-limit",
+        ),
+    ] {
+        let out = s.run(sql).await;
+        let error = out.record.error.expect(sql).to_string();
+        assert!(error.contains(says), "{sql}: {error}");
+    }
+    let shared = Engine::new(
+        s.catalog.clone(),
+        s.stores.clone(),
+        EngineConfig {
+            session_settings: false,
+            ..EngineConfig::default()
+        },
+    );
+    let out = shared
+        .run(QueryRequest::new(
+            "SET datafusion.execution.batch_size = 10",
+        ))
+        .await;
+    let error = out.record.error.expect("refused").to_string();
+    assert!(error.contains("DATAFUSION_"), "{error}");
+}
+
 /// A footer too large to keep in the bookmark (here ~0.5 MB: 300 columns in 20 row groups)
 /// still gives the planner the file's rows and value ranges on the first statement of a
 /// process: the crawl keeps its per-row-group statistics instead (issue 11).
