@@ -27,6 +27,22 @@ pub struct DecimalValue {
     pub scale: i32,
 }
 
+impl std::fmt::Display for DecimalValue {
+    /// `-12.34` for unscaled -1234 at scale 2.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let digits = self.unscaled.unsigned_abs().to_string();
+        let scale = usize::try_from(self.scale).unwrap_or(0);
+        let padded = format!("{digits:0>width$}", width = scale + 1);
+        let (whole, fraction) = padded.split_at(padded.len() - scale);
+        let sign = if self.unscaled < 0 { "-" } else { "" };
+        if fraction.is_empty() {
+            write!(f, "{sign}{whole}")
+        } else {
+            write!(f, "{sign}{whole}.{fraction}")
+        }
+    }
+}
+
 /// Glue's `ColumnStatisticsData`, one variant per statistics type. `nulls` counts NULLs;
 /// `distinct` estimates the number of distinct non-NULL values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -156,6 +172,10 @@ mod tests {
             stats
         );
         assert_eq!(stats.data.kind(), "DECIMAL");
+        let d = |unscaled, scale| DecimalValue { unscaled, scale }.to_string();
+        assert_eq!(d(-1234, 2), "-12.34");
+        assert_eq!(d(5, 3), "0.005");
+        assert_eq!(d(42, 0), "42");
         assert_eq!(stats.data.distinct(), Some(41));
         let flags = StatisticsData::Boolean {
             nulls: 0,

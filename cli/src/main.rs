@@ -332,6 +332,42 @@ quarry analyze demo.sales --columns region,amount --format json")]
     },
 }
 
+/// Null count, distinct estimate and value range (or lengths) of a column's statistics.
+fn statistics_cells(data: &quarry_catalog::StatisticsData) -> Vec<String> {
+    use quarry_catalog::StatisticsData as D;
+    let range = |min: Option<String>, max: Option<String>| match (min, max) {
+        (Some(a), Some(b)) => format!("{a} .. {b}"),
+        _ => String::new(),
+    };
+    let values = match data {
+        D::Boolean { trues, falses, .. } => format!("{trues} true, {falses} false"),
+        D::Date { min, max, .. } => range(min.map(|d| d.to_string()), max.map(|d| d.to_string())),
+        D::Decimal { min, max, .. } => range(
+            min.as_ref().map(|d| d.to_string()),
+            max.as_ref().map(|d| d.to_string()),
+        ),
+        D::Double { min, max, .. } => range(min.map(|v| v.to_string()), max.map(|v| v.to_string())),
+        D::Long { min, max, .. } => range(min.map(|v| v.to_string()), max.map(|v| v.to_string())),
+        D::String {
+            max_length,
+            average_length,
+            ..
+        }
+        | D::Binary {
+            max_length,
+            average_length,
+            ..
+        } => {
+            format!("length <= {max_length}, avg {average_length:.1}")
+        }
+    };
+    vec![
+        data.nulls().to_string(),
+        data.distinct().map(|d| d.to_string()).unwrap_or_default(),
+        values,
+    ]
+}
+
 fn default_data_dir() -> PathBuf {
     std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
@@ -700,16 +736,40 @@ async fn run(cli: Cli) -> Result<()> {
             if format == Format::Json {
                 return print_json(&t);
             }
-            let mut g = grid(&["column", "type", ""]);
-            for c in &t.storage.columns {
-                g.add_row(vec![c.name.clone(), c.data_type.clone(), String::new()]);
+            // What ANALYZE kept, beside each column (same type as when analyzed).
+            let names: Vec<String> = t
+                .storage
+                .columns
+                .iter()
+                .chain(&t.partition_keys)
+                .map(|c| c.name.clone())
+                .collect();
+            let kept = match t.parameters.contains_key(quarry_catalog::keys::ANALYZED) {
+                true => catalog
+                    .column_statistics(&t.database, &t.name, &names)
+                    .await
+                    .unwrap_or_default(),
+                false => Vec::new(),
+            };
+            let mut header = vec!["column", "type", ""];
+            if !kept.is_empty() {
+                header.extend(["nulls", "distinct", "values (ANALYZE)"]);
             }
-            for k in &t.partition_keys {
-                g.add_row(vec![
-                    k.name.clone(),
-                    k.data_type.clone(),
-                    "partition key".into(),
-                ]);
+            let mut g = grid(&header);
+            let columns = t.storage.columns.iter().map(|c| (c, ""));
+            let keys = t.partition_keys.iter().map(|k| (k, "partition key"));
+            for (c, note) in columns.chain(keys) {
+                let mut row = vec![c.name.clone(), c.data_type.clone(), note.to_string()];
+                if !kept.is_empty() {
+                    let s = kept
+                        .iter()
+                        .find(|s| s.column == c.name && s.data_type == c.data_type);
+                    row.extend(match s {
+                        Some(s) => statistics_cells(&s.data),
+                        None => vec![String::new(); 3],
+                    });
+                }
+                g.add_row(row);
             }
             emit(&g)?;
             emit(format!("location:    {}", t.storage.location))?;

@@ -361,12 +361,12 @@ fn describe(rows: u64, statistics: &[ColumnStatistics]) -> (SchemaRef, Vec<Recor
                 None,
                 None,
             ),
-            StatisticsData::Decimal { min, max, .. } => {
-                let show = |d: &DecimalValue| {
-                    ScalarValue::Decimal128(Some(d.unscaled), 38, d.scale as i8).to_string()
-                };
-                (min.as_ref().map(show), max.as_ref().map(show), None, None)
-            }
+            StatisticsData::Decimal { min, max, .. } => (
+                min.as_ref().map(|d| d.to_string()),
+                max.as_ref().map(|d| d.to_string()),
+                None,
+                None,
+            ),
             StatisticsData::Double { min, max, .. } => (
                 min.map(|v| v.to_string()),
                 max.map(|v| v.to_string()),
