@@ -187,8 +187,34 @@ impl PhysicalOptimizerRule for PlainAntiJoins {
     }
 }
 
+/// Parquet scans filtered only by dynamic filters apply them to rows (late materialisation):
+/// see `reader::filter_rows_by_dynamic_filters`. Runs last, once DataFusion has attached its
+/// dynamic filters to the scans.
+#[derive(Debug, Default)]
+pub struct FilterRowsByDynamicFilters;
+
+impl PhysicalOptimizerRule for FilterRowsByDynamicFilters {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        plan.transform_up(crate::reader::filter_rows_by_dynamic_filters)
+            .data()
+    }
+
+    fn name(&self) -> &str {
+        "quarry_filter_rows_by_dynamic_filters"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
 /// `builder` with DataFusion's physical optimizer rules and Quarry's: [`PlainAntiJoins`] just
-/// before DataFusion's join selection.
+/// before DataFusion's join selection, [`FilterRowsByDynamicFilters`] last (unless
+/// `QUARRY_ROW_FILTER_DYNAMIC=false`, for measuring it).
 pub fn with_physical_rules(builder: SessionStateBuilder) -> SessionStateBuilder {
     let mut rules = PhysicalOptimizer::new().rules;
     let at = rules
@@ -196,6 +222,9 @@ pub fn with_physical_rules(builder: SessionStateBuilder) -> SessionStateBuilder 
         .position(|r| r.name() == "join_selection")
         .unwrap_or(0);
     rules.insert(at, Arc::new(PlainAntiJoins));
+    if std::env::var("QUARRY_ROW_FILTER_DYNAMIC").as_deref() != Ok("false") {
+        rules.push(Arc::new(FilterRowsByDynamicFilters));
+    }
     builder.with_physical_optimizer_rules(rules)
 }
 
