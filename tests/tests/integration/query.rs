@@ -675,7 +675,6 @@ async fn parquet_dry_runs_use_the_footers_the_crawl_kept() {
 fn parquet_file(ids: &[i64], status: &[&str]) -> Vec<u8> {
     use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
     use datafusion::arrow::record_batch::RecordBatch;
-    use datafusion::parquet::arrow::ArrowWriter;
     let batch = RecordBatch::try_from_iter(vec![
         ("id", Arc::new(Int64Array::from(ids.to_vec())) as ArrayRef),
         (
@@ -684,11 +683,7 @@ fn parquet_file(ids: &[i64], status: &[&str]) -> Vec<u8> {
         ),
     ])
     .expect("batch");
-    let mut out = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), None).expect("writer");
-    writer.write(&batch).expect("write");
-    writer.close().expect("close");
-    out
+    parquet_bytes(&batch, None)
 }
 
 #[tokio::test]
@@ -1271,6 +1266,25 @@ async fn set_and_reset_change_later_statements_settings() {
     assert!(error.contains("DATAFUSION_"), "{error}");
 }
 
+/// `batch` as a Parquet file, with at most `rows_per_group` rows in each row group (the
+/// writer's default when `None`).
+fn parquet_bytes(
+    batch: &datafusion::arrow::record_batch::RecordBatch,
+    rows_per_group: Option<usize>,
+) -> Vec<u8> {
+    let mut props = parquet::file::properties::WriterProperties::builder();
+    if let Some(rows) = rows_per_group {
+        props = props.set_max_row_group_row_count(Some(rows));
+    }
+    let props = props.build();
+    let mut bytes = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), Some(props))
+        .expect("writer");
+    writer.write(batch).expect("write");
+    writer.close().expect("close");
+    bytes
+}
+
 /// A Parquet scan on the probe side of a selective join decodes only the rows whose keys the
 /// join's build side holds (issue 11: `FilterRowsByDynamicFilters`): 3 of 20,000 here, spread
 /// over every row group so that row-group pruning alone would read them all.
@@ -1292,16 +1306,9 @@ async fn probe_side_parquet_scans_decode_only_rows_the_join_can_match() {
         ],
     )
     .expect("batch");
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_max_row_group_row_count(Some(5_000))
-        .build();
-    let mut bytes = Vec::new();
-    let mut writer =
-        parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, Some(props)).expect("writer");
-    writer.write(&batch).expect("write");
-    writer.close().expect("close");
     let lake = Lake::empty(Backend::Local).await;
-    lake.put("big/part-0.parquet", bytes).await;
+    lake.put("big/part-0.parquet", parquet_bytes(&batch, Some(5_000)))
+        .await;
     lake.put("small/keys.csv", b"k,name\n5,a\n9999,b\n19998,c\n".to_vec())
         .await;
     let catalog = Arc::new(SqliteCatalog::open_in_memory().expect("catalog"));
@@ -1362,14 +1369,7 @@ async fn large_footers_leave_statistics_for_the_planner() {
             .collect(),
     )
     .expect("batch");
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_max_row_group_row_count(Some(10))
-        .build();
-    let mut bytes = Vec::new();
-    let mut writer =
-        parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, Some(props)).expect("writer");
-    writer.write(&batch).expect("write");
-    writer.close().expect("close");
+    let bytes = parquet_bytes(&batch, Some(10));
     let footer_len = {
         let n = bytes.len();
         u32::from_le_bytes([bytes[n - 8], bytes[n - 7], bytes[n - 6], bytes[n - 5]]) as usize
