@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::stats::Precision;
-use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{DFSchema, JoinType, Result, ScalarValue};
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
@@ -188,109 +188,8 @@ impl PhysicalOptimizerRule for PlainAntiJoins {
     }
 }
 
-/// Parquet scans on the probe side of a selective hash join apply the join's dynamic filter to
-/// rows (late materialisation): see `reader::filter_rows_by_dynamic_filters`. Selective: the
-/// build side's estimated rows are at most [`SELECTIVE_JOIN`] of the probe key's distinct values
-/// (ANALYZE's estimate, else the integer key's min..max range), so the scan keeps few rows.
-/// Measured on TPC-H SF1 without this gate, row filtering sped up joins that keep a fraction of
-/// a percent of the probe side (Q18 -29%) and slowed those keeping a few percent (Q11 +57%,
-/// Q09 +30%): decoding scattered rows costs more than decoding all of them. Runs last, once
-/// DataFusion has attached its dynamic filters to the scans.
-#[derive(Debug, Default)]
-pub struct FilterRowsByDynamicFilters;
-
-/// The most of a probe key's distinct values a join's build side may hold for its probe scans
-/// to filter rows.
-pub const SELECTIVE_JOIN: f64 = 0.01;
-
-impl PhysicalOptimizerRule for FilterRowsByDynamicFilters {
-    fn optimize(
-        &self,
-        plan: Arc<dyn ExecutionPlan>,
-        _config: &ConfigOptions,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        // The scans (by address) that selective joins probe.
-        let mut selective = std::collections::HashSet::new();
-        plan.apply(|node| {
-            if let Some(join) = node.downcast_ref::<HashJoinExec>()
-                && let Some(build_rows) = estimated_rows(join.left())
-            {
-                for (_, key) in join.on() {
-                    let Some(key) = key.downcast_ref::<Column>() else {
-                        continue;
-                    };
-                    let mut scans = Vec::new();
-                    if !origins(join.right(), key.index(), false, &mut scans) {
-                        continue;
-                    }
-                    for (scan, column) in scans {
-                        if distinct_values(&scan, column)
-                            .is_some_and(|d| build_rows as f64 <= d as f64 * SELECTIVE_JOIN)
-                        {
-                            selective.insert(Arc::as_ptr(&scan) as *const () as usize);
-                        }
-                    }
-                }
-            }
-            Ok(TreeNodeRecursion::Continue)
-        })?;
-        if selective.is_empty() {
-            return Ok(plan);
-        }
-        plan.transform_up(|node| {
-            if selective.contains(&(Arc::as_ptr(&node) as *const () as usize)) {
-                crate::reader::filter_rows_by_dynamic_filters(node)
-            } else {
-                Ok(Transformed::no(node))
-            }
-        })
-        .data()
-    }
-
-    fn name(&self) -> &str {
-        "quarry_filter_rows_by_dynamic_filters"
-    }
-
-    fn schema_check(&self) -> bool {
-        true
-    }
-}
-
-/// The planner's estimate of `plan`'s output rows.
-fn estimated_rows(plan: &Arc<dyn ExecutionPlan>) -> Option<usize> {
-    use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
-    let stats = StatisticsContext::new()
-        .compute(plan.as_ref(), &StatisticsArgs::new())
-        .ok()?;
-    stats.num_rows.get_value().copied()
-}
-
-/// Distinct values of a file scan's table column: ANALYZE's estimate, else the range of an
-/// integer column's min..max.
-fn distinct_values(scan: &Arc<dyn ExecutionPlan>, column: usize) -> Option<u64> {
-    let config = scan
-        .downcast_ref::<DataSourceExec>()?
-        .data_source()
-        .downcast_ref::<FileScanConfig>()?;
-    let statistics = config.statistics();
-    let c = statistics.column_statistics.get(column)?;
-    if let Some(d) = c.distinct_count.get_value() {
-        return Some(*d as u64);
-    }
-    let int = |v: &ScalarValue| match v.cast_to(&datafusion::arrow::datatypes::DataType::Int64) {
-        Ok(ScalarValue::Int64(Some(i))) => Some(i),
-        _ => None,
-    };
-    let (min, max) = (
-        int(c.min_value.get_value()?)?,
-        int(c.max_value.get_value()?)?,
-    );
-    u64::try_from(max.checked_sub(min)?).ok()?.checked_add(1)
-}
-
 /// `builder` with DataFusion's physical optimizer rules and Quarry's: [`PlainAntiJoins`] just
-/// before DataFusion's join selection, [`FilterRowsByDynamicFilters`] last (unless
-/// `QUARRY_ROW_FILTER_DYNAMIC=false`, for measuring it).
+/// before DataFusion's join selection.
 pub fn with_physical_rules(builder: SessionStateBuilder) -> SessionStateBuilder {
     let mut rules = PhysicalOptimizer::new().rules;
     let at = rules
@@ -298,9 +197,6 @@ pub fn with_physical_rules(builder: SessionStateBuilder) -> SessionStateBuilder 
         .position(|r| r.name() == "join_selection")
         .unwrap_or(0);
     rules.insert(at, Arc::new(PlainAntiJoins));
-    if std::env::var("QUARRY_ROW_FILTER_DYNAMIC").as_deref() != Ok("false") {
-        rules.push(Arc::new(FilterRowsByDynamicFilters));
-    }
     builder.with_physical_optimizer_rules(rules)
 }
 

@@ -1286,8 +1286,9 @@ fn parquet_bytes(
 }
 
 /// A Parquet scan on the probe side of a selective join decodes only the rows whose keys the
-/// join's build side holds (issue 11: `FilterRowsByDynamicFilters`): 3 of 20,000 here, spread
-/// over every row group so that row-group pruning alone would read them all.
+/// join's build side holds (issue 11: the reader decides per file, once the build side is done):
+/// 3 of 20,000 rows here, spread over every row group so that row-group pruning alone would read
+/// them all.
 #[tokio::test]
 async fn probe_side_parquet_scans_decode_only_rows_the_join_can_match() {
     use datafusion::arrow::array::{ArrayRef, Int64Array};
