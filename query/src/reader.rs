@@ -108,8 +108,8 @@ struct RowFiltering {
     dynamic: Vec<Arc<dyn PhysicalExpr>>,
 }
 
-/// Reads each file with row filtering when, as the file is opened, the join that feeds its
-/// dynamic filter has finished building and holds few keys for the file: an `IN` list (which
+/// Reads each file with row filtering when, as the file is opened, a join that feeds one of its
+/// dynamic filters has finished building and holds few keys for the file: an `IN` list (which
 /// DataFusion builds for up to `hash_join_inlist_pushdown_max_distinct_values` keys) covering at
 /// most [`SELECTIVE_KEYS`] of the file's key range (its footer's min..max). Otherwise the file is
 /// decoded whole and filtered after, as DataFusion does by default.
@@ -128,7 +128,8 @@ struct SelectiveMorselizer {
 
 impl Morselizer for SelectiveMorselizer {
     fn plan_file(&self, file: PartitionedFile) -> Result<Box<dyn MorselPlanner>> {
-        let few = self.dynamic.iter().all(|d| {
+        // The filters are ANDed: one that keeps few rows is enough.
+        let few = self.dynamic.iter().any(|d| {
             d.downcast_ref::<DynamicFilterPhysicalExpr>()
                 .and_then(|d| d.current().ok())
                 .is_some_and(|current| keeps_few_rows(&current, &file))
