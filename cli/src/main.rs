@@ -549,10 +549,10 @@ async fn run(cli: Cli) -> Result<()> {
             format,
         } => {
             let t = get_table(catalog.as_ref(), &table).await?;
-            let quote = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
-            let mut statement = format!("ANALYZE {}.{}", quote(&t.database), quote(&t.name));
+            use quarry_query::statement::quoted;
+            let mut statement = format!("ANALYZE {}.{}", quoted(&t.database), quoted(&t.name));
             if !columns.is_empty() {
-                let names: Vec<String> = columns.iter().map(|c| quote(c.trim())).collect();
+                let names: Vec<String> = columns.iter().map(|c| quoted(c.trim())).collect();
                 statement.push_str(&format!(" FOR COLUMNS {}", names.join(", ")));
             }
             let stores = Arc::new(ObjectStores::new());

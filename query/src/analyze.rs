@@ -20,7 +20,7 @@ use quarry_catalog::{
 };
 
 use crate::error::Error;
-use crate::statement::TableName;
+use crate::statement::{TableName, quoted};
 
 type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -64,10 +64,6 @@ struct Target {
 pub(crate) struct Analysis {
     table: Table,
     columns: Vec<Target>,
-}
-
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// The table `name` and its columns to analyze (all that Glue keeps statistics for when
@@ -130,7 +126,7 @@ pub(crate) async fn plan(
     };
     let mut select = vec!["count(*)".to_string()];
     for t in &targets {
-        let c = quote(&t.name);
+        let c = quoted(&t.name);
         select.push(format!("count({c})"));
         match t.kind {
             Kind::Boolean => {
@@ -160,8 +156,8 @@ pub(crate) async fn plan(
     let sql = format!(
         "SELECT {} FROM {}.{}",
         select.join(", "),
-        quote(&table.database),
-        quote(&table.name)
+        quoted(&table.database),
+        quoted(&table.name)
     );
     Ok((
         sql,

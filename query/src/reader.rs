@@ -73,7 +73,7 @@ pub(crate) fn read_as_athena(
 
 /// The most of a file's key range a join's keys may cover for the file to be read with row
 /// filtering.
-pub(crate) const SELECTIVE_KEYS: f64 = 0.01;
+const SELECTIVE_KEYS: f64 = 0.01;
 
 /// For a Parquet scan filtered only by dynamic filters (a hash join's build-side keys pushed to
 /// its probe side, or a TopK bound): the same source applying its predicate to rows as it

@@ -210,7 +210,7 @@ fn key_never_null(plan: &Arc<dyn ExecutionPlan>, key: &Arc<dyn PhysicalExpr>) ->
 /// value).
 fn never_null(plan: &Arc<dyn ExecutionPlan>, index: usize) -> bool {
     let mut scans = Vec::new();
-    origins(plan, index, true, &mut scans)
+    origins(plan, index, &mut scans)
         && scans.iter().all(|(scan, column)| {
             scan.downcast_ref::<DataSourceExec>()
                 .and_then(|s| s.data_source().downcast_ref::<FileScanConfig>())
@@ -220,12 +220,11 @@ fn never_null(plan: &Arc<dyn ExecutionPlan>, index: usize) -> bool {
 
 /// The file scans (and their table column) output column `index` of `plan` comes from
 /// unchanged, through projections, filters, repartitions, sorts, limits, unions, group-by keys
-/// and joins; `false` when it cannot be traced (computed, or an operator not listed). With
-/// `keep_nulls`, a column an outer join may fill with NULLs does not count as unchanged.
+/// and joins; `false` when it cannot be traced (computed, or an operator not listed). A column
+/// an outer join may fill with NULLs does not count as unchanged.
 fn origins(
     plan: &Arc<dyn ExecutionPlan>,
     index: usize,
-    keep_nulls: bool,
     out: &mut Vec<(Arc<dyn ExecutionPlan>, usize)>,
 ) -> bool {
     let any = plan;
@@ -234,7 +233,7 @@ fn origins(
             .expr()
             .get(index)
             .and_then(|e| e.expr.downcast_ref::<Column>())
-            .is_some_and(|c| origins(p.input(), c.index(), keep_nulls, out));
+            .is_some_and(|c| origins(p.input(), c.index(), out));
     }
     if let Some(f) = any.downcast_ref::<FilterExec>() {
         let index = match f.projection() {
@@ -244,7 +243,7 @@ fn origins(
             },
             None => index,
         };
-        return origins(f.input(), index, keep_nulls, out);
+        return origins(f.input(), index, out);
     }
     if any.is::<RepartitionExec>()
         || any.is::<CoalescePartitionsExec>()
@@ -256,13 +255,10 @@ fn origins(
         return plan
             .children()
             .first()
-            .is_some_and(|c| origins(c, index, keep_nulls, out));
+            .is_some_and(|c| origins(c, index, out));
     }
     if any.is::<UnionExec>() {
-        return plan
-            .children()
-            .iter()
-            .all(|c| origins(c, index, keep_nulls, out));
+        return plan.children().iter().all(|c| origins(c, index, out));
     }
     if let Some(a) = any.downcast_ref::<AggregateExec>() {
         let groups = a.group_expr();
@@ -271,7 +267,7 @@ fn origins(
                 .expr()
                 .get(index)
                 .and_then(|(e, _)| e.downcast_ref::<Column>())
-                .is_some_and(|c| origins(a.input(), c.index(), keep_nulls, out));
+                .is_some_and(|c| origins(a.input(), c.index(), out));
     }
     if let Some(j) = any.downcast_ref::<HashJoinExec>() {
         let index = match &j.projection {
@@ -284,21 +280,13 @@ fn origins(
         let left_width = j.left().schema().fields().len();
         // Which input the column comes from, for the join types that keep it as it is there.
         return match j.join_type() {
-            JoinType::Inner if index < left_width => origins(j.left(), index, keep_nulls, out),
-            JoinType::Inner => origins(j.right(), index - left_width, keep_nulls, out),
+            JoinType::Inner if index < left_width => origins(j.left(), index, out),
+            JoinType::Inner => origins(j.right(), index - left_width, out),
             JoinType::Left | JoinType::LeftSemi | JoinType::LeftAnti if index < left_width => {
-                origins(j.left(), index, keep_nulls, out)
+                origins(j.left(), index, out)
             }
-            JoinType::RightSemi | JoinType::RightAnti => origins(j.right(), index, keep_nulls, out),
-            JoinType::Right if index >= left_width => {
-                origins(j.right(), index - left_width, keep_nulls, out)
-            }
-            JoinType::Left | JoinType::Right | JoinType::Full if !keep_nulls => {
-                match index.checked_sub(left_width) {
-                    None => origins(j.left(), index, keep_nulls, out),
-                    Some(i) => origins(j.right(), i, keep_nulls, out),
-                }
-            }
+            JoinType::RightSemi | JoinType::RightAnti => origins(j.right(), index, out),
+            JoinType::Right if index >= left_width => origins(j.right(), index - left_width, out),
             _ => false,
         };
     }

@@ -277,8 +277,14 @@ fn write_ident(f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
     if bare {
         f.write_str(name)
     } else {
-        write!(f, "\"{}\"", name.replace('"', "\"\""))
+        f.write_str(&quoted(name))
     }
+}
+
+/// `name` double-quoted as a SQL identifier (`"` doubled), whatever it holds: safe for
+/// generated SQL, where a column may be called `date` or `order`.
+pub fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// `(k='v', k2=3)`: keys folded to lower case; values as text (string literal content, or a
