@@ -24,12 +24,14 @@
 mod analyze;
 pub mod billing;
 mod ddl;
+pub mod decimal;
 pub mod dryrun;
 mod engine;
 mod error;
 pub mod federated;
 pub mod format;
 pub mod functions;
+pub mod groups;
 pub mod job;
 pub mod meter;
 pub mod prepared;

@@ -1,5 +1,6 @@
-//! Optimizer rules Quarry adds to DataFusion's: a logical one after DataFusion's own, and a
-//! physical one before its join selection.
+//! Optimizer rules Quarry adds to DataFusion's: a logical one after DataFusion's own, a
+//! physical one before its join selection, and (from [`crate::decimal`] and [`crate::groups`])
+//! two physical ones last, before its sanity check.
 
 use std::sync::Arc;
 
@@ -189,7 +190,8 @@ impl PhysicalOptimizerRule for PlainAntiJoins {
 }
 
 /// `builder` with DataFusion's physical optimizer rules and Quarry's: [`PlainAntiJoins`] just
-/// before DataFusion's join selection.
+/// before DataFusion's join selection; narrow decimal products and tiny-key grouping last, as
+/// no later rule knows their nodes.
 pub fn with_physical_rules(builder: SessionStateBuilder) -> SessionStateBuilder {
     let mut rules = PhysicalOptimizer::new().rules;
     let at = rules
@@ -197,6 +199,12 @@ pub fn with_physical_rules(builder: SessionStateBuilder) -> SessionStateBuilder 
         .position(|r| r.name() == "join_selection")
         .unwrap_or(0);
     rules.insert(at, Arc::new(PlainAntiJoins));
+    let at = rules
+        .iter()
+        .position(|r| r.name() == "SanityCheckPlan")
+        .unwrap_or(rules.len());
+    rules.insert(at, Arc::new(crate::groups::TinyKeyGroups));
+    rules.insert(at, Arc::new(crate::decimal::NarrowDecimalProducts));
     builder.with_physical_optimizer_rules(rules)
 }
 
