@@ -29,13 +29,15 @@ use datafusion::arrow::datatypes::{
 };
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::config::ConfigOptions;
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
-use datafusion::common::{DataFusionError, Result, internal_err};
+use datafusion::common::{DataFusionError, Result, ScalarValue, internal_err};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
@@ -44,7 +46,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{
     ChildStats, DisplayAs, DisplayFormatType, ExecutionPlan, InputOrderMode, PlanProperties,
-    Statistics, StatisticsArgs,
+    Statistics, StatisticsArgs, StatisticsContext,
 };
 use futures::StreamExt;
 
@@ -149,6 +151,27 @@ fn tiny_keys(agg: &AggregateExec) -> Result<Option<Vec<Key>>> {
         match Key::of(&expr.data_type(&schema)?) {
             Some(key) => keys.push(key),
             None => return Ok(None),
+        }
+    }
+    // A string column whose statistics hold a longer value (`Supplier#000000001`) is not tiny:
+    // DataFusion's operator from the start.
+    let statistics =
+        StatisticsContext::new().compute(agg.input().as_ref(), &StatisticsArgs::new())?;
+    for (expr, _) in group_by.expr() {
+        let Some(column) = expr.downcast_ref::<Column>() else {
+            continue;
+        };
+        let Some(stats) = statistics.column_statistics.get(column.index()) else {
+            continue;
+        };
+        let longer = |value: &Precision<ScalarValue>| {
+            value
+                .get_value()
+                .and_then(|v| v.try_as_str().flatten())
+                .is_some_and(|text| text.len() > 1)
+        };
+        if longer(&stats.min_value) || longer(&stats.max_value) {
+            return Ok(None);
         }
     }
     let slots = keys.iter().map(|k| k.domain()).product::<usize>();
@@ -308,6 +331,8 @@ pub struct TinyKeyAggregateExec {
     aggregate: Arc<dyn ExecutionPlan>,
     keys: Vec<Key>,
     metrics: ExecutionPlanMetricsSet,
+    /// DataFusion's aggregations that took over partitions, for their metrics.
+    delegates: Arc<Mutex<Vec<Arc<dyn ExecutionPlan>>>>,
 }
 
 impl TinyKeyAggregateExec {
@@ -319,6 +344,7 @@ impl TinyKeyAggregateExec {
             aggregate,
             keys,
             metrics: ExecutionPlanMetricsSet::new(),
+            delegates: Arc::default(),
         })
     }
 
@@ -377,7 +403,14 @@ impl ExecutionPlan for TinyKeyAggregateExec {
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
+        let mut metrics = self.metrics.clone_inner();
+        let delegates = self.delegates.lock().map(|d| d.clone()).unwrap_or_default();
+        for delegate in delegates {
+            for metric in delegate.metrics().iter().flat_map(|m| m.iter()) {
+                metrics.push(Arc::clone(metric));
+            }
+        }
+        Some(metrics)
     }
 
     fn child_stats_requests(&self, partition: Option<usize>) -> Vec<ChildStats> {
@@ -408,6 +441,7 @@ impl ExecutionPlan for TinyKeyAggregateExec {
             groups,
             pending: VecDeque::new(),
             aggregate: Arc::clone(&self.aggregate),
+            delegates: Arc::clone(&self.delegates),
             batch_size: context.session_config().batch_size(),
             context,
             metrics: BaselineMetrics::new(&self.metrics, partition),
@@ -818,6 +852,7 @@ struct Run {
     groups: Groups,
     pending: VecDeque<RecordBatch>,
     aggregate: Arc<dyn ExecutionPlan>,
+    delegates: Arc<Mutex<Vec<Arc<dyn ExecutionPlan>>>>,
     batch_size: usize,
     context: Arc<TaskContext>,
     metrics: BaselineMetrics,
@@ -911,7 +946,12 @@ impl Run {
             Arc::new(scan),
             agg.input_schema(),
         )?;
-        own.execute(0, Arc::clone(&self.context))
+        let own: Arc<dyn ExecutionPlan> = Arc::new(own);
+        let stream = own.execute(0, Arc::clone(&self.context))?;
+        if let Ok(mut delegates) = self.delegates.lock() {
+            delegates.push(own);
+        }
+        Ok(stream)
     }
 }
 
@@ -1036,7 +1076,7 @@ mod tests {
          FROM t GROUP BY code, ok, tiny > 0 ORDER BY 1, 2, 3",
         "SELECT small, ok, sum(price) FROM t GROUP BY small, ok ORDER BY 1, 2",
         "SELECT tiny, count(*), sum(price) FROM t GROUP BY tiny ORDER BY 1",
-        "SELECT flag || flag AS f2, count(*) FROM t GROUP BY flag || flag ORDER BY 1",
+        "SELECT NOT ok AS ko, lower(flag) AS f, count(*) FROM t GROUP BY NOT ok, lower(flag)",
     ];
 
     #[tokio::test]
@@ -1076,14 +1116,41 @@ mod tests {
         let sql = "SELECT CASE WHEN x > 1500 THEN status || flag ELSE status END AS k, \
                    count(*), sum(price) FROM t GROUP BY 1 ORDER BY 1";
         let (expected, _) = run(&plain, sql).await;
-        let (actual, plan) = run(&ctx, sql).await;
+        let (actual, plan, emitted) = run_counted(&ctx, sql).await;
         assert_eq!(actual, expected, "{plan}");
         assert!(plan.contains("TinyKeyAggregateExec"), "{plan}");
+        // DataFusion's rows are counted in the node's metrics too.
+        let groups = actual.lines().count() - 4;
+        assert!(emitted > groups, "{emitted}");
         assert!(actual.contains("| x "), "{actual}");
         assert!(actual.contains("| xA "), "{actual}");
         // Keys of other types keep DataFusion's operator.
         let (_, plan) = run(&ctx, "SELECT x, count(*) FROM t GROUP BY x").await;
         assert!(!plan.contains("TinyKeyAggregateExec"), "{plan}");
+    }
+
+    #[tokio::test]
+    async fn statistics_showing_a_longer_string_keep_datafusions_operator() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(true, None).await;
+        ctx.sql(&format!(
+            "COPY (SELECT flag, 'Supplier#' || status AS name, price FROM t) TO '{}/' \
+             STORED AS PARQUET",
+            dir.path().display()
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+        ctx.register_parquet("p", dir.path().to_str().unwrap(), Default::default())
+            .await
+            .unwrap();
+        // The footers' min / max of `name` are 10 bytes long; `flag`'s are one byte.
+        let (_, plan) = run(&ctx, "SELECT name, sum(price) FROM p GROUP BY name").await;
+        assert!(!plan.contains("TinyKeyAggregateExec"), "{plan}");
+        let (_, plan) = run(&ctx, "SELECT flag, sum(price) FROM p GROUP BY flag").await;
+        assert!(plan.contains("TinyKeyAggregateExec"), "{plan}");
     }
 
     #[test]
