@@ -19,12 +19,6 @@ use quarry_crawler::{CrawlConfig, Crawler, Progress, SchemaPolicy};
 use quarry_lake::Location;
 use quarry_query::{Engine, EngineConfig, ObjectStores, OutputFormat};
 
-/// mimalloc, as datafusion-cli and datafusion-python use: a hash join's build side or an
-/// aggregation's groups allocate and free many large buffers, where glibc's allocator returns
-/// memory to the system and faults it back in.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const AFTER_HELP: &str = "\
 Examples:
   quarry crawl sample-data --database demo        crawl a local folder
