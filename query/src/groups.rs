@@ -19,9 +19,9 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Decimal128Array, GenericStringArray,
-    Int8Builder, Int64Array, LargeStringBuilder, OffsetSizeTrait, StringBuilder, StringViewBuilder,
-    UInt8Builder, UInt64Array,
+    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, GenericStringArray, Int8Array,
+    Int64Array, LargeStringArray, OffsetSizeTrait, StringArray, StringViewArray, UInt8Array,
+    UInt64Array,
 };
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{
@@ -276,49 +276,27 @@ fn decode(key: Key, codes: impl Iterator<Item = u32>) -> Result<ArrayRef> {
             }
         })
     }
+    let value = |c: u32| c.checked_sub(1).map(|v| v as u8);
     Ok(match key {
-        Key::Utf8View => {
-            let mut b = StringViewBuilder::new();
-            for c in codes {
-                b.append_option(text(c)?);
+        Key::Utf8View | Key::Utf8 | Key::LargeUtf8 => {
+            let texts = codes.map(text).collect::<Result<Vec<_>>>()?;
+            match key {
+                Key::Utf8View => Arc::new(StringViewArray::from_iter(texts)),
+                Key::Utf8 => Arc::new(StringArray::from_iter(texts)),
+                _ => Arc::new(LargeStringArray::from_iter(texts)),
             }
-            Arc::new(b.finish())
         }
-        Key::Utf8 => {
-            let mut b = StringBuilder::new();
-            for c in codes {
-                b.append_option(text(c)?);
-            }
-            Arc::new(b.finish())
-        }
-        Key::LargeUtf8 => {
-            let mut b = LargeStringBuilder::new();
-            for c in codes {
-                b.append_option(text(c)?);
-            }
-            Arc::new(b.finish())
-        }
-        Key::Boolean => {
-            let mut b = BooleanBuilder::new();
-            for c in codes {
-                b.append_option(c.checked_sub(1).map(|v| v == 1));
-            }
-            Arc::new(b.finish())
-        }
-        Key::Int8 => {
-            let mut b = Int8Builder::new();
-            for c in codes {
-                b.append_option(c.checked_sub(1).map(|v| v as u8 as i8));
-            }
-            Arc::new(b.finish())
-        }
-        Key::UInt8 => {
-            let mut b = UInt8Builder::new();
-            for c in codes {
-                b.append_option(c.checked_sub(1).map(|v| v as u8));
-            }
-            Arc::new(b.finish())
-        }
+        Key::Boolean => Arc::new(
+            codes
+                .map(|c| value(c).map(|v| v == 1))
+                .collect::<BooleanArray>(),
+        ),
+        Key::Int8 => Arc::new(
+            codes
+                .map(|c| value(c).map(|v| v as i8))
+                .collect::<Int8Array>(),
+        ),
+        Key::UInt8 => Arc::new(codes.map(value).collect::<UInt8Array>()),
     })
 }
 
